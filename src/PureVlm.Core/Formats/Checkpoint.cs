@@ -1,0 +1,102 @@
+using System.Text.Json;
+using PureVlm.Tensors;
+
+namespace PureVlm.Formats;
+
+/// <summary>
+/// The tensors of a Hugging Face checkpoint: one .safetensors file, a directory with
+/// <c>model.safetensors</c>, or a directory sharded through <c>model.safetensors.index.json</c>.
+/// All files stay memory-mapped until disposed.
+/// </summary>
+public sealed class Checkpoint : IDisposable
+{
+    readonly List<SafeTensorsFile> _files = new();
+    readonly Dictionary<string, StoredTensor> _tensors = new(StringComparer.Ordinal);
+
+    /// <summary>The file or directory this was opened from.</summary>
+    public string Path { get; }
+    /// <summary>The mapped files, in load order.</summary>
+    public IReadOnlyList<SafeTensorsFile> Files => _files;
+    /// <summary>Every tensor, shards in order, each in header order.</summary>
+    public IEnumerable<StoredTensor> Tensors => _files.SelectMany(f => f.Tensors);
+    /// <summary>Tensor names.</summary>
+    public IEnumerable<string> Names => _files.SelectMany(f => f.Names);
+
+    Checkpoint(string path) => Path = path;
+
+    /// <summary>Opens a checkpoint file or directory; <paramref name="progress"/> gets (files done, files total).</summary>
+    public static Checkpoint Open(string path, Action<int, int>? progress = null)
+    {
+        var ckpt = new Checkpoint(path);
+        try
+        {
+            var files = ResolveFiles(path, out var index);
+            foreach (var file in files)
+            {
+                var st = SafeTensorsFile.Open(file);
+                ckpt._files.Add(st);
+                foreach (var t in st.Tensors)
+                {
+                    if (!ckpt._tensors.TryAdd(t.Name, t))
+                        throw new InvalidModelFileException($"{file}: tensor '{t.Name}' is also in an earlier shard");
+                    if (index != null && index.TryGetValue(t.Name, out var shard) && shard != System.IO.Path.GetFileName(file))
+                        throw new InvalidModelFileException($"{file}: tensor '{t.Name}' is listed in the index under {shard}");
+                }
+                progress?.Invoke(ckpt._files.Count, files.Count);
+            }
+            if (index != null)
+                foreach (var name in index.Keys)
+                    if (!ckpt._tensors.ContainsKey(name))
+                        throw new InvalidModelFileException($"{path}: tensor '{name}' is in model.safetensors.index.json but in none of its shards");
+            return ckpt;
+        }
+        catch { ckpt.Dispose(); throw; }
+    }
+
+    static List<string> ResolveFiles(string path, out Dictionary<string, string>? index)
+    {
+        index = null;
+        if (File.Exists(path)) return [path];
+        if (!Directory.Exists(path)) throw new InvalidModelFileException($"{path}: no such file or directory");
+        string indexPath = System.IO.Path.Combine(path, "model.safetensors.index.json");
+        if (File.Exists(indexPath))
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+                if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+                    throw new InvalidModelFileException($"{indexPath}: missing object 'weight_map'");
+                index = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (var e in map.EnumerateObject())
+                {
+                    string shard = e.Value.GetString() ?? "";
+                    if (shard.Length == 0 || shard != System.IO.Path.GetFileName(shard))
+                        throw new InvalidModelFileException($"{indexPath}: tensor '{e.Name}' maps to '{shard}', expected a file name in the same directory");
+                    index[e.Name] = shard;
+                }
+            }
+            catch (JsonException e) { throw new InvalidModelFileException($"{indexPath}: not valid JSON ({e.Message})"); }
+            return index.Values.Distinct().OrderBy(s => s, StringComparer.Ordinal).Select(s => System.IO.Path.Combine(path, s)).ToList();
+        }
+        string single = System.IO.Path.Combine(path, "model.safetensors");
+        if (File.Exists(single)) return [single];
+        throw new InvalidModelFileException($"{path}: neither model.safetensors nor model.safetensors.index.json found");
+    }
+
+    /// <summary>True when a tensor of that name exists.</summary>
+    public bool Contains(string name) => _tensors.ContainsKey(name);
+
+    /// <summary>Looks up a tensor.</summary>
+    public bool TryGet(string name, out StoredTensor tensor) => _tensors.TryGetValue(name, out tensor!);
+
+    /// <summary>The tensor of that name; a missing tensor is an error naming it and the checkpoint.</summary>
+    public StoredTensor this[string name] => _tensors.TryGetValue(name, out var t)
+        ? t : throw new InvalidModelFileException($"{Path}: missing tensor '{name}'");
+
+    /// <summary>Unmaps every file.</summary>
+    public void Dispose()
+    {
+        foreach (var f in _files) f.Dispose();
+        _files.Clear();
+    }
+}
