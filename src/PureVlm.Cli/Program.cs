@@ -1,10 +1,46 @@
+using PureVlm.Cli.Commands;
+
 namespace PureVlm.Cli;
 
-static class Program
+/// <summary>The purevlm command line: one verb per command, each in Commands/.</summary>
+public static class Program
 {
-    static int Main(string[] args)
+    static readonly (string Name, string Summary, Func<string[], int> Run)[] Commands =
+    [
+        ("run", "ask a model about an image and stream the answer", RunCommand.Run),
+        ("info", "architecture, dtype, parameters and memory of a model", InfoCommand.Run),
+        ("trace", "write every named intermediate tensor of a forward pass to safetensors", TraceCommand.Run),
+        ("tokenize", "encode or decode JSON lines with a tokenizer", TokenizeCommand.Run),
+        ("bench", "time load, image encode, prefill and decode", BenchCommand.Run),
+        ("explain", "write an HTML/JSON report of what the model looked at for each token", ExplainCommand.Run),
+        ("diff", "compare two traces tensor by tensor", DiffCommand.Run),
+    ];
+
+    /// <summary>Entry point; returns the process exit code (0 on success).</summary>
+    public static int Main(string[] args)
     {
-        Console.Error.WriteLine("purevlm: not implemented yet");
-        return 1;
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            Console.Out.WriteLine("usage: purevlm <command> [options]   (purevlm <command> --help for details)\n");
+            foreach (var c in Commands) Console.Out.WriteLine($"  {c.Name,-10} {c.Summary}");
+            return args.Length == 0 ? 2 : 0;
+        }
+        var command = Commands.FirstOrDefault(c => c.Name == args[0]);
+        if (command.Run == null)
+        {
+            Console.Error.WriteLine($"purevlm: unknown command '{args[0]}' (expected one of: {string.Join(", ", Commands.Select(c => c.Name))})");
+            return 2;
+        }
+        try
+        {
+            return command.Run(args[1..]);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"purevlm {args[0]}: {OneLine(e)}");
+            return 1;
+        }
     }
+
+    static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ");
 }
