@@ -35,6 +35,11 @@ public static class Program
         {
             return command.Run(args[1..]);
         }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"purevlm {args[0]}: {e.Message}");
+            return 2;
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             Console.Error.WriteLine($"purevlm {args[0]}: {OneLine(e)}");
