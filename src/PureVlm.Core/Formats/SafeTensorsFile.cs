@@ -105,8 +105,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
 
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw Bad(path, $"header is JSON {doc.RootElement.ValueKind}, expected an object");
+            // A document starting with '{' that parsed is an object.
             Dictionary<string, string>? metadata = null;
             var entries = new List<Entry>();
             var seen = new HashSet<string>(StringComparer.Ordinal);
