@@ -53,34 +53,50 @@ public sealed class Checkpoint : IDisposable
         catch { ckpt.Dispose(); throw; }
     }
 
+    /// <summary>Name of the index file of a sharded checkpoint.</summary>
+    public const string IndexFileName = "model.safetensors.index.json";
+
     static List<string> ResolveFiles(string path, out Dictionary<string, string>? index)
     {
         index = null;
         if (File.Exists(path)) return [path];
         if (!Directory.Exists(path)) throw new InvalidModelFileException($"{path}: no such file or directory");
-        string indexPath = System.IO.Path.Combine(path, "model.safetensors.index.json");
+        string indexPath = System.IO.Path.Combine(path, IndexFileName);
         if (File.Exists(indexPath))
         {
-            try
-            {
-                using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-                if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-                    throw new InvalidModelFileException($"{indexPath}: missing object 'weight_map'");
-                index = new Dictionary<string, string>(StringComparer.Ordinal);
-                foreach (var e in map.EnumerateObject())
-                {
-                    string shard = e.Value.GetString() ?? "";
-                    if (shard.Length == 0 || shard != System.IO.Path.GetFileName(shard))
-                        throw new InvalidModelFileException($"{indexPath}: tensor '{e.Name}' maps to '{shard}', expected a file name in the same directory");
-                    index[e.Name] = shard;
-                }
-            }
-            catch (JsonException e) { throw new InvalidModelFileException($"{indexPath}: not valid JSON ({e.Message})"); }
+            index = ReadIndex(indexPath);
             return index.Values.Distinct().OrderBy(s => s, StringComparer.Ordinal).Select(s => System.IO.Path.Combine(path, s)).ToList();
         }
         string single = System.IO.Path.Combine(path, "model.safetensors");
         if (File.Exists(single)) return [single];
-        throw new InvalidModelFileException($"{path}: neither model.safetensors nor model.safetensors.index.json found");
+        throw new InvalidModelFileException($"{path}: neither model.safetensors nor {IndexFileName} found");
+    }
+
+    /// <summary>Reads the <c>weight_map</c> of a sharded checkpoint's index: tensor name to shard file name.</summary>
+    public static Dictionary<string, string> ReadIndex(string indexPath)
+    {
+        long length = new FileInfo(indexPath).Length;
+        if (length > SafeTensorsFile.MaxHeaderBytes)
+            throw new InvalidModelFileException($"{indexPath}: {length} bytes, more than the {SafeTensorsFile.MaxHeaderBytes}-byte limit for an index");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(File.ReadAllBytes(indexPath), new JsonDocumentOptions { MaxDepth = 16 }); }
+        catch (JsonException e) { throw new InvalidModelFileException($"{indexPath}: not valid JSON ({e.Message.ReplaceLineEndings(" ")})"); }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object
+                || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+                throw new InvalidModelFileException($"{indexPath}: missing object 'weight_map'");
+            var index = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var e in map.EnumerateObject())
+            {
+                string shard = e.Value.ValueKind == JsonValueKind.String ? e.Value.GetString()! : "";
+                if (shard.Length == 0 || shard is "." or ".." || shard != System.IO.Path.GetFileName(shard))
+                    throw new InvalidModelFileException($"{indexPath}: tensor '{e.Name}' maps to {e.Value.GetRawText()}, expected a file name in the same directory");
+                if (!index.TryAdd(e.Name, shard))
+                    throw new InvalidModelFileException($"{indexPath}: tensor '{e.Name}' appears twice in weight_map");
+            }
+            return index;
+        }
     }
 
     /// <summary>True when a tensor of that name exists.</summary>

@@ -1,0 +1,173 @@
+using System.Text.Json.Nodes;
+using PureVlm.Formats;
+using PureVlm.Tensors;
+using PureVlm.Tests.SafeTensors;
+using PureVlm.WeightsTools;
+using Xunit;
+
+namespace PureVlm.Tests.WeightsTools;
+
+public class WeightsToolsTests
+{
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = Program.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    static string Fixture(string dir, string file) => Path.Combine(TestPaths.Fixture(dir), file);
+
+    [Fact]
+    public void Inspect_lists_every_tensor_and_totals()
+    {
+        var (code, output, err) = Run("inspect", Fixture("paligemma-tiny", "model.safetensors"));
+        Assert.Equal(0, code);
+        Assert.Empty(err);
+        using var f = SafeTensorsFile.Open(Fixture("paligemma-tiny", "model.safetensors"));
+        Assert.Contains("language_model.model.embed_tokens.weight\tF32\t[300, 64]\t76800\tmodel.safetensors", output);
+        Assert.Contains($"tensors: {f.Names.Count}\n", output);
+        Assert.Contains($"bytes: {f.FileLength - f.DataOffset}\n", output);
+        Assert.Contains($"parameters: {(f.FileLength - f.DataOffset) / 4}\n", output);
+    }
+
+    [Fact]
+    public void Inspect_of_a_malformed_file_exits_1_with_one_line_naming_it()
+    {
+        using var dir = new TempDir();
+        string path = dir.File("bad.safetensors");
+        File.WriteAllBytes(path, [16, 0, 0, 0, 0, 0, 0, 0, (byte)'{', (byte)'}']);
+        var (code, output, err) = Run("inspect", path);
+        Assert.Equal(1, code);
+        Assert.Single(err.TrimEnd('\n').Split('\n'));
+        Assert.Contains(path, err);
+        Assert.Contains("runs past the end of the file", err);
+        Assert.DoesNotContain(" at ", err);
+    }
+
+    [Theory]
+    [InlineData("inspect")]
+    [InlineData("convert")]
+    [InlineData("synth")]
+    public void Every_command_has_help_and_rejects_bad_usage_with_exit_2(string command)
+    {
+        var (code, output, _) = Run(command, "--help");
+        Assert.Equal(0, code);
+        Assert.StartsWith($"usage: weights-tools {command}", output);
+        var (bad, _, err) = Run(command, "--no-such-option", "x");
+        Assert.Equal(2, bad);
+        Assert.Single(err.TrimEnd('\n').Split('\n'));
+    }
+
+    [Fact]
+    public void Unknown_command_and_no_arguments_exit_2()
+    {
+        Assert.Equal(2, Run("frobnicate").Code);
+        Assert.Equal(2, Run().Code);
+        Assert.Equal(2, Run("synth", "--arch", "paligemma-9b", "--dtype", "bf16", "--out", "x").Code);
+        Assert.Equal(2, Run("convert", "--in", "a", "--out", "b", "--dtype", "f8").Code);
+    }
+
+    [Theory]
+    [InlineData("paligemma-tiny")]
+    [InlineData("paligemma2-tiny")]
+    [InlineData("gemma2-text-tiny")]
+    public void Convert_f32_to_bf16_matches_the_PyTorch_rounded_fixture_byte_for_byte(string fixture)
+    {
+        using var dir = new TempDir();
+        var (code, _, err) = Run("convert", "--in", Fixture(fixture, "model.safetensors"), "--out", dir.Path, "--dtype", "bf16");
+        Assert.True(code == 0, err);
+        Assert.Equal(File.ReadAllBytes(Fixture(fixture, "model-bf16.safetensors")), File.ReadAllBytes(dir.File("model.safetensors")));
+        var config = JsonNode.Parse(File.ReadAllText(dir.File("config.json")))!;
+        Assert.Equal("bfloat16", (string?)config["torch_dtype"]);
+    }
+
+    [Fact]
+    public void Convert_bf16_to_f32_is_exact_and_refuses_to_overwrite_its_input()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, Run("convert", "--in", Fixture("paligemma-tiny", "model-bf16.safetensors"), "--out", dir.Path, "--dtype", "f32").Code);
+        using var a = SafeTensorsFile.Open(dir.File("model-bf16.safetensors"));
+        using var b = SafeTensorsFile.Open(Fixture("paligemma-tiny", "model-bf16.safetensors"));
+        foreach (var t in b.Tensors)
+        {
+            var expected = new float[t.ElementCount];
+            t.ReadFloats(0, expected);
+            Assert.Equal(DType.F32, a[t.Name].DType);
+            Assert.Equal(expected, a[t.Name].As<float>().ToArray());
+        }
+        string copy = dir.File("model-bf16.safetensors");
+        byte[] before = File.ReadAllBytes(copy);
+        var (code, _, err) = Run("convert", "--in", copy, "--out", dir.Path, "--dtype", "f16");
+        Assert.Equal(1, code);
+        Assert.Contains("input", err);
+        Assert.Equal(before, File.ReadAllBytes(copy));
+    }
+
+    static readonly PaliGemmaArch Tiny = PaliGemmaArch.PaliGemma2_3b224 with
+    {
+        Name = "tiny", ImageSize = 28, VisionHidden = 8, VisionLayers = 2, VisionHeads = 2, VisionIntermediate = 16,
+        TextHidden = 12, TextLayers = 2, Heads = 2, KvHeads = 1, HeadDim = 6, TextIntermediate = 24, Vocab = 50, ImageTokenIndex = 49,
+    };
+
+    [Fact]
+    public void Synth_tiny_writes_a_sharded_checkpoint_that_loads_and_converts_keeping_shards()
+    {
+        using var dir = new TempDir();
+        string synth = Path.Combine(dir.Path, "synth"), converted = Path.Combine(dir.Path, "f32");
+        var shards = SynthCommand.Synthesize(Tiny, DType.BF16, synth, seed: 7, maxShardBytes: 2000);
+        Assert.True(shards.Count > 1);
+        Assert.Equal($"model-00001-of-{shards.Count:D5}.safetensors", shards[0]);
+        using (var ckpt = Checkpoint.Open(synth))
+        {
+            var expected = Tiny.Tensors().ToList();
+            Assert.Equal(expected.Select(t => t.Name).Order(StringComparer.Ordinal), ckpt.Names.Order(StringComparer.Ordinal));
+            foreach (var t in expected) Assert.Equal(t.Shape, ckpt[t.Name].Shape);
+            var w = new float[ckpt["language_model.model.embed_tokens.weight"].ElementCount];
+            ckpt["language_model.model.embed_tokens.weight"].ReadFloats(0, w);
+            double mean = w.Average(), std = Math.Sqrt(w.Select(x => (x - mean) * (x - mean)).Average());
+            Assert.InRange(mean, -0.005, 0.005);
+            Assert.InRange(std, 0.017, 0.023);
+            var ln = ckpt["vision_tower.vision_model.post_layernorm.weight"].ToTensor();
+            Assert.All(ln.Span.ToArray(), x => Assert.InRange(x, 0.9f, 1.1f));
+            var index = JsonNode.Parse(File.ReadAllText(Path.Combine(synth, Checkpoint.IndexFileName)))!;
+            Assert.Equal(ckpt.Tensors.Sum(t => t.ByteLength), (long)index["metadata"]!["total_size"]!);
+        }
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(synth, "config.json")))!;
+        Assert.Equal("gemma2", (string?)config["text_config"]!["model_type"]);
+        Assert.Equal(4, (int)config["vision_config"]!["num_image_tokens"]!);
+
+        var again = Path.Combine(dir.Path, "again");
+        SynthCommand.Synthesize(Tiny, DType.BF16, again, seed: 7, maxShardBytes: 2000);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(synth, shards[^1])), File.ReadAllBytes(Path.Combine(again, shards[^1])));
+
+        Assert.Equal(0, Run("convert", "--in", synth, "--out", converted, "--dtype", "f32").Code);
+        Assert.Equal(shards.Append(Checkpoint.IndexFileName).Append("config.json").Append("preprocessor_config.json").Order(),
+            Directory.GetFiles(converted).Select(Path.GetFileName).Order());
+        using var f32 = Checkpoint.Open(converted);
+        using var bf16 = Checkpoint.Open(synth);
+        var x = bf16["multi_modal_projector.linear.weight"].ToTensor();
+        Assert.Equal(x.Span.ToArray(), f32["multi_modal_projector.linear.weight"].As<float>().ToArray());
+        var (code, output, _) = Run("inspect", converted);
+        Assert.Equal(0, code);
+        Assert.Contains($"files: {shards.Count}", output);
+    }
+
+    [Theory]
+    [InlineData("paligemma-3b-224", "language_model.model.layers.17.self_attn.k_proj.weight", new long[] { 256, 2048 })]
+    [InlineData("paligemma-3b-224", "language_model.model.embed_tokens.weight", new long[] { 257216, 2048 })]
+    [InlineData("paligemma-3b-224", "multi_modal_projector.linear.weight", new long[] { 2048, 1152 })]
+    [InlineData("paligemma2-3b-224", "language_model.model.layers.25.self_attn.k_proj.weight", new long[] { 1024, 2304 })]
+    [InlineData("paligemma2-3b-224", "language_model.model.layers.25.self_attn.o_proj.weight", new long[] { 2304, 2048 })]
+    [InlineData("paligemma2-3b-224", "language_model.model.layers.0.mlp.down_proj.weight", new long[] { 2304, 9216 })]
+    [InlineData("paligemma2-3b-448", "vision_tower.vision_model.embeddings.position_embedding.weight", new long[] { 1024, 1152 })]
+    [InlineData("paligemma2-3b-896", "vision_tower.vision_model.embeddings.position_embedding.weight", new long[] { 4096, 1152 })]
+    [InlineData("paligemma2-3b-896", "vision_tower.vision_model.encoder.layers.26.mlp.fc1.weight", new long[] { 4304, 1152 })]
+    [InlineData("paligemma2-3b-896", "vision_tower.vision_model.embeddings.patch_embedding.weight", new long[] { 1152, 3, 14, 14 })]
+    public void Real_arch_has_the_published_shapes(string arch, string tensor, long[] shape)
+    {
+        var t = PaliGemmaArch.Known[arch].Tensors().Single(x => x.Name == tensor);
+        Assert.Equal(shape, t.Shape);
+    }
+}

@@ -1,0 +1,191 @@
+using System.Text.Json.Nodes;
+using PureVlm.Tensors;
+
+namespace PureVlm.WeightsTools;
+
+/// <summary>How synth draws a tensor's values.</summary>
+public enum Init
+{
+    /// <summary>N(0, 0.02): linear and embedding weights, biases, Gemma RMSNorm weights (applied as 1 + w, so near 0).</summary>
+    SmallNormal,
+    /// <summary>1 + N(0, 0.02): SigLIP LayerNorm weights, applied as w.</summary>
+    NearOne,
+}
+
+/// <summary>A tensor synth writes: hub name, shape, initialisation.</summary>
+public sealed record SynthTensor(string Name, long[] Shape, Init Init);
+
+/// <summary>
+/// The sizes of a PaliGemma checkpoint (SigLIP vision tower + projector + Gemma or Gemma 2 decoder) and
+/// the tensors and config.json of its Hugging Face layout.
+/// </summary>
+public sealed record PaliGemmaArch(
+    string Name, int Generation, int ImageSize, int PatchSize,
+    int VisionHidden, int VisionLayers, int VisionHeads, int VisionIntermediate,
+    int TextHidden, int TextLayers, int Heads, int KvHeads, int HeadDim, int TextIntermediate, int Vocab,
+    int ImageTokenIndex, int SlidingWindow)
+{
+    /// <summary>SigLIP So400m/14 + Gemma 2B (google/paligemma-3b-pt-224).</summary>
+    public static readonly PaliGemmaArch PaliGemma3b224 = new("paligemma-3b-224", 1, 224, 14, 1152, 27, 16, 4304,
+        2048, 18, 8, 1, 256, 16384, 257216, 257152, 0);
+
+    /// <summary>SigLIP So400m/14 + Gemma 2 2B (google/paligemma2-3b-pt-224).</summary>
+    public static readonly PaliGemmaArch PaliGemma2_3b224 = new("paligemma2-3b-224", 2, 224, 14, 1152, 27, 16, 4304,
+        2304, 26, 8, 4, 256, 9216, 257216, 257152, 4096);
+
+    /// <summary>The architectures synth knows, by CLI name.</summary>
+    public static readonly IReadOnlyDictionary<string, PaliGemmaArch> Known = new Dictionary<string, PaliGemmaArch>
+    {
+        ["paligemma-3b-224"] = PaliGemma3b224,
+        ["paligemma2-3b-224"] = PaliGemma2_3b224,
+        ["paligemma2-3b-448"] = PaliGemma2_3b224 with { Name = "paligemma2-3b-448", ImageSize = 448 },
+        ["paligemma2-3b-896"] = PaliGemma2_3b224 with { Name = "paligemma2-3b-896", ImageSize = 896 },
+    };
+
+    /// <summary>Image tokens: (image_size / patch_size)².</summary>
+    public int ImageTokens => (ImageSize / PatchSize) * (ImageSize / PatchSize);
+
+    /// <summary>Every tensor in the model's state_dict order (vision tower, projector, language model); no lm_head (tied).</summary>
+    public IEnumerable<SynthTensor> Tensors()
+    {
+        const string v = "vision_tower.vision_model.";
+        long dv = VisionHidden, iv = VisionIntermediate, dt = TextHidden, it = TextIntermediate;
+        yield return new(v + "embeddings.patch_embedding.weight", [dv, 3, PatchSize, PatchSize], Init.SmallNormal);
+        yield return new(v + "embeddings.patch_embedding.bias", [dv], Init.SmallNormal);
+        yield return new(v + "embeddings.position_embedding.weight", [ImageTokens, dv], Init.SmallNormal);
+        for (int l = 0; l < VisionLayers; l++)
+        {
+            string p = $"{v}encoder.layers.{l}.";
+            foreach (var proj in new[] { "k_proj", "v_proj", "q_proj", "out_proj" })
+            {
+                yield return new($"{p}self_attn.{proj}.weight", [dv, dv], Init.SmallNormal);
+                yield return new($"{p}self_attn.{proj}.bias", [dv], Init.SmallNormal);
+            }
+            yield return new(p + "layer_norm1.weight", [dv], Init.NearOne);
+            yield return new(p + "layer_norm1.bias", [dv], Init.SmallNormal);
+            yield return new(p + "mlp.fc1.weight", [iv, dv], Init.SmallNormal);
+            yield return new(p + "mlp.fc1.bias", [iv], Init.SmallNormal);
+            yield return new(p + "mlp.fc2.weight", [dv, iv], Init.SmallNormal);
+            yield return new(p + "mlp.fc2.bias", [dv], Init.SmallNormal);
+            yield return new(p + "layer_norm2.weight", [dv], Init.NearOne);
+            yield return new(p + "layer_norm2.bias", [dv], Init.SmallNormal);
+        }
+        yield return new(v + "post_layernorm.weight", [dv], Init.NearOne);
+        yield return new(v + "post_layernorm.bias", [dv], Init.SmallNormal);
+        yield return new("multi_modal_projector.linear.weight", [dt, dv], Init.SmallNormal);
+        yield return new("multi_modal_projector.linear.bias", [dt], Init.SmallNormal);
+
+        const string m = "language_model.model.";
+        yield return new(m + "embed_tokens.weight", [Vocab, dt], Init.SmallNormal);
+        for (int l = 0; l < TextLayers; l++)
+        {
+            string p = $"{m}layers.{l}.";
+            yield return new(p + "self_attn.q_proj.weight", [(long)Heads * HeadDim, dt], Init.SmallNormal);
+            yield return new(p + "self_attn.k_proj.weight", [(long)KvHeads * HeadDim, dt], Init.SmallNormal);
+            yield return new(p + "self_attn.v_proj.weight", [(long)KvHeads * HeadDim, dt], Init.SmallNormal);
+            yield return new(p + "self_attn.o_proj.weight", [dt, (long)Heads * HeadDim], Init.SmallNormal);
+            yield return new(p + "mlp.gate_proj.weight", [it, dt], Init.SmallNormal);
+            yield return new(p + "mlp.up_proj.weight", [it, dt], Init.SmallNormal);
+            yield return new(p + "mlp.down_proj.weight", [dt, it], Init.SmallNormal);
+            yield return new(p + "input_layernorm.weight", [dt], Init.SmallNormal);
+            yield return new(p + "post_attention_layernorm.weight", [dt], Init.SmallNormal);
+            if (Generation == 2)
+            {
+                yield return new(p + "pre_feedforward_layernorm.weight", [dt], Init.SmallNormal);
+                yield return new(p + "post_feedforward_layernorm.weight", [dt], Init.SmallNormal);
+            }
+        }
+        yield return new(m + "norm.weight", [dt], Init.SmallNormal);
+    }
+
+    /// <summary>
+    /// config.json as the published checkpoints', with every key the engine reads written out
+    /// (the published ones leave head_dim, softcaps and eps to HF defaults; the values here are those defaults).
+    /// </summary>
+    public JsonObject Config(DType dtype)
+    {
+        string torchDtype = FloatEncoding.TorchName(dtype);
+        var text = new JsonObject
+        {
+            ["model_type"] = Generation == 2 ? "gemma2" : "gemma",
+            ["hidden_size"] = TextHidden,
+            ["intermediate_size"] = TextIntermediate,
+            ["num_hidden_layers"] = TextLayers,
+            ["num_attention_heads"] = Heads,
+            ["num_key_value_heads"] = KvHeads,
+            ["head_dim"] = HeadDim,
+            ["vocab_size"] = Vocab,
+            ["rms_norm_eps"] = 1e-6,
+            ["rope_theta"] = 10000.0,
+            ["max_position_embeddings"] = 8192,
+            ["hidden_activation"] = "gelu_pytorch_tanh",
+            ["hidden_act"] = "gelu_pytorch_tanh",
+            ["attention_bias"] = false,
+            ["attention_dropout"] = 0.0,
+            ["tie_word_embeddings"] = true,
+            ["torch_dtype"] = torchDtype,
+            ["num_image_tokens"] = ImageTokens,
+        };
+        if (Generation == 2)
+        {
+            text["query_pre_attn_scalar"] = HeadDim;
+            text["attn_logit_softcapping"] = 50.0;
+            text["final_logit_softcapping"] = 30.0;
+            text["sliding_window"] = SlidingWindow;
+            text["cache_implementation"] = "hybrid";
+        }
+        var vision = new JsonObject
+        {
+            ["model_type"] = "siglip_vision_model",
+            ["hidden_size"] = VisionHidden,
+            ["intermediate_size"] = VisionIntermediate,
+            ["num_hidden_layers"] = VisionLayers,
+            ["num_attention_heads"] = VisionHeads,
+            ["num_channels"] = 3,
+            ["image_size"] = ImageSize,
+            ["patch_size"] = PatchSize,
+            ["layer_norm_eps"] = 1e-6,
+            ["hidden_act"] = "gelu_pytorch_tanh",
+            ["attention_dropout"] = 0.0,
+            ["num_image_tokens"] = ImageTokens,
+            ["projection_dim"] = TextHidden,
+            ["projector_hidden_act"] = "gelu_fast",
+            ["vision_use_head"] = false,
+        };
+        return new JsonObject
+        {
+            ["architectures"] = new JsonArray("PaliGemmaForConditionalGeneration"),
+            ["model_type"] = "paligemma",
+            ["bos_token_id"] = 2,
+            ["eos_token_id"] = 1,
+            ["pad_token_id"] = 0,
+            ["ignore_index"] = -100,
+            ["image_token_index"] = ImageTokenIndex,
+            // The published configs have a top-level hidden_size of 2048 for both generations; HF ignores it.
+            ["hidden_size"] = 2048,
+            ["projection_dim"] = TextHidden,
+            ["vocab_size"] = Vocab,
+            ["text_config"] = text,
+            ["vision_config"] = vision,
+            ["torch_dtype"] = torchDtype,
+            ["transformers_version"] = "4.47.0",
+        };
+    }
+
+    /// <summary>preprocessor_config.json of the published checkpoints (SiglipImageProcessor, bicubic, mean = std = 0.5).</summary>
+    public JsonObject PreprocessorConfig() => new()
+    {
+        ["image_processor_type"] = "SiglipImageProcessor",
+        ["processor_class"] = "PaliGemmaProcessor",
+        ["do_convert_rgb"] = null,
+        ["do_resize"] = true,
+        ["size"] = new JsonObject { ["height"] = ImageSize, ["width"] = ImageSize },
+        ["resample"] = 3,
+        ["do_rescale"] = true,
+        ["rescale_factor"] = 1.0 / 255,
+        ["do_normalize"] = true,
+        ["image_mean"] = new JsonArray(0.5, 0.5, 0.5),
+        ["image_std"] = new JsonArray(0.5, 0.5, 0.5),
+        ["image_seq_length"] = ImageTokens,
+    };
+}
