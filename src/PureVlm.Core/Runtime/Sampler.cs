@@ -102,7 +102,15 @@ public struct Xoshiro256
         _s0 = SplitMix64(ref seed); _s1 = SplitMix64(ref seed); _s2 = SplitMix64(ref seed); _s3 = SplitMix64(ref seed);
     }
 
-    static ulong SplitMix64(ref ulong x)
+    /// <summary>A generator with the given state words (not all zero), as the reference C code is initialised.</summary>
+    public static Xoshiro256 FromState(ulong s0, ulong s1, ulong s2, ulong s3)
+    {
+        if ((s0 | s1 | s2 | s3) == 0) throw new ArgumentException("xoshiro state must not be all zero");
+        var r = new Xoshiro256 { _s0 = s0, _s1 = s1, _s2 = s2, _s3 = s3 };
+        return r;
+    }
+
+    internal static ulong SplitMix64(ref ulong x)
     {
         ulong z = x += 0x9E3779B97F4A7C15UL;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
