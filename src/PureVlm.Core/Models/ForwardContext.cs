@@ -7,7 +7,7 @@ namespace PureVlm.Models;
 /// <c>vision.layers.{i}</c>, <c>vision.post_layernorm</c>, <c>projector</c>, <c>text.inputs_embeds</c>,
 /// <c>text.layers.{i}</c>, <c>text.norm</c>, <c>logits</c>, and <c>….attn_probs</c> when asked for).
 /// The tensor is the live buffer: changes made to it flow into the rest of the pass (activation patching).
-/// It is only valid during the call.
+/// It is only valid during the call. With an observer attached, prefill computes logits for every row (otherwise only the last).
 /// </summary>
 public interface IForwardObserver
 {
@@ -43,8 +43,17 @@ public sealed class ForwardContext
     /// <summary>True when attention probabilities must be computed and reported.</summary>
     public bool WantsProbs => Observer is { WantsAttentionProbabilities: true };
 
-    /// <summary>Reports <paramref name="buffer"/>[0 .. product(shape)) as <paramref name="name"/> when an observer is attached.</summary>
-    public void Report(string name, float[] buffer, params int[] shape) => Observer?.OnTensor(name, new Tensor(buffer, shape), Step);
+    /// <summary>Reports <paramref name="buffer"/> viewed as [d0, d1, d2] when an observer is attached (no allocation otherwise).</summary>
+    public void Report(string name, float[] buffer, int d0, int d1, int d2)
+    {
+        if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, [d0, d1, d2]), Step);
+    }
+
+    /// <summary>Reports <paramref name="buffer"/> viewed as [d0, d1, d2, d3] when an observer is attached.</summary>
+    public void Report(string name, float[] buffer, int d0, int d1, int d2, int d3)
+    {
+        if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, [d0, d1, d2, d3]), Step);
+    }
 }
 
 /// <summary>Named scratch slots of a forward pass; each grows to the largest size asked for and is then reused.</summary>

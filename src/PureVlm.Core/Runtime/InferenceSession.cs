@@ -29,6 +29,7 @@ public sealed class InferenceSession
     readonly int _maxContext;
     readonly int[] _token = new int[1];
     int _decodeSteps;
+    int _lastToken;
 
     internal InferenceSession(LoadedModel model, SessionOptions options)
     {
@@ -128,8 +129,6 @@ public sealed class InferenceSession
             if (options.StopAtEos && _model.Config.EosTokenIds.Contains(token.Id)) yield break;
         }
     }
-
-    int _lastToken;
 
     GeneratedToken Step(Sampler sampler, int[] inputIds, float[]? imageFeatures, int k, int maxNew)
     {

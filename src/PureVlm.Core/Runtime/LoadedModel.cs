@@ -63,7 +63,7 @@ public sealed class LoadedModel : IDisposable
 /// <summary>Per-request settings of an <see cref="InferenceSession"/>.</summary>
 public sealed record SessionOptions
 {
-    /// <summary>Most tokens the session may hold; null means <c>max_position_embeddings</c>. The KV cache still grows only as needed.</summary>
+    /// <summary>Most tokens the session may hold; null means <c>max_position_embeddings</c> (larger values are capped to it). The KV cache still grows only as needed.</summary>
     public int? MaxContextLength { get; init; }
     /// <summary>Receives named activations (glass box), or null.</summary>
     public IForwardObserver? Observer { get; init; }

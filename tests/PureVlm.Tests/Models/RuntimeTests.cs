@@ -135,6 +135,21 @@ public class RuntimeTests
     }
 
     [Fact]
+    public void Sessions_on_one_model_run_in_parallel()
+    {
+        using var g = new GoldenFixture("paligemma2-tiny", "golden.safetensors");
+        using var model = Load("paligemma2-tiny");
+        var results = new int[4][];
+        Parallel.For(0, 4, i =>
+        {
+            var s = model.CreateSession();
+            results[i] = s.Generate(g.Ints("input_ids"), s.EncodeImage(g["pixel_values"]), new GenerationOptions { MaxNewTokens = 12, StopAtEos = false })
+                .Select(t => t.Id).ToArray();
+        });
+        Assert.All(results, r => Assert.Equal(g.Ints("generated_ids"), r));
+    }
+
+    [Fact]
     public void Prompt_longer_than_the_context_limit_is_rejected()
     {
         using var g = new GoldenFixture("gemma2-text-tiny", "golden.safetensors");
