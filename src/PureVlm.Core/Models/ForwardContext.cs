@@ -1,0 +1,85 @@
+using PureVlm.Tensors;
+
+namespace PureVlm.Models;
+
+/// <summary>
+/// Sees every named activation of a forward pass, in forward order (<c>pixel_values</c>, <c>vision.embeddings</c>,
+/// <c>vision.layers.{i}</c>, <c>vision.post_layernorm</c>, <c>projector</c>, <c>text.inputs_embeds</c>,
+/// <c>text.layers.{i}</c>, <c>text.norm</c>, <c>logits</c>, and <c>….attn_probs</c> when asked for).
+/// The tensor is the live buffer: changes made to it flow into the rest of the pass (activation patching).
+/// It is only valid during the call. With an observer attached, prefill computes logits for every row (otherwise only the last).
+/// </summary>
+public interface IForwardObserver
+{
+    /// <summary>When true, attention layers report <c>vision.layers.{i}.attn_probs</c> / <c>text.layers.{i}.attn_probs</c> as [heads, nq, nk].</summary>
+    bool WantsAttentionProbabilities { get; }
+
+    /// <summary>
+    /// One activation. <paramref name="step"/> is 0 for image encoding and prefill, k ≥ 1 for the k-th decode step.
+    /// Shapes follow the fixtures: [1, rows, width] for activations, [1, rows, vocab] for logits.
+    /// </summary>
+    void OnTensor(string name, Tensor tensor, int step);
+}
+
+/// <summary>Extra terms added to Linear outputs for one request, e.g. unmerged LoRA: <c>y += scale · (x·Aᵀ)·Bᵀ</c>.</summary>
+public interface ILinearAdapters
+{
+    /// <summary>Adds this request's delta for <paramref name="linear"/> (looked up by <see cref="Linear.ModulePath"/>) to y [m, out], given x [m, in].</summary>
+    void Apply(Linear linear, ReadOnlySpan<float> x, int m, Span<float> y);
+}
+
+/// <summary>What a forward pass needs besides weights and inputs: per-request hooks and reusable scratch. Not thread-safe; one per session.</summary>
+public sealed class ForwardContext
+{
+    /// <summary>Observer of named activations, or null (then tracing costs a null check).</summary>
+    public IForwardObserver? Observer { get; set; }
+    /// <summary>Active adapters for this request, or null.</summary>
+    public ILinearAdapters? Adapters { get; set; }
+    /// <summary>0 for image encoding and prefill, k for the k-th decode step.</summary>
+    public int Step { get; set; }
+    /// <summary>Scratch buffers reused across steps.</summary>
+    public Workspace Scratch { get; } = new();
+
+    /// <summary>True when attention probabilities must be computed and reported.</summary>
+    public bool WantsProbs => Observer is { WantsAttentionProbabilities: true };
+
+    /// <summary>Reports <paramref name="buffer"/> viewed as [d0, d1, d2] when an observer is attached (no allocation otherwise).</summary>
+    public void Report(string name, float[] buffer, int d0, int d1, int d2)
+    {
+        if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, [d0, d1, d2]), Step);
+    }
+
+    /// <summary>Reports <paramref name="buffer"/> viewed as [d0, d1, d2, d3] when an observer is attached.</summary>
+    public void Report(string name, float[] buffer, int d0, int d1, int d2, int d3)
+    {
+        if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, [d0, d1, d2, d3]), Step);
+    }
+}
+
+/// <summary>Named scratch slots of a forward pass; each grows to the largest size asked for and is then reused.</summary>
+public sealed class Workspace
+{
+    /// <summary>The scratch slots.</summary>
+    public enum Slot { Hidden, Normed, BlockOut, Q, K, V, AttnOut, Probs, Gate, Up, Patches, Logits, Count }
+
+    readonly float[][] _buffers = new float[(int)Slot.Count][];
+    int[] _positions = [];
+
+    /// <summary>A buffer of at least <paramref name="length"/> floats for <paramref name="slot"/> (contents unspecified).</summary>
+    public float[] Get(Slot slot, int length)
+    {
+        ref var b = ref _buffers[(int)slot];
+        if (b == null || b.Length < length) b = new float[Math.Max(length, (b?.Length ?? 0) * 2)];
+        return b;
+    }
+
+    /// <summary>Exactly <paramref name="length"/> floats of <paramref name="slot"/>'s buffer.</summary>
+    public Span<float> Span(Slot slot, int length) => Get(slot, length).AsSpan(0, length);
+
+    /// <summary>A buffer of at least <paramref name="length"/> ints for RoPE positions.</summary>
+    public int[] Positions(int length)
+    {
+        if (_positions.Length < length) _positions = new int[Math.Max(length, _positions.Length * 2)];
+        return _positions;
+    }
+}

@@ -1,0 +1,58 @@
+using PureVlm.Formats;
+using PureVlm.Kernels;
+using static PureVlm.Models.Workspace;
+
+namespace PureVlm.Models;
+
+/// <summary>
+/// HF <c>GemmaAttention</c> / <c>Gemma2Attention</c>: q/k/v/o without bias, RoPE (rotate_half), grouped KV heads, KV cache.
+/// Gemma 2 adds three things: scale <c>query_pre_attn_scalar^-0.5</c>, logit soft-cap, and a sliding window on even layers.
+/// </summary>
+public sealed class GemmaAttention
+{
+    readonly Linear _qProj, _kProj, _vProj, _oProj;
+    readonly int _heads, _kvHeads, _headDim;
+    readonly float _scale, _softCap, _ropeTheta;
+    readonly int _window;
+    readonly string _probsName;
+
+    /// <summary>Loads <c>{q,k,v,o}_proj</c> of decoder layer <paramref name="layerIdx"/> under <paramref name="scope"/>.</summary>
+    public GemmaAttention(WeightScope scope, TextConfig c, int layerIdx, string traceName)
+    {
+        _heads = c.NumAttentionHeads; _kvHeads = c.NumKeyValueHeads; _headDim = c.HeadDim;
+        _qProj = new Linear(scope.Sub("q_proj"), c.HiddenSize, _heads * _headDim, bias: false);
+        _kProj = new Linear(scope.Sub("k_proj"), c.HiddenSize, _kvHeads * _headDim, bias: false);
+        _vProj = new Linear(scope.Sub("v_proj"), c.HiddenSize, _kvHeads * _headDim, bias: false);
+        _oProj = new Linear(scope.Sub("o_proj"), _heads * _headDim, c.HiddenSize, bias: false);
+        _scale = (float)(1.0 / Math.Sqrt(c.IsGemma2 ? c.QueryPreAttnScalar : _headDim));
+        _softCap = c.IsGemma2 ? c.AttnLogitSoftcapping : 0;
+        _window = c.IsGemma2 && layerIdx % 2 == 0 ? c.SlidingWindow : int.MaxValue;
+        _ropeTheta = c.RopeTheta;
+        _probsName = traceName + ".attn_probs";
+    }
+
+    /// <summary>y [n, hidden] = o_proj(attention(x [n, hidden])) for n new tokens at RoPE <paramref name="positions"/>, appending their K/V to <paramref name="cache"/>.</summary>
+    public void Forward(ReadOnlySpan<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, int prefixLength, Span<float> y, ForwardContext ctx)
+    {
+        int qDim = _heads * _headDim, kvDim = _kvHeads * _headDim;
+        var q = ctx.Scratch.Span(Slot.Q, n * qDim);  // [n, heads, head_dim]
+        var k = ctx.Scratch.Span(Slot.K, n * kvDim); // [n, kv_heads, head_dim]
+        var v = ctx.Scratch.Span(Slot.V, n * kvDim);
+        _qProj.Forward(x, n, q, ctx);
+        _kProj.Forward(x, n, k, ctx);
+        _vProj.Forward(x, n, v, ctx);
+        ElementWise.Rope(q, n, _heads, _headDim, positions, _ropeTheta);
+        ElementWise.Rope(k, n, _kvHeads, _headDim, positions, _ropeTheta);
+
+        int start = cache.Length;
+        cache.Append(k, v, n);
+        int nk = cache.Length;
+        var mask = new AttentionMask(start, prefixLength, _window);
+        var o = ctx.Scratch.Span(Slot.AttnOut, n * qDim);
+        bool wantsProbs = ctx.WantsProbs;
+        var probs = wantsProbs ? ctx.Scratch.Span(Slot.Probs, _heads * n * nk) : default; // [heads, n, nk]
+        Attention.Compute(q, cache.Keys, cache.Values, o, n, nk, _heads, _kvHeads, _headDim, _scale, _softCap, mask, probs);
+        if (wantsProbs) ctx.Report(_probsName, ctx.Scratch.Get(Slot.Probs, 0), _heads, n, nk);
+        _oProj.Forward(o, n, y, ctx);
+    }
+}

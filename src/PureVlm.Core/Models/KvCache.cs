@@ -1,0 +1,64 @@
+namespace PureVlm.Models;
+
+/// <summary>
+/// Keys and values of every decoder layer for one sequence, [tokens, kv_heads, head_dim] per layer. Grows by doubling
+/// as tokens arrive (never preallocated to the maximum context). Sliding-window layers keep every token; the mask hides old ones.
+/// </summary>
+public sealed class KvCache
+{
+    readonly LayerCache[] _layers;
+
+    /// <summary>An empty cache for <paramref name="layers"/> layers of rows <paramref name="rowSize"/> = kv_heads · head_dim.</summary>
+    public KvCache(int layers, int rowSize)
+    {
+        _layers = new LayerCache[layers];
+        for (int i = 0; i < layers; i++) _layers[i] = new LayerCache(rowSize);
+    }
+
+    /// <summary>Tokens cached so far (the sequence index of the next token).</summary>
+    public int Length => _layers.Length == 0 ? 0 : _layers[^1].Length;
+
+    /// <summary>Tokens of the bidirectional prefix (PaliGemma's image + prompt), set by prefill; 0 for a causal LM.</summary>
+    public int PrefixLength { get; set; }
+
+    /// <summary>Layer <paramref name="i"/>'s cache.</summary>
+    public LayerCache this[int i] => _layers[i];
+
+    /// <summary>Forgets every token (the buffers are kept for reuse).</summary>
+    public void Clear()
+    {
+        foreach (var l in _layers) l.Clear();
+        PrefixLength = 0;
+    }
+
+    /// <summary>One layer's keys and values.</summary>
+    public sealed class LayerCache(int rowSize)
+    {
+        float[] _keys = [], _values = [];
+
+        /// <summary>Tokens cached.</summary>
+        public int Length { get; private set; }
+
+        /// <summary>Cached keys [Length, kv_heads, head_dim].</summary>
+        public ReadOnlySpan<float> Keys => _keys.AsSpan(0, Length * rowSize);
+        /// <summary>Cached values [Length, kv_heads, head_dim].</summary>
+        public ReadOnlySpan<float> Values => _values.AsSpan(0, Length * rowSize);
+
+        /// <summary>Appends n rows of k and v [n, kv_heads, head_dim].</summary>
+        public void Append(ReadOnlySpan<float> k, ReadOnlySpan<float> v, int n)
+        {
+            int needed = (Length + n) * rowSize;
+            if (_keys.Length < needed)
+            {
+                int size = Math.Max(needed, _keys.Length * 2);
+                Array.Resize(ref _keys, size);
+                Array.Resize(ref _values, size);
+            }
+            k[..(n * rowSize)].CopyTo(_keys.AsSpan(Length * rowSize));
+            v[..(n * rowSize)].CopyTo(_values.AsSpan(Length * rowSize));
+            Length += n;
+        }
+
+        internal void Clear() => Length = 0;
+    }
+}

@@ -1,0 +1,45 @@
+using PureVlm.Formats;
+using PureVlm.Kernels;
+using static PureVlm.Models.Workspace;
+
+namespace PureVlm.Models;
+
+/// <summary>HF <c>SiglipAttention</c>: multi-head self-attention with biased q/k/v/out projections, no mask, scale head_dim^-0.5.</summary>
+public sealed class SiglipAttention
+{
+    readonly Linear _qProj, _kProj, _vProj, _outProj;
+    readonly int _heads, _headDim;
+    readonly float _scale;
+    readonly string _probsName;
+
+    /// <summary>Loads <c>{q,k,v,out}_proj</c> under <paramref name="scope"/>; <paramref name="traceName"/> prefixes the attn_probs report.</summary>
+    public SiglipAttention(WeightScope scope, VisionConfig c, string traceName)
+    {
+        int d = c.HiddenSize;
+        _qProj = new Linear(scope.Sub("q_proj"), d, d, bias: true);
+        _kProj = new Linear(scope.Sub("k_proj"), d, d, bias: true);
+        _vProj = new Linear(scope.Sub("v_proj"), d, d, bias: true);
+        _outProj = new Linear(scope.Sub("out_proj"), d, d, bias: true);
+        _heads = c.NumAttentionHeads; _headDim = c.HeadDim;
+        _scale = (float)(1.0 / Math.Sqrt(_headDim));
+        _probsName = traceName + ".attn_probs";
+    }
+
+    /// <summary>y [n, d] = out_proj(attention(x [n, d])).</summary>
+    public void Forward(ReadOnlySpan<float> x, int n, Span<float> y, ForwardContext ctx)
+    {
+        int d = _heads * _headDim;
+        var q = ctx.Scratch.Span(Slot.Q, n * d); // [n, heads, head_dim]
+        var k = ctx.Scratch.Span(Slot.K, n * d);
+        var v = ctx.Scratch.Span(Slot.V, n * d);
+        var o = ctx.Scratch.Span(Slot.AttnOut, n * d);
+        _qProj.Forward(x, n, q, ctx);
+        _kProj.Forward(x, n, k, ctx);
+        _vProj.Forward(x, n, v, ctx);
+        bool wantsProbs = ctx.WantsProbs;
+        var probs = wantsProbs ? ctx.Scratch.Span(Slot.Probs, _heads * n * n) : default; // [heads, n, n]
+        Attention.Compute(q, k, v, o, n, n, _heads, _heads, _headDim, _scale, 0, AttentionMask.Full, probs);
+        if (wantsProbs) ctx.Report(_probsName, ctx.Scratch.Get(Slot.Probs, 0), _heads, n, n);
+        _outProj.Forward(o, n, y, ctx);
+    }
+}

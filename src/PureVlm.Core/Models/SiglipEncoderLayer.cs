@@ -1,0 +1,28 @@
+using PureVlm.Formats;
+using PureVlm.Kernels;
+using static PureVlm.Models.Workspace;
+
+namespace PureVlm.Models;
+
+/// <summary>HF <c>SiglipEncoderLayer</c> (pre-LN): <c>x += attn(LN1(x)); x += mlp(LN2(x))</c>.</summary>
+public sealed class SiglipEncoderLayer(WeightScope scope, VisionConfig c, string traceName)
+{
+    readonly LayerNorm _layerNorm1 = new(scope.Sub("layer_norm1"), c.HiddenSize, c.LayerNormEps);
+    readonly SiglipAttention _selfAttn = new(scope.Sub("self_attn"), c, traceName);
+    readonly LayerNorm _layerNorm2 = new(scope.Sub("layer_norm2"), c.HiddenSize, c.LayerNormEps);
+    readonly SiglipMlp _mlp = new(scope.Sub("mlp"), c);
+
+    /// <summary>Updates the residual stream x [n, d] in place.</summary>
+    public void Forward(Span<float> x, int n, ForwardContext ctx)
+    {
+        int len = n * c.HiddenSize;
+        var normed = ctx.Scratch.Span(Slot.Normed, len);
+        var h = ctx.Scratch.Span(Slot.BlockOut, len);
+        _layerNorm1.Forward(x, normed);
+        _selfAttn.Forward(normed, n, h, ctx);
+        ElementWise.Add(x, h);
+        _layerNorm2.Forward(x, normed);
+        _mlp.Forward(normed, n, h, ctx);
+        ElementWise.Add(x, h);
+    }
+}

@@ -1,0 +1,141 @@
+using System.Runtime.CompilerServices;
+using PureVlm.Models;
+using PureVlm.Tensors;
+
+namespace PureVlm.Runtime;
+
+/// <summary>Raised when a prompt or generation would exceed the context length.</summary>
+public sealed class ContextLengthException(string message) : Exception(message);
+
+/// <summary>One token produced by generation.</summary>
+/// <param name="Id">Token id.</param>
+/// <param name="Logprob">Natural log of its probability under the model's (untempered) softmax.</param>
+/// <param name="Index">0 for the first generated token.</param>
+public readonly record struct GeneratedToken(int Id, float Logprob, int Index)
+{
+    /// <summary>exp(<see cref="Logprob"/>).</summary>
+    public float Probability => MathF.Exp(Logprob);
+}
+
+/// <summary>
+/// The mutable state of one request on a <see cref="LoadedModel"/>: KV cache, scratch buffers, observer and adapters.
+/// Not thread-safe; sessions on the same model may run in parallel.
+/// </summary>
+public sealed class InferenceSession
+{
+    readonly LoadedModel _model;
+    readonly KvCache _cache;
+    readonly ForwardContext _ctx;
+    readonly int _maxContext;
+    readonly int[] _token = new int[1];
+    int _decodeSteps;
+    int _lastToken;
+
+    internal InferenceSession(LoadedModel model, SessionOptions options)
+    {
+        _model = model;
+        _cache = model.Model.LanguageModel.NewCache();
+        _ctx = new ForwardContext { Observer = options.Observer, Adapters = options.Adapters };
+        int max = model.Config.Text.MaxPositionEmbeddings;
+        _maxContext = options.MaxContextLength is int m ? (m > 0 ? Math.Min(m, max) : throw new ArgumentOutOfRangeException(nameof(options), $"MaxContextLength is {m}, expected > 0")) : max;
+    }
+
+    /// <summary>Tokens in the KV cache.</summary>
+    public int Length => _cache.Length;
+    /// <summary>The most tokens this session may hold.</summary>
+    public int MaxContextLength => _maxContext;
+
+    /// <summary>pixel_values [3, S, S] or [1, 3, S, S] (normalised, CHW) → image features [P, text hidden] for <see cref="Prefill"/>.</summary>
+    public float[] EncodeImage(Tensor pixelValues)
+    {
+        var pali = _model.PaliGemma ?? throw new InvalidOperationException("this model has no vision tower");
+        var v = pali.Config.Vision!;
+        int[] want = [v.NumChannels, v.ImageSize, v.ImageSize];
+        var shape = pixelValues.Shape.AsSpan(pixelValues.Rank == 4 && pixelValues.Shape[0] == 1 ? 1 : 0);
+        if (!shape.SequenceEqual(want))
+            throw new ArgumentException($"pixel_values has shape {pixelValues.ShapeString}, expected [{string.Join(", ", want)}] (or with a leading 1)", nameof(pixelValues));
+        var pixels = pixelValues.Contiguous();
+        _ctx.Step = 0;
+        if (_ctx.Observer != null)
+        {
+            pixels = pixels.Clone(); // the observer may edit it
+            _ctx.Report("pixel_values", pixels.Data, 1, want[0], want[1], want[2]);
+        }
+        return pali.EncodeImage(pixels.Span, _ctx);
+    }
+
+    /// <summary>
+    /// Runs the prompt (for PaliGemma, with image-token rows filled from <paramref name="imageFeatures"/>) on an empty
+    /// session and returns the last position's logits [vocab], valid until the next call.
+    /// </summary>
+    public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> inputIds, ReadOnlySpan<float> imageFeatures = default)
+    {
+        if (_cache.Length != 0) throw new InvalidOperationException($"prefill needs an empty session; this one holds {_cache.Length} tokens (call Reset)");
+        if (inputIds.IsEmpty) throw new ArgumentException("the prompt is empty", nameof(inputIds));
+        CheckRoom(inputIds.Length, "the prompt");
+        _ctx.Step = 0;
+        _decodeSteps = 0;
+        return _model.Model.Forward(inputIds, imageFeatures, _cache, _ctx);
+    }
+
+    /// <summary>Feeds one token after the cached ones and returns its logits [vocab], valid until the next call.</summary>
+    public ReadOnlySpan<float> Decode(int token)
+    {
+        if (_cache.Length == 0) throw new InvalidOperationException("decode needs a prefill first");
+        CheckRoom(1, "the next token");
+        _ctx.Step = ++_decodeSteps;
+        _token[0] = token;
+        return _model.Model.Forward(_token, default, _cache, _ctx);
+    }
+
+    /// <summary>Empties the KV cache for a new prompt (buffers are kept).</summary>
+    public void Reset() { _cache.Clear(); _decodeSteps = 0; }
+
+    void CheckRoom(int n, string what)
+    {
+        if (_cache.Length + n > _maxContext)
+            throw new ContextLengthException($"{what} needs {_cache.Length + n} tokens of context, the limit is {_maxContext}");
+    }
+
+    /// <summary>
+    /// Prefills and generates up to <see cref="GenerationOptions.MaxNewTokens"/> tokens (greedy when Temperature is 0),
+    /// stopping after an eos token unless told not to. The last token is not fed back.
+    /// </summary>
+    public IEnumerable<GeneratedToken> Generate(int[] inputIds, float[]? imageFeatures, GenerationOptions options, CancellationToken cancel = default)
+    {
+        var sampler = new Sampler(options, _model.Config.Text.VocabSize);
+        Reset();
+        for (int k = 0; k < options.MaxNewTokens; k++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var token = Step(sampler, inputIds, imageFeatures, k, options.MaxNewTokens);
+            yield return token;
+            if (options.StopAtEos && _model.Config.EosTokenIds.Contains(token.Id)) yield break;
+        }
+    }
+
+    /// <summary>As <see cref="Generate"/>, streamed; each token is computed off the caller's synchronous context.</summary>
+    public async IAsyncEnumerable<GeneratedToken> GenerateAsync(int[] inputIds, float[]? imageFeatures, GenerationOptions options,
+        [EnumeratorCancellation] CancellationToken cancel = default)
+    {
+        var sampler = new Sampler(options, _model.Config.Text.VocabSize);
+        Reset();
+        for (int k = 0; k < options.MaxNewTokens; k++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            int step = k;
+            var token = await Task.Run(() => Step(sampler, inputIds, imageFeatures, step, options.MaxNewTokens), cancel).ConfigureAwait(false);
+            yield return token;
+            if (options.StopAtEos && _model.Config.EosTokenIds.Contains(token.Id)) yield break;
+        }
+    }
+
+    GeneratedToken Step(Sampler sampler, int[] inputIds, float[]? imageFeatures, int k, int maxNew)
+    {
+        if (k == 0) CheckRoom(inputIds.Length + maxNew - 1, "the prompt plus the requested new tokens");
+        var logits = k == 0 ? Prefill(inputIds, imageFeatures) : Decode(_lastToken);
+        int id = sampler.Next(logits, out float logprob);
+        _lastToken = id;
+        return new GeneratedToken(id, logprob, k);
+    }
+}

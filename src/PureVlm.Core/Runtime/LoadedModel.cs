@@ -1,0 +1,72 @@
+using PureVlm.Formats;
+using PureVlm.Models;
+using PureVlm.Tensors;
+
+namespace PureVlm.Runtime;
+
+/// <summary>
+/// A loaded, immutable model: config + memory-mapped weights + the module tree. Thread-safe: every mutable thing
+/// (KV cache, scratch, observer, adapters) lives in an <see cref="InferenceSession"/>; create one per request.
+/// </summary>
+public sealed class LoadedModel : IDisposable
+{
+    readonly Checkpoint? _owned;
+
+    /// <summary>The parsed config.json.</summary>
+    public ModelConfig Config { get; }
+    /// <summary>The weights.</summary>
+    public Checkpoint Checkpoint { get; }
+    /// <summary>The module tree (<see cref="PaliGemmaForConditionalGeneration"/> or <see cref="GemmaForCausalLM"/>).</summary>
+    public IGenerativeModel Model { get; }
+    /// <summary>The PaliGemma model, or null for a text-only LM.</summary>
+    public PaliGemmaForConditionalGeneration? PaliGemma => Model as PaliGemmaForConditionalGeneration;
+
+    LoadedModel(ModelConfig config, Checkpoint checkpoint, bool owns)
+    {
+        Config = config; Checkpoint = checkpoint; _owned = owns ? checkpoint : null;
+        var root = new WeightScope(checkpoint);
+        Model = config.IsPaliGemma
+            ? new PaliGemmaForConditionalGeneration(root, config, DetectNewLayout(checkpoint))
+            : new GemmaForCausalLM(root, config);
+    }
+
+    /// <summary>Loads <c>config.json</c> and the safetensors of a HF model directory.</summary>
+    public static LoadedModel Load(string modelDir) => Load(Path.Combine(modelDir, "config.json"), modelDir);
+
+    /// <summary>Loads a config and a weights file or directory (e.g. a fixture's <c>model-bf16.safetensors</c>).</summary>
+    public static LoadedModel Load(string configPath, string weightsPath)
+    {
+        var config = ModelConfig.Load(configPath);
+        var checkpoint = Checkpoint.Open(weightsPath);
+        try { return new LoadedModel(config, checkpoint, owns: true); }
+        catch { checkpoint.Dispose(); throw; }
+    }
+
+    /// <summary>Builds a model over an open checkpoint, which the caller keeps and disposes.</summary>
+    public static LoadedModel Load(ModelConfig config, Checkpoint checkpoint) => new(config, checkpoint, owns: false);
+
+    /// <summary>True for transformers ≥ 4.52 names (<c>model.language_model.…</c>), false for the hub's (<c>language_model.model.…</c>).</summary>
+    static bool DetectNewLayout(Checkpoint c)
+    {
+        if (c.Contains("model.language_model.embed_tokens.weight")) return true;
+        if (c.Contains("language_model.model.embed_tokens.weight")) return false;
+        throw new InvalidModelFileException($"{c.Path}: missing tensor 'language_model.model.embed_tokens.weight' (or 'model.language_model.embed_tokens.weight'): not a PaliGemma checkpoint");
+    }
+
+    /// <summary>A new session (KV cache, scratch) for one request.</summary>
+    public InferenceSession CreateSession(SessionOptions? options = null) => new(this, options ?? new SessionOptions());
+
+    /// <summary>Unmaps the weights if this model opened them.</summary>
+    public void Dispose() => _owned?.Dispose();
+}
+
+/// <summary>Per-request settings of an <see cref="InferenceSession"/>.</summary>
+public sealed record SessionOptions
+{
+    /// <summary>Most tokens the session may hold; null means <c>max_position_embeddings</c> (larger values are capped to it). The KV cache still grows only as needed.</summary>
+    public int? MaxContextLength { get; init; }
+    /// <summary>Receives named activations (glass box), or null.</summary>
+    public IForwardObserver? Observer { get; init; }
+    /// <summary>Adapters (e.g. LoRA) applied to this request's Linear layers, or null.</summary>
+    public ILinearAdapters? Adapters { get; init; }
+}

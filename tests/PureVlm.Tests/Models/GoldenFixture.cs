@@ -1,0 +1,58 @@
+using PureVlm.Formats;
+using PureVlm.Models;
+using PureVlm.Tensors;
+
+namespace PureVlm.Tests.Models;
+
+/// <summary>A fixture's golden.safetensors, plus the tolerance rule of tests/data/fixtures/README.md.</summary>
+sealed class GoldenFixture : IDisposable
+{
+    /// <summary>Per tensor: max|got − want| ≤ rtol · max|want| (README: f32 engine vs goldens, rtol 1e-4).</summary>
+    public const float Rtol = 1e-4f;
+
+    readonly SafeTensorsFile _file;
+    public string Dir { get; }
+    public string Name { get; }
+
+    public GoldenFixture(string fixture, string goldenFile)
+    {
+        Name = fixture;
+        Dir = TestPaths.Fixture(fixture);
+        _file = SafeTensorsFile.Open(Path.Combine(Dir, goldenFile));
+    }
+
+    public bool Has(string name) => _file.Contains(name);
+    public Tensor this[string name] => _file[name].ToTensor();
+    public int[] Ints(string name) => _file[name].ToTensor().Data.Select(f => (int)f).ToArray();
+
+    /// <summary>(max |got − want|, max |want|).</summary>
+    public static (float Diff, float Scale) Compare(ReadOnlySpan<float> got, ReadOnlySpan<float> want)
+    {
+        if (got.Length != want.Length) return (float.PositiveInfinity, 0);
+        float diff = 0, scale = 0;
+        for (int i = 0; i < want.Length; i++)
+        {
+            diff = MathF.Max(diff, MathF.Abs(got[i] - want[i]));
+            if (float.IsNaN(got[i])) diff = float.PositiveInfinity;
+            scale = MathF.Max(scale, MathF.Abs(want[i]));
+        }
+        return (diff, scale);
+    }
+
+    public void Dispose() => _file.Dispose();
+}
+
+/// <summary>Keeps a copy of every activation reported at step 0.</summary>
+sealed class RecordingObserver(bool wantsProbs = false) : IForwardObserver
+{
+    public Dictionary<string, Tensor> Tensors { get; } = new();
+    public List<string> Order { get; } = new();
+    public bool WantsAttentionProbabilities => wantsProbs;
+
+    public void OnTensor(string name, Tensor tensor, int step)
+    {
+        if (step != 0) return;
+        Order.Add(name);
+        Tensors[name] = new Tensor(tensor.Data.AsSpan(0, tensor.Length).ToArray(), (int[])tensor.Shape.Clone());
+    }
+}
