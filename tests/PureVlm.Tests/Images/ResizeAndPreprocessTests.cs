@@ -33,4 +33,52 @@ public class ResizeAndPreprocessTests
         }
         Assert.True(maxDiff == 0, $"{fixture}: {mismatches} of {want.Length} bytes differ, max |diff| {maxDiff}");
     }
+
+    [Theory, MemberData(nameof(Fixtures))]
+    public void Pixel_values_from_golden_image_resized_equal_golden_exactly(string fixture, int size)
+    {
+        var resizedBytes = Golden(fixture, "image.resized").Select(v => checked((byte)v)).ToArray();
+        var resized = RgbImage.FromPixels(size, size, resizedBytes);
+        var preprocessor = ImagePreprocessor.FromCheckpoint(TestPaths.Fixture(fixture));
+
+        var got = preprocessor.Preprocess(resized);
+
+        Assert.Equal(Golden(fixture, "pixel_values"), got);
+    }
+
+    [Theory, MemberData(nameof(Fixtures))]
+    public void Pixel_values_end_to_end_from_input_png_equal_golden_exactly(string fixture, int size)
+    {
+        var preprocessor = ImagePreprocessor.FromCheckpoint(TestPaths.Fixture(fixture));
+        Assert.Equal((size, size), (preprocessor.Height, preprocessor.Width));
+
+        var got = preprocessor.PixelValues(ImageLoader.Load(Path.Combine(TestPaths.Fixture(fixture), "input.png")));
+
+        Assert.Equal(new[] { 1, 3, size, size }, got.Shape);
+        Assert.Equal(Golden(fixture, "pixel_values"), got.Span.ToArray());
+    }
+
+    [Fact]
+    public void Demo_model_preprocessor_config_is_read()
+    {
+        var p = ImagePreprocessor.FromCheckpoint(TestPaths.DemoModel);
+        Assert.Equal((112, 112), (p.Height, p.Width));
+        Assert.Equal(0.00392156862745098, p.RescaleFactor);
+        Assert.Equal(new[] { 0.5f, 0.5f, 0.5f }, p.Mean);
+        Assert.Equal(new[] { 0.5f, 0.5f, 0.5f }, p.Std);
+    }
+
+    [Theory]
+    [InlineData("01-blue-square")]
+    [InlineData("03-red-circle")]
+    [InlineData("08-yellow-circle")]
+    public void Bicubic_resize_of_demo_samples_equals_pil_9_4_exactly(string sample)
+    {
+        var image = ImageLoader.Load(Path.Combine(TestPaths.DemoModel, "samples", sample + ".png"));
+        var want = File.ReadAllBytes(Path.Combine(TestPaths.Data, "images", "pil-bicubic", sample + ".112x112.rgb.bin"));
+
+        var got = BicubicResampler.Resize(image, 112, 112);
+
+        Assert.Equal(want, got.Pixels);
+    }
 }
