@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using StbImageSharp;
 
 namespace PureVlm.Formats.Images;
@@ -59,6 +60,7 @@ public static class ImageLoader
         string name = displayName ?? $"image ({data.Length} bytes)";
         if (data.Length == 0) throw new InvalidImageException($"{name}: file is empty");
         var format = Sniff(data, name);
+        if (HeaderSize(data, format) is var (w, h)) CheckSize(name, w, h);
 
         ImageInfo? info;
         try { info = ImageInfo.FromStream(new MemoryStream(data, writable: false)); }
@@ -104,6 +106,19 @@ public static class ImageLoader
         string detail = e is null ? "" : $" ({e.GetType().Name}: {e.Message})";
         return new InvalidImageException($"{name}: corrupt or truncated {format.ToString()!.ToUpperInvariant()} {part}{detail}", e);
     }
+
+    // Read here so that zero or absurd sizes get a clear message; stb's own header reader only says "corrupt".
+    static (int Width, int Height)? HeaderSize(byte[] d, Format format) => format switch
+    {
+        Format.Png when d.Length >= 24 && d.AsSpan(12, 4).SequenceEqual("IHDR"u8) =>
+            (Int31(BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(16))), Int31(BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(20)))),
+        Format.Gif when d.Length >= 10 => (BinaryPrimitives.ReadUInt16LittleEndian(d.AsSpan(6)), BinaryPrimitives.ReadUInt16LittleEndian(d.AsSpan(8))),
+        Format.Bmp when d.Length >= 26 && BinaryPrimitives.ReadUInt32LittleEndian(d.AsSpan(14)) >= 40 => // BITMAPINFOHEADER or later; negative height = top-down
+            (BinaryPrimitives.ReadInt32LittleEndian(d.AsSpan(18)), Int31((uint)Math.Abs((long)BinaryPrimitives.ReadInt32LittleEndian(d.AsSpan(22))))),
+        _ => null,
+    };
+
+    static int Int31(uint v) => v > int.MaxValue ? int.MaxValue : (int)v;
 
     static Format Sniff(byte[] d, string name)
     {
