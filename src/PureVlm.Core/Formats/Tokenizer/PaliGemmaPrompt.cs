@@ -1,0 +1,25 @@
+namespace PureVlm.Tokenization;
+
+/// <summary>The PaliGemma input sequence, as HF <c>PaliGemmaProcessor</c> builds it: <c>&lt;image&gt;</c>×N, <c>&lt;bos&gt;</c>, prompt, "\n".</summary>
+public static class PaliGemmaPrompt
+{
+    /// <summary>
+    /// Ids <c>[imageTokenId × numImageTokens, BosId, Encode(prompt + "\n")...]</c>. Bos is inserted by id, never
+    /// by text; "\n" is encoded with the prompt, so it becomes Gemma's "\n" piece (108; 5 in the demo model).
+    /// </summary>
+    public static int[] Build(GemmaTokenizer tokenizer, string prompt, int numImageTokens, int imageTokenId)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentOutOfRangeException.ThrowIfNegative(numImageTokens);
+        if ((uint)imageTokenId >= (uint)tokenizer.VocabSize)
+            throw new ArgumentOutOfRangeException(nameof(imageTokenId), imageTokenId, $"image token id is outside the vocabulary (0..{tokenizer.VocabSize - 1})");
+        if (tokenizer.BosId < 0) throw new InvalidOperationException("the tokenizer has no <bos> id, which a PaliGemma prompt needs");
+        var text = tokenizer.Encode(prompt + "\n");
+        var ids = new int[numImageTokens + 1 + text.Length];
+        ids.AsSpan(0, numImageTokens).Fill(imageTokenId);
+        ids[numImageTokens] = tokenizer.BosId;
+        text.CopyTo(ids, numImageTokens + 1);
+        return ids;
+    }
+}

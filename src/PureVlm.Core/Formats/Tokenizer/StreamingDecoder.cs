@@ -1,0 +1,80 @@
+using System.Text;
+
+namespace PureVlm.Tokenization;
+
+/// <summary>
+/// Decodes ids one at a time for streaming output. Bytes of a UTF-8 character split over several byte pieces are
+/// held back until the character is complete (or known to be invalid), so no call returns half a character. The
+/// concatenation of every <see cref="Push"/> result and <see cref="Flush"/> equals <see cref="GemmaTokenizer.Decode"/>
+/// of the same ids. Not thread-safe; make one per stream.
+/// </summary>
+public sealed class StreamingDecoder
+{
+    readonly GemmaTokenizer _tokenizer;
+    readonly bool _skipSpecial;
+    readonly bool _errorPerByte;
+    readonly byte[] _pending = new byte[4];
+    int _pendingCount;
+    readonly StringBuilder _text = new();
+
+    internal StreamingDecoder(GemmaTokenizer tokenizer, bool skipSpecial)
+    {
+        _tokenizer = tokenizer;
+        _skipSpecial = skipSpecial;
+        _errorPerByte = tokenizer.Format == TokenizerFormat.SentencePiece;
+    }
+
+    /// <summary>Adds one id and returns the text it completes (possibly "").</summary>
+    public string Push(int id)
+    {
+        _text.Clear();
+        Append(id, _text);
+        return _text.ToString();
+    }
+
+    /// <summary>Ends the stream: returns held-back bytes of an unfinished character as U+FFFD, and resets.</summary>
+    public string Flush()
+    {
+        _text.Clear();
+        Finish(_text);
+        return _text.ToString();
+    }
+
+    internal void Append(int id, StringBuilder text)
+    {
+        int b = _tokenizer.ByteOf(id);
+        if (b >= 0)
+        {
+            _pending[_pendingCount++] = (byte)b;
+            DecodePending(final: false, text);
+            return;
+        }
+        string? surface = _tokenizer.SurfaceOf(id, _skipSpecial);
+        if (surface == null) return;
+        DecodePending(final: true, text);
+        text.Append(surface);
+    }
+
+    internal void Finish(StringBuilder text) => DecodePending(final: true, text);
+
+    /// <summary>
+    /// Decodes the held bytes; unless <paramref name="final"/>, keeps a trailing valid-but-incomplete sequence
+    /// (at most 3 bytes). Invalid bytes become U+FFFD: one per byte (SentencePiece) or one per maximal invalid
+    /// subsequence (WHATWG TextDecoder, as the tokenizer.json reference does).
+    /// </summary>
+    void DecodePending(bool final, StringBuilder text)
+    {
+        var bytes = _pending.AsSpan(0, _pendingCount);
+        int i = 0;
+        while (i < bytes.Length)
+        {
+            var status = Rune.DecodeFromUtf8(bytes[i..], out var rune, out int used);
+            if (status == System.Buffers.OperationStatus.Done) { text.Append(rune.ToString()); i += used; continue; }
+            if (status == System.Buffers.OperationStatus.NeedMoreData && !final) break;
+            text.Append('\uFFFD');
+            i += _errorPerByte ? 1 : used;
+        }
+        bytes[i..].CopyTo(_pending);
+        _pendingCount = bytes.Length - i;
+    }
+}
