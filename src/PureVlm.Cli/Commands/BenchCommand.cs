@@ -1,10 +1,98 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using PureVlm.Formats.Images;
+using PureVlm.Runtime;
+
 namespace PureVlm.Cli.Commands;
 
 static class BenchCommand
 {
+    const string Help = """
+        usage: purevlm bench [--model DIR] [--tokens N]
+
+        Times one request end to end on a synthetic image and a fixed prompt (no tokenizer needed, so it
+        runs on checkpoints made by `weights-tools synth`): load, image encode, prefill, time to first
+        token, decode. Prints the stages on stderr and, as the last line of stdout, one JSON object with
+        load_s, image_encode_s, prefill_tok_s, ttft_s, decode_tok_s, rss_after_load_mb and peak_rss_mb.
+
+          --model DIR   PaliGemma directory (default: the embedded demo model)
+          --tokens N    decode steps after the first token (default 32)
+        """;
+
     public static int Run(string[] args)
     {
-        Console.Error.WriteLine("purevlm bench: not implemented yet");
-        return 1;
+        var cl = new CommandLine("bench", args, ["--model", "--tokens"], []);
+        if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
+        cl.ExpectPositionals(0, "only options");
+        string dir = Path.GetFullPath(cl.Get("--model") ?? VlmModel.DefaultModelPath);
+        int tokens = cl.Int("--tokens", 1, 1 << 16) ?? 32;
+
+        var clock = Stopwatch.StartNew();
+        using var model = LoadedModel.Load(dir);
+        double load = clock.Elapsed.TotalSeconds;
+        double rssAfterLoad = Rss("VmRSS");
+        if (model.PaliGemma == null) throw new UsageException($"{dir} is not a PaliGemma model");
+        var config = model.Config;
+        var pre = ImagePreprocessor.FromCheckpoint(dir);
+        var pixels = pre.PixelValues(SyntheticImage(640, 480));
+        // <image> × P, <bos>, a short prompt and "\n": ids below the vocabulary size of every Gemma tokenizer.
+        int[] ids = [.. Enumerable.Repeat(config.ImageTokenIndex, config.Vision!.NumPatches), config.BosTokenId, 3 + 5, 3 + 7, 3 + 11, 3 + 13];
+        var session = model.CreateSession();
+        Console.Error.WriteLine($"model {dir}: {config.Vision.ImageSize} px, {ids.Length} prompt tokens, {tokens} decode steps, {Environment.ProcessorCount} threads");
+
+        clock.Restart();
+        var features = session.EncodeImage(pixels);
+        double encode = clock.Elapsed.TotalSeconds;
+        clock.Restart();
+        var logits = session.Prefill(ids, features);
+        int next = ArgMax(logits);
+        double prefill = clock.Elapsed.TotalSeconds;
+        clock.Restart();
+        for (int i = 0; i < tokens; i++) next = ArgMax(session.Decode(next));
+        double decode = clock.Elapsed.TotalSeconds;
+
+        var result = new Dictionary<string, double>
+        {
+            ["load_s"] = load,
+            ["image_encode_s"] = encode,
+            ["prefill_s"] = prefill,
+            ["prefill_tok_s"] = ids.Length / prefill,
+            ["ttft_s"] = encode + prefill,
+            ["decode_tok_s"] = tokens / decode,
+            ["rss_after_load_mb"] = rssAfterLoad,
+            ["peak_rss_mb"] = Rss("VmHWM"),
+            ["checkpoint_mb"] = model.Checkpoint.Tensors.Sum(t => t.ByteLength) / 1048576.0,
+            ["loadavg_1m"] = LoadAverage(),
+        };
+        foreach (var (k, v) in result) Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,-18} {v,10:0.###}"));
+        Console.Out.WriteLine(JsonSerializer.Serialize(result.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 4))));
+        return 0;
     }
+
+    static int ArgMax(ReadOnlySpan<float> x) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(x);
+
+    static RgbImage SyntheticImage(int width, int height)
+    {
+        var rgb = new byte[width * height * 3];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int i = (y * width + x) * 3;
+                rgb[i] = (byte)(x * 255 / width); rgb[i + 1] = (byte)(y * 255 / height); rgb[i + 2] = (byte)((x ^ y) & 255);
+            }
+        return RgbImage.FromPixels(width, height, rgb);
+    }
+
+    /// <summary>A line of /proc/self/status in MB (VmRSS now, VmHWM peak); 0 where /proc is absent.</summary>
+    static double Rss(string key)
+    {
+        const string status = "/proc/self/status";
+        if (!File.Exists(status)) return 0;
+        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith(key + ":", StringComparison.Ordinal));
+        return line == null ? 0 : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+    }
+
+    static double LoadAverage() =>
+        File.Exists("/proc/loadavg") ? double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture) : 0;
 }

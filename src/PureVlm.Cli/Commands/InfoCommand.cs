@@ -1,10 +1,79 @@
+using System.Globalization;
+using PureVlm.Runtime;
+using PureVlm.Tensors;
+
 namespace PureVlm.Cli.Commands;
 
 static class InfoCommand
 {
+    const string Help = """
+        usage: purevlm info [--model DIR] [--layers]
+
+        Prints the architecture (from config.json), the weights' dtypes, the parameter count and the memory
+        of each part (vision tower, projector, language model). Without --model, the embedded demo model.
+
+          --layers   also print the module tree: every tensor with its shape, dtype and parameter count
+        """;
+
     public static int Run(string[] args)
     {
-        Console.Error.WriteLine("purevlm info: not implemented yet");
-        return 1;
+        var cl = new CommandLine("info", args, ["--model"], ["--layers"]);
+        if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
+        cl.ExpectPositionals(0, "only options");
+        string dir = Path.GetFullPath(cl.Get("--model") ?? VlmModel.DefaultModelPath);
+        using var model = LoadedModel.Load(dir);
+        var c = model.Config;
+        var o = Console.Out;
+        o.WriteLine($"model      {dir}");
+        o.WriteLine($"type       {c.ModelType}" + (c.IsPaliGemma ? $" (text {c.Text.ModelType}, vision siglip)" : ""));
+        if (c.Vision is { } v)
+            o.WriteLine($"vision     {v.ImageSize}x{v.ImageSize} px, patch {v.PatchSize} -> {v.NumPatches} image tokens; hidden {v.HiddenSize}, {v.NumHiddenLayers} layers, {v.NumAttentionHeads} heads, mlp {v.IntermediateSize}");
+        var t = c.Text;
+        o.WriteLine($"text       hidden {t.HiddenSize}, {t.NumHiddenLayers} layers, {t.NumAttentionHeads} heads / {t.NumKeyValueHeads} kv heads x {t.HeadDim}, mlp {t.IntermediateSize}, vocab {t.VocabSize}, context {t.MaxPositionEmbeddings}"
+            + (t.IsGemma2 ? $", softcaps {t.AttnLogitSoftcapping}/{t.FinalLogitSoftcapping}, sliding window {t.SlidingWindow}, query_pre_attn_scalar {t.QueryPreAttnScalar}" : ""));
+
+        var tensors = model.Checkpoint.Tensors.ToList();
+        o.WriteLine($"dtypes     {string.Join(", ", tensors.GroupBy(x => x.DType).Select(g => $"{g.Key.Name()} ({g.Count()} tensors)"))}");
+        o.WriteLine($"{"part",-18} {"parameters",15} {"bytes",15}");
+        foreach (var part in tensors.GroupBy(x => Part(x.Name)).OrderBy(g => g.Key))
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{part.Key,-18} {part.Sum(x => x.ElementCount),15:N0} {part.Sum(x => x.ByteLength),15:N0}"));
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"total",-18} {tensors.Sum(x => x.ElementCount),15:N0} {tensors.Sum(x => x.ByteLength),15:N0}"));
+
+        if (cl.Flag("--layers"))
+        {
+            o.WriteLine();
+            string? module = null;
+            foreach (var x in tensors.OrderBy(x => x.Name, LayerAwareComparer.Instance))
+            {
+                int dot = x.Name.LastIndexOf('.');
+                string parent = dot < 0 ? "" : x.Name[..dot];
+                if (parent != module) { o.WriteLine(parent); module = parent; }
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {x.Name[(dot + 1)..],-12} {x.ShapeString,-20} {x.DType.Name(),-5} {x.ElementCount,13:N0}"));
+            }
+        }
+        return 0;
+    }
+
+    static string Part(string name) =>
+        name.Contains("vision_tower") ? "vision_tower" :
+        name.Contains("multi_modal_projector") ? "projector" :
+        name.Contains("lm_head") ? "lm_head" : "language_model";
+
+    /// <summary>Orders <c>layers.10</c> after <c>layers.9</c>, so the tree reads in forward order.</summary>
+    sealed class LayerAwareComparer : IComparer<string>
+    {
+        public static readonly LayerAwareComparer Instance = new();
+        public int Compare(string? a, string? b)
+        {
+            var pa = a!.Split('.');
+            var pb = b!.Split('.');
+            for (int i = 0; i < Math.Min(pa.Length, pb.Length); i++)
+            {
+                if (pa[i] == pb[i]) continue;
+                bool na = int.TryParse(pa[i], out int ia), nb = int.TryParse(pb[i], out int ib);
+                return na && nb ? ia.CompareTo(ib) : string.CompareOrdinal(pa[i], pb[i]);
+            }
+            return pa.Length.CompareTo(pb.Length);
+        }
     }
 }

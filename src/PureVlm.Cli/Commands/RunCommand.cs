@@ -1,10 +1,90 @@
+using System.Globalization;
+using System.Text.Json;
+using PureVlm.Formats.Images;
+using PureVlm.Runtime;
+
 namespace PureVlm.Cli.Commands;
 
 static class RunCommand
 {
+    const string Help = """
+        usage: purevlm run [--model DIR] --image FILE --prompt TEXT [options]
+
+        Asks a PaliGemma model about an image. The answer streams to stdout; loading progress and
+        timings go to stderr. Without --model, the embedded demo model (paligemma-shapes) is used.
+
+          --model DIR          Hugging Face PaliGemma directory (config.json, safetensors, tokenizer)
+          --image FILE         PNG, JPEG, BMP or GIF
+          --prompt TEXT        e.g. "caption en", "detect circle", "answer en what color is the circle?"
+          --max-tokens N       most new tokens (default 64, at least 1)
+          --temperature T      0 = greedy (default); > 0 samples
+          --top-k K            sample among the K most likely tokens (0 = all)
+          --top-p P            sample among the most likely tokens up to probability P (default 1)
+          --seed S             sampler seed (default 0): the same seed gives the same answer
+          --json               print one JSON object (text, tokens, detections, segments, timings) instead
+          --annotate OUT.png   write the image with the detected boxes drawn
+        """;
+
     public static int Run(string[] args)
     {
-        Console.Error.WriteLine("purevlm run: not implemented yet");
-        return 1;
+        var cl = new CommandLine("run", args,
+            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate"], ["--json"]);
+        if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
+        cl.ExpectPositionals(0, "only options");
+        string imagePath = cl.Require("--image");
+        string prompt = cl.Require("--prompt");
+        var options = new GenerationOptions
+        {
+            MaxNewTokens = cl.Int("--max-tokens", 1, 1 << 20) ?? 64,
+            Temperature = cl.Float("--temperature", 0, 1e6f) ?? 0,
+            TopK = cl.Int("--top-k", 0) ?? 0,
+            TopP = cl.Float("--top-p", float.Epsilon, 1) ?? 1,
+            Seed = (ulong)(cl.Int("--seed", 0) ?? 0),
+        };
+        string? annotate = cl.Get("--annotate");
+        bool json = cl.Flag("--json");
+
+        var image = ImageLoader.Load(imagePath);
+        if (annotate != null && Path.GetFullPath(annotate) == Path.GetFullPath(imagePath))
+            throw new UsageException($"--annotate {annotate} would overwrite the input image; choose another file");
+        using var model = CliModel.Load(cl.Get("--model"));
+
+        Action<string>? stream = json ? null : piece => { Console.Out.Write(piece); Console.Out.Flush(); };
+        var result = model.Generate(image, prompt, options, stream);
+        if (!json) Console.Out.WriteLine();
+        var t = result.Timings;
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"load {model.LoadSeconds:0.000} s, image encode {t.ImageEncodeSeconds:0.000} s, prefill {t.PrefillTokens} tokens {t.PrefillSeconds:0.000} s, decode {t.DecodedTokens} tokens {t.DecodeTokensPerSecond:0.0} tok/s"));
+        if (json) Console.Out.WriteLine(ToJson(result, model.LoadSeconds));
+        if (annotate != null)
+        {
+            var boxes = result.Detections.Select(d => new LabelledBox(
+                (int)Math.Round(d.Box[0]), (int)Math.Round(d.Box[1]), (int)Math.Round(d.Box[2]), (int)Math.Round(d.Box[3]), d.Label)).ToList();
+            PngWriter.Save(ImageAnnotator.Draw(image, boxes), annotate);
+            Console.Error.WriteLine($"wrote {annotate} with {boxes.Count} box(es)");
+        }
+        return 0;
+    }
+
+    static string ToJson(GenerationResult r, double loadSeconds)
+    {
+        var doc = new
+        {
+            text = r.Text,
+            tokens = r.Tokens.Select(t => new { id = t.Id, text = t.Text, probability = t.Probability }),
+            detections = r.Detections.Select(d => new { label = d.Label, box = d.Box }),
+            segments = r.Segments.Select(s => new { label = s.Label, box = s.Box, codes = s.Codes }),
+            timings = new
+            {
+                load_s = loadSeconds,
+                image_encode_s = r.Timings.ImageEncodeSeconds,
+                prefill_s = r.Timings.PrefillSeconds,
+                prefill_tokens = r.Timings.PrefillTokens,
+                decode_s = r.Timings.DecodeSeconds,
+                decode_tokens = r.Timings.DecodedTokens,
+                decode_tok_s = r.Timings.DecodeTokensPerSecond,
+            },
+        };
+        return JsonSerializer.Serialize(doc);
     }
 }

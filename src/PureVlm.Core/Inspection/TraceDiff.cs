@@ -22,7 +22,11 @@ public static partial class TraceDiff
         using var a = SafeTensorsFile.Open(pathA);
         using var b = SafeTensorsFile.Open(pathB);
         var result = new List<TensorDifference>();
-        foreach (var name in a.Names.OrderBy(ForwardRank).ThenBy(n => n, StringComparer.Ordinal))
+        // Our traces record their forward order; other files (goldens) are ordered by stage name.
+        var order = a.Metadata.TryGetValue("forward_order", out var recorded)
+            ? recorded.Split(',').Where(a.Contains).Concat(a.Names.Except(recorded.Split(','))).ToList()
+            : a.Names.OrderBy(ForwardRank).ThenBy(n => n, StringComparer.Ordinal).ToList();
+        foreach (var name in order)
         {
             var ta = a[name];
             if (!b.TryGet(name, out var tb))

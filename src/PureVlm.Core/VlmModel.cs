@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using PureVlm.Formats;
+using PureVlm.Formats.Images;
+using PureVlm.Tokenization;
+using PureVlm.Models;
+using PureVlm.Outputs;
+using PureVlm.Runtime;
+
+namespace PureVlm;
+
+/// <summary>
+/// A PaliGemma checkpoint ready to answer questions about images: weights (memory-mapped), tokenizer and image
+/// preprocessor of one model directory. Thread-safe: concurrent requests each get their own KV cache.
+/// </summary>
+/// <example>
+/// <code>
+/// using var model = VlmModel.Load();                       // the embedded demo model
+/// var image = ImageLoader.Load("samples/03-red-circle.png");
+/// var answer = model.Generate(image, "answer en what color is the circle?");
+/// Console.WriteLine(answer.Text);                           // red
+/// </code>
+/// </example>
+public sealed class VlmModel : IDisposable
+{
+    /// <summary>The model this library ships with (a 3.3M-parameter PaliGemma trained on synthetic shapes).</summary>
+    public static string DefaultModelPath => Path.Combine(AppContext.BaseDirectory, "models", "paligemma-shapes");
+
+    /// <summary>The model directory.</summary>
+    public string Directory { get; }
+    /// <summary>Config, weights and module tree.</summary>
+    public LoadedModel Model { get; }
+    /// <summary>The model's tokenizer (tokenizer.model or tokenizer.json).</summary>
+    public GemmaTokenizer Tokenizer { get; }
+    /// <summary>Resize and normalisation as the checkpoint's preprocessor_config.json says.</summary>
+    public ImagePreprocessor Preprocessor { get; }
+    /// <summary>Seconds spent in <see cref="Load"/>.</summary>
+    public double LoadSeconds { get; }
+
+    VlmModel(string directory, LoadedModel model, GemmaTokenizer tokenizer, ImagePreprocessor preprocessor, double loadSeconds)
+    {
+        Directory = directory; Model = model; Tokenizer = tokenizer; Preprocessor = preprocessor; LoadSeconds = loadSeconds;
+    }
+
+    /// <summary>
+    /// Loads a PaliGemma model directory (config.json, safetensors, tokenizer, optional preprocessor_config.json);
+    /// null loads <see cref="DefaultModelPath"/>. <paramref name="progress"/> receives short status lines.
+    /// </summary>
+    public static VlmModel Load(string? directory = null, Action<string>? progress = null)
+    {
+        var clock = Stopwatch.StartNew();
+        directory = Path.GetFullPath(directory ?? DefaultModelPath);
+        if (!System.IO.Directory.Exists(directory)) throw new InvalidModelFileException($"{directory}: model directory not found");
+        string configPath = Path.Combine(directory, "config.json");
+        if (!File.Exists(configPath)) throw new InvalidModelFileException($"{directory}: no config.json (expected a Hugging Face model directory)");
+        progress?.Invoke("reading config and mapping weights");
+        var model = LoadedModel.Load(directory);
+        try
+        {
+            if (model.PaliGemma == null)
+                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a PaliGemma checkpoint (model_type paligemma)");
+            progress?.Invoke("loading tokenizer");
+            var tokenizer = LoadTokenizer(directory);
+            CheckTokenizerFits(tokenizer, model.Config, directory);
+            var preprocessor = ImagePreprocessor.FromCheckpoint(directory);
+            int size = model.Config.Vision!.ImageSize;
+            if (preprocessor.Width != size || preprocessor.Height != size)
+                throw new ModelConfigException($"{directory}: preprocessor_config.json resizes to {preprocessor.Width}×{preprocessor.Height}, the vision tower expects {size}×{size}");
+            return new VlmModel(directory, model, tokenizer, preprocessor, clock.Elapsed.TotalSeconds);
+        }
+        catch { model.Dispose(); throw; }
+    }
+
+    static GemmaTokenizer LoadTokenizer(string directory)
+    {
+        foreach (var name in new[] { "tokenizer.model", "tokenizer.json", "tokenizer.json.gz" })
+        {
+            string path = Path.Combine(directory, name);
+            if (File.Exists(path)) return GemmaTokenizer.Load(path);
+        }
+        throw new InvalidModelFileException($"{directory}: no tokenizer.model or tokenizer.json");
+    }
+
+    static void CheckTokenizerFits(GemmaTokenizer tokenizer, ModelConfig config, string directory)
+    {
+        if (tokenizer.VocabSize > config.Text.VocabSize)
+            throw new ModelConfigException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's vocab_size is {config.Text.VocabSize}");
+        if (!tokenizer.TryGetId("<image>", out int imageId) || imageId != config.ImageTokenIndex)
+            throw new ModelConfigException($"{directory}: image_token_index is {config.ImageTokenIndex}, but the tokenizer's <image> token is {(imageId >= 0 && tokenizer.TryGetId("<image>", out _) ? imageId.ToString() : "missing")}");
+    }
+
+    /// <summary>The ids PaliGemma sees for a prompt: <c>&lt;image&gt;</c> × N, <c>&lt;bos&gt;</c>, the prompt, "\n".</summary>
+    public int[] PromptIds(string prompt) =>
+        PaliGemmaPrompt.Build(Tokenizer, prompt, Model.Config.Vision!.NumPatches, Model.Config.ImageTokenIndex);
+
+    /// <summary>Answers <paramref name="prompt"/> about <paramref name="image"/>.</summary>
+    public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options = null, CancellationToken cancel = default) =>
+        Generate(image, prompt, options, onText: null, observer: null, cancel);
+
+    /// <summary>
+    /// Answers <paramref name="prompt"/> about <paramref name="image"/>, passing each new piece of text to
+    /// <paramref name="onText"/> as it is generated and every named activation to <paramref name="observer"/> (glass box).
+    /// </summary>
+    public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options, Action<string>? onText,
+        IForwardObserver? observer = null, CancellationToken cancel = default)
+    {
+        var request = new Request(this, image, prompt, options ?? new GenerationOptions(), observer);
+        foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
+        return request.Result();
+    }
+
+    /// <summary>Answers <paramref name="prompt"/> about the image file at <paramref name="imagePath"/>.</summary>
+    public GenerationResult Generate(string imagePath, string prompt, GenerationOptions? options = null, CancellationToken cancel = default) =>
+        Generate(ImageLoader.Load(imagePath), prompt, options, cancel);
+
+    /// <summary>Streams the answer's text as it is generated, one piece per token (never half a UTF-8 character).</summary>
+    public async IAsyncEnumerable<string> GenerateStreaming(RgbImage image, string prompt, GenerationOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancel = default)
+    {
+        var request = new Request(this, image, prompt, options ?? new GenerationOptions(), null);
+        using var steps = request.Run(cancel).GetEnumerator();
+        // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
+        while (await Task.Run(steps.MoveNext, cancel).ConfigureAwait(false))
+            yield return steps.Current;
+    }
+
+    /// <summary>Unmaps the weights.</summary>
+    public void Dispose() => Model.Dispose();
+
+    /// <summary>One request: image encode, prefill, decode, with timings and the parsed answer.</summary>
+    sealed class Request(VlmModel owner, RgbImage image, string prompt, GenerationOptions options, IForwardObserver? observer)
+    {
+        readonly List<AnswerToken> _tokens = new();
+        readonly System.Text.StringBuilder _text = new();
+        double _encode, _prefill, _decode;
+        int _promptLength;
+
+        /// <summary>Runs the request, yielding the answer's text piece by piece (empty pieces are skipped).</summary>
+        public IEnumerable<string> Run(CancellationToken cancel)
+        {
+            if (options.MaxNewTokens < 1) throw new ArgumentException($"MaxNewTokens must be at least 1, got {options.MaxNewTokens}");
+            var ids = owner.PromptIds(prompt);
+            _promptLength = ids.Length;
+            var session = owner.Model.CreateSession(new SessionOptions { Observer = observer });
+            if (ids.Length + options.MaxNewTokens - 1 > session.MaxContextLength)
+                throw new ContextLengthException($"the prompt takes {ids.Length} tokens (with {owner.Model.Config.Vision!.NumPatches} image tokens) and {options.MaxNewTokens} new tokens were asked for; the model's context is {session.MaxContextLength}");
+            var clock = Stopwatch.StartNew();
+            var features = session.EncodeImage(owner.Preprocessor.PixelValues(image));
+            _encode = clock.Elapsed.TotalSeconds;
+            var decoder = owner.Tokenizer.CreateStreamingDecoder();
+            var eos = owner.Model.Config.EosTokenIds;
+            clock.Restart();
+            foreach (var t in session.Generate(ids, features, options, cancel))
+            {
+                if (t.Index == 0) { _prefill = clock.Elapsed.TotalSeconds; clock.Restart(); }
+                if (options.StopAtEos && eos.Contains(t.Id)) break;
+                var token = new AnswerToken(t.Id, decoder.Push(t.Id), t.Probability);
+                _tokens.Add(token);
+                _text.Append(token.Text);
+                if (token.Text.Length > 0) yield return token.Text;
+            }
+            // An answer that ends inside a UTF-8 sequence: the decoder's replacement characters belong to the last token.
+            string tail = decoder.Flush();
+            if (tail.Length > 0 && _tokens.Count > 0)
+            {
+                _text.Append(tail);
+                _tokens[^1] = _tokens[^1] with { Text = _tokens[^1].Text + tail };
+                yield return tail;
+            }
+            _decode = clock.Elapsed.TotalSeconds;
+        }
+
+        public GenerationResult Result()
+        {
+            string text = _text.ToString();
+            return new GenerationResult(text, _tokens,
+                LocationTokens.ParseDetections(text, image.Width, image.Height),
+                LocationTokens.ParseSegments(text, image.Width, image.Height),
+                new GenerationTimings(_encode, _prefill, _decode, _promptLength, Math.Max(0, _tokens.Count - 1)));
+        }
+    }
+}
