@@ -113,7 +113,7 @@ public static unsafe class Attention
             if (SoftCap > 0)
             {
                 TensorPrimitives.Divide(s, SoftCap, s);
-                TensorPrimitives.Tanh(s, s);
+                ElementWise.Tanh(s);
                 TensorPrimitives.Multiply(s, SoftCap, s);
             }
             int visibleFrom = Math.Clamp(keys.Start - j0, 0, s.Length), visibleTo = Math.Clamp(keys.End - j0, visibleFrom, s.Length);
