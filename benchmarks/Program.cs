@@ -4,5 +4,9 @@ namespace PureVlm.Benchmarks;
 
 static class Program
 {
-    static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    static void Main(string[] args)
+    {
+        if (args.Contains("--quick")) Quick.Run();
+        else BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }

@@ -1,61 +1,111 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace PureVlm.Kernels;
 
-/// <summary>The element-wise and row-wise operations of the model blocks. Rows are the last dimension.</summary>
+/// <summary>
+/// The element-wise and row-wise operations of the model blocks, all in float32 as HF computes them.
+/// Rows are the last dimension. Each is vectorized (TensorPrimitives or Vector512/Vector256) and allocates nothing.
+/// </summary>
+[SkipLocalsInit]
 public static class ElementWise
 {
+    const int Chunk = 256;
+
     /// <summary>Gemma's RMSNorm per row: <c>x · rsqrt(mean(x²) + eps) · (1 + w)</c> (HF multiplies by 1 + w, not w).</summary>
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y)
     {
-        int d = weight.Length;
+        int d = CheckRows(x.Length, weight.Length, y.Length, nameof(RmsNorm));
         for (int r = 0; r < x.Length / d; r++)
         {
             var xr = x.Slice(r * d, d);
             var yr = y.Slice(r * d, d);
-            float ms = TensorPrimitives.SumOfSquares(xr) / d;
-            float inv = 1f / MathF.Sqrt(ms + eps);
-            for (int i = 0; i < d; i++) yr[i] = xr[i] * inv * (1f + weight[i]);
+            float inv = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(xr) / d + eps);
+            TensorPrimitives.Multiply(xr, inv, yr);
+            TensorPrimitives.AddMultiply(weight, 1f, yr, yr); // (w + 1) · y
         }
     }
 
-    /// <summary>LayerNorm per row with weight and bias.</summary>
+    /// <summary>LayerNorm per row with weight and bias (two-pass variance).</summary>
     public static void LayerNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps, Span<float> y)
     {
-        int d = weight.Length;
+        int d = CheckRows(x.Length, weight.Length, y.Length, nameof(LayerNorm));
+        if (bias.Length != d) throw new ArgumentException($"LayerNorm: bias has {bias.Length} elements, weight has {d}");
         for (int r = 0; r < x.Length / d; r++)
         {
             var xr = x.Slice(r * d, d);
             var yr = y.Slice(r * d, d);
             float mean = TensorPrimitives.Sum(xr) / d;
-            float var = 0;
-            for (int i = 0; i < d; i++) { float c = xr[i] - mean; var += c * c; }
-            float inv = 1f / MathF.Sqrt(var / d + eps);
-            for (int i = 0; i < d; i++) yr[i] = (xr[i] - mean) * inv * weight[i] + bias[i];
+            TensorPrimitives.Subtract(xr, mean, yr);
+            float inv = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(yr) / d + eps);
+            TensorPrimitives.Multiply(yr, inv, yr);
+            TensorPrimitives.FusedMultiplyAdd(yr, weight, bias, yr);
         }
     }
 
-    /// <summary>GELU, tanh approximation (PyTorch's gelu(approximate="tanh")), in place.</summary>
+    /// <summary>
+    /// GELU, tanh approximation (PyTorch's gelu(approximate="tanh")), in place. Evaluated as the identical
+    /// <c>x · sigmoid(2u)</c>, u = √(2/π)(x + 0.044715x³), which keeps relative accuracy where tanh saturates.
+    /// </summary>
     public static void GeluTanh(Span<float> x)
     {
-        const float c = 0.7978845608028654f; // sqrt(2/pi)
-        for (int i = 0; i < x.Length; i++)
+        const float twoC = 2 * 0.7978845608028654f; // 2·sqrt(2/pi)
+        Span<float> u = stackalloc float[Chunk];
+        for (int i = 0; i < x.Length; i += Chunk)
         {
-            float v = x[i];
-            x[i] = 0.5f * v * (1f + MathF.Tanh(c * (v + 0.044715f * v * v * v)));
+            var xs = x.Slice(i, Math.Min(Chunk, x.Length - i));
+            var us = u[..xs.Length];
+            TensorPrimitives.Multiply(xs, xs, us);                  // x²
+            TensorPrimitives.Multiply(us, 0.044715f, us);
+            TensorPrimitives.Add(us, 1f, us);                       // 1 + 0.044715x²
+            TensorPrimitives.Multiply(us, xs, us);                  // x + 0.044715x³
+            TensorPrimitives.Multiply(us, twoC, us);                // 2u
+            TensorPrimitives.Sigmoid(us, us);
+            TensorPrimitives.Multiply(xs, us, xs);
         }
     }
 
     /// <summary>Softmax of each row of length <paramref name="d"/>, in place.</summary>
     public static void Softmax(Span<float> x, int d)
     {
+        if (d <= 0 || x.Length % d != 0) throw new ArgumentException($"Softmax: {x.Length} elements are not rows of {d}");
         for (int r = 0; r < x.Length / d; r++) TensorPrimitives.SoftMax(x.Slice(r * d, d), x.Slice(r * d, d));
     }
 
     /// <summary>Soft-capping <c>c · tanh(x / c)</c>, in place.</summary>
     public static void SoftCap(Span<float> x, float cap)
     {
-        for (int i = 0; i < x.Length; i++) x[i] = cap * MathF.Tanh(x[i] / cap);
+        TensorPrimitives.Divide(x, cap, x);
+        Tanh(x);
+        TensorPrimitives.Multiply(x, cap, x);
+    }
+
+    /// <summary>
+    /// tanh in place, to a few ulp relative everywhere: an odd Taylor polynomial below |z| = 0.4 (where the
+    /// exp form loses relative accuracy; TensorPrimitives.Tanh does there), <c>sign(z)(1 − 2/(e^{2|z|} + 1))</c> above.
+    /// </summary>
+    internal static void Tanh(Span<float> x)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= x.Length; i += 16)
+            {
+                var z = Vector512.Create(x[i..]);
+                var a = Vector512.Abs(z);
+                var z2 = z * z;
+                var c = Vector512.Create(21844f / 6081075);
+                c = c * z2 + Vector512.Create(-1382f / 155925);
+                c = c * z2 + Vector512.Create(62f / 2835);
+                c = c * z2 + Vector512.Create(-17f / 315);
+                c = c * z2 + Vector512.Create(2f / 15);
+                c = c * z2 + Vector512.Create(-1f / 3);
+                var poly = z + z * z2 * c;
+                var large = Vector512<float>.One - Vector512.Create(2f) / (Vector512.Exp(a + a) + Vector512<float>.One);
+                large = Vector512.ConditionalSelect(Vector512.LessThan(z, Vector512<float>.Zero), -large, large);
+                Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512.Create(0.4f)), poly, large).CopyTo(x[i..]);
+            }
+        for (; i < x.Length; i++) x[i] = MathF.Tanh(x[i]);
     }
 
     /// <summary>x += y.</summary>
@@ -69,26 +119,55 @@ public static class ElementWise
 
     /// <summary>
     /// Rotary position embedding, "rotate_half" layout (dims i and i + d/2 form a pair), in place on
-    /// x [n, heads, d] with one position per row; angles in float32 as HF computes them.
+    /// x [n, heads, d] with one position per row. As HF in float32: inv_freq[i] = 1 / theta^(2i/d),
+    /// angle = pos · inv_freq[i], then cos and sin of the angle; x₀' = x₀cos − x₁sin, x₁' = x₁cos + x₀sin.
     /// </summary>
     public static void Rope(Span<float> x, int n, int heads, int d, ReadOnlySpan<int> positions, float theta)
     {
+        if (d <= 0 || d % 2 != 0 || d > 2048) throw new ArgumentException($"Rope: head dim {d} must be even and at most 2048");
+        if (x.Length < (long)n * heads * d) throw new ArgumentException($"Rope: x has {x.Length} elements, expected {n}×{heads}×{d}");
+        if (positions.Length < n) throw new ArgumentException($"Rope: {positions.Length} positions for {n} rows");
         int half = d / 2;
+        Span<float> invFreq = stackalloc float[half], cos = stackalloc float[half], sin = stackalloc float[half];
+        for (int i = 0; i < half; i++) invFreq[i] = 1f / MathF.Pow(theta, 2f * i / d);
         for (int t = 0; t < n; t++)
         {
             for (int i = 0; i < half; i++)
             {
-                float invFreq = 1f / MathF.Pow(theta, 2f * i / d);
-                float angle = positions[t] * invFreq;
-                float cos = MathF.Cos(angle), sin = MathF.Sin(angle);
-                for (int h = 0; h < heads; h++)
-                {
-                    int b = (t * heads + h) * d;
-                    float x0 = x[b + i], x1 = x[b + i + half];
-                    x[b + i] = x0 * cos - x1 * sin;
-                    x[b + i + half] = x1 * cos + x0 * sin;
-                }
+                float angle = positions[t] * invFreq[i];
+                (sin[i], cos[i]) = MathF.SinCos(angle);
+            }
+            for (int h = 0; h < heads; h++)
+            {
+                var row = x.Slice((t * heads + h) * d, d);
+                Rotate(row[..half], row[half..], cos, sin);
             }
         }
+    }
+
+    static void Rotate(Span<float> x0, Span<float> x1, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= x0.Length; i += 16)
+            {
+                var a = Vector512.Create(x0[i..]); var b = Vector512.Create(x1[i..]);
+                var c = Vector512.Create(cos[i..]); var s = Vector512.Create(sin[i..]);
+                (a * c - b * s).CopyTo(x0[i..]);
+                (b * c + a * s).CopyTo(x1[i..]);
+            }
+        for (; i < x0.Length; i++)
+        {
+            float a = x0[i], b = x1[i];
+            x0[i] = a * cos[i] - b * sin[i];
+            x1[i] = b * cos[i] + a * sin[i];
+        }
+    }
+
+    static int CheckRows(int xLength, int d, int yLength, string op)
+    {
+        if (d <= 0 || xLength % d != 0) throw new ArgumentException($"{op}: input of {xLength} elements is not rows of the weight length {d}");
+        if (yLength < xLength) throw new ArgumentException($"{op}: output has {yLength} elements, expected {xLength}");
+        return d;
     }
 }

@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using PureVlm.Tensors;
 
 namespace PureVlm.Kernels;
@@ -6,26 +9,38 @@ namespace PureVlm.Kernels;
 /// Matrix products. <see cref="Linear"/> is the one every Linear layer uses:
 /// <c>y[m, n] = x[m, k] · W[n, k]ᵀ (+ b[n])</c>, with W as HF stores it ([out, in]) in F32 or BF16.
 /// </summary>
-public static class Gemm
+/// <remarks>
+/// One engine serves all three products. For m ≥ 5 it is a cache-blocked GEMM: per task (a block of up to 128
+/// output columns) and per k-block of <see cref="KC"/>, the B operand is packed into a per-thread buffer as
+/// k-major panels of NR columns (BF16 widened into that small buffer only), then a broadcast-FMA register tile
+/// (8×32 on Vector512, 6×16 on Vector256) runs over the rows of x read in place. For m ≤ 4 (decode) a GEMV path
+/// streams each weight row once, dotting 4 rows at a time along k. Work is split over <see cref="WorkerPool"/>.
+/// </remarks>
+public static unsafe class Gemm
 {
+    const int KC = 256;
+    const int MaxPanelsPerTask = 4;
+    const int MaxNR = 32;
+    const int GemvMaxRows = 4;
+
+    [ThreadStatic] static float* packBuffer;
+
     /// <summary><c>y = x · Wᵀ + bias</c>. x is [m, k] row-major, y is [m, n]; bias may be empty.</summary>
-    public static unsafe void Linear(ReadOnlySpan<float> x, int m, StoredTensor w, ReadOnlySpan<float> bias, Span<float> y)
+    public static void Linear(ReadOnlySpan<float> x, int m, StoredTensor w, ReadOnlySpan<float> bias, Span<float> y)
     {
         if (w.Rank != 2) throw new ArgumentException($"{w.Name}: Linear weight must be 2-D, got {w.ShapeString}");
+        if (w.DType is not (DType.F32 or DType.BF16)) throw new ArgumentException($"{w.Name}: Linear weight must be F32 or BF16, got {w.DType.Name()}");
+        if (w.Shape[0] > int.MaxValue || w.Shape[1] > int.MaxValue) throw new ArgumentException($"{w.Name}: shape {w.ShapeString} too large");
         int n = (int)w.Shape[0], k = (int)w.Shape[1];
-        if (x.Length < m * k) throw new ArgumentException($"{w.Name}: input has {x.Length} elements, expected {m}×{k}");
-        if (y.Length < m * n) throw new ArgumentException($"{w.Name}: output has {y.Length} elements, expected {m}×{n}");
+        if (w.ByteLength < (long)n * k * w.DType.Size()) throw new ArgumentException($"{w.Name}: {w.ByteLength} bytes, expected {(long)n * k * w.DType.Size()} for {w.ShapeString}");
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), $"{w.Name}: m = {m}");
+        if (x.Length < (long)m * k) throw new ArgumentException($"{w.Name}: input has {x.Length} elements, expected {m}×{k}");
+        if (y.Length < (long)m * n) throw new ArgumentException($"{w.Name}: output has {y.Length} elements, expected {m}×{n}");
         if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException($"{w.Name}: bias has {bias.Length} elements, expected {n}");
-        var row = new float[k];
-        for (int j = 0; j < n; j++)
+        fixed (float* px = x, pb = bias, py = y)
         {
-            w.ReadFloats((long)j * k, row);
-            for (int i = 0; i < m; i++)
-            {
-                float s = 0;
-                for (int p = 0; p < k; p++) s += x[i * k + p] * row[p];
-                y[i * n + j] = s + (bias.IsEmpty ? 0 : bias[j]);
-            }
+            var job = new Job(px, k, m, k, w.Pointer, k, true, n, bias.IsEmpty ? null : pb, py, n, false);
+            if (w.DType == DType.BF16) job.Execute<Bf16Format>(); else job.Execute<F32Format>();
         }
     }
 
@@ -34,13 +49,11 @@ public static class Gemm
     /// </summary>
     public static void MatMulTransB(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int m, int n, int k)
     {
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++)
-            {
-                float s = 0;
-                for (int p = 0; p < k; p++) s += a[i * lda + p] * b[j * ldb + p];
-                c[i * ldc + j] = s;
-            }
+        CheckStrided(a.Length, lda, m, k, nameof(a));
+        CheckStrided(b.Length, ldb, n, k, nameof(b));
+        CheckStrided(c.Length, ldc, m, n, nameof(c));
+        fixed (float* pa = a, pb = b, pc = c)
+            new Job(pa, lda, m, k, (byte*)pb, ldb, true, n, null, pc, ldc, false).Execute<F32Format>();
     }
 
     /// <summary>
@@ -48,11 +61,232 @@ public static class Gemm
     /// </summary>
     public static void MatMulAccumulate(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, int m, int n, int k)
     {
-        for (int i = 0; i < m; i++)
-            for (int p = 0; p < k; p++)
+        CheckStrided(a.Length, lda, m, k, nameof(a));
+        CheckStrided(b.Length, ldb, k, n, nameof(b));
+        CheckStrided(c.Length, ldc, m, n, nameof(c));
+        fixed (float* pa = a, pb = b, pc = c)
+            new Job(pa, lda, m, k, (byte*)pb, ldb, false, n, null, pc, ldc, true).Execute<F32Format>();
+    }
+
+    static void CheckStrided(int length, int ld, int rows, int cols, string name)
+    {
+        if (rows < 0 || cols < 0) throw new ArgumentOutOfRangeException(name, $"{name}: negative size {rows}×{cols}");
+        if (rows > 0 && cols > 0 && (ld < cols || length < (long)(rows - 1) * ld + cols))
+            throw new ArgumentException($"{name}: {length} elements with row stride {ld} cannot hold {rows}×{cols}", name);
+    }
+
+    /// <summary>
+    /// One product <c>c (+)= a · op(b) (+ bias)</c>: a is [m, k] (stride lda); b is [n, k] when
+    /// <see cref="bRowsAreColumns"/> (a Linear weight, QKᵀ) or [k, n] otherwise (PV), stride ldb, in dtype TW.
+    /// </summary>
+    readonly struct Job(float* a, nint lda, int m, int k, byte* b, nint ldb, bool bRowsAreColumns, int n,
+        float* bias, float* c, nint ldc, bool accumulate)
+    {
+        readonly float* a = a, bias = bias, c = c;
+        readonly byte* b = b;
+        readonly nint lda = lda, ldb = ldb, ldc = ldc;
+        readonly int m = m, k = k, n = n;
+        readonly bool bRowsAreColumns = bRowsAreColumns, accumulate = accumulate;
+
+        public void Execute<TW>() where TW : struct, IWeightFormat
+        {
+            if (m == 0 || n == 0) return;
+            if (k == 0) { if (!accumulate) for (int i = 0; i < m; i++) StoreRow(c + i * ldc, n, bias); return; }
+            var isa = KernelSettings.Isa;
+            int threads = KernelSettings.Threads;
+            if (bRowsAreColumns && (isa == Isa.Scalar || m <= GemvMaxRows))
             {
-                float av = a[i * lda + p];
-                for (int j = 0; j < n; j++) c[i * ldc + j] += av * b[p * ldb + j];
+                int rowsPerTask = Math.Max(4, (n + 8 * threads - 1) / (8 * threads) + 3 & ~3);
+                var job = new RowsJob<TW>(this, isa, rowsPerTask);
+                WorkerPool.Run(ref job, (n + rowsPerTask - 1) / rowsPerTask);
             }
+            else
+            {
+                int nr = isa == Isa.Avx512 ? 32 : 16;
+                int panels = (n + nr - 1) / nr;
+                int perTask = MaxPanelsPerTask;
+                while (perTask > 1)
+                {
+                    int tasks = (panels + perTask - 1) / perTask;
+                    if (tasks >= 8 * threads || tasks % threads == 0) break;
+                    perTask--;
+                }
+                var job = new PackedJob<TW>(this, isa, nr, perTask * nr);
+                WorkerPool.Run(ref job, (panels + perTask - 1) / perTask);
+            }
+        }
+
+        void StoreRow(float* row, int count, float* add)
+        {
+            for (int j = 0; j < count; j++) row[j] = add == null ? 0 : add[j];
+        }
+
+        /// <summary>GEMV-style: each task dots a contiguous range of W rows with every row of x.</summary>
+        readonly struct RowsJob<TW>(Job g, Isa isa, int rowsPerTask) : IParallelJob where TW : struct, IWeightFormat
+        {
+            public void Run(int task)
+            {
+                int r0 = task * rowsPerTask, r1 = Math.Min(g.n, r0 + rowsPerTask);
+                nint rowBytes = g.ldb * TW.Size;
+                for (int r = r0; r < r1; r += 4)
+                {
+                    int count = Math.Min(4, r1 - r);
+                    byte* w0 = g.b + r * rowBytes;
+                    byte* w1 = count > 1 ? w0 + rowBytes : w0, w2 = count > 2 ? w0 + 2 * rowBytes : w0, w3 = count > 3 ? w0 + 3 * rowBytes : w0;
+                    for (int i = 0; i < g.m; i++)
+                    {
+                        var s = isa switch
+                        {
+                            Isa.Avx512 => Dot4x512<TW>(g.a + i * g.lda, w0, w1, w2, w3, g.k),
+                            Isa.Avx2 => Dot4x256<TW>(g.a + i * g.lda, w0, w1, w2, w3, g.k),
+                            _ => Dot4Scalar<TW>(g.a + i * g.lda, w0, w1, w2, w3, g.k),
+                        };
+                        float* y = g.c + i * g.ldc + r;
+                        for (int t = 0; t < count; t++)
+                        {
+                            float v = s.GetElement(t) + (g.bias == null ? 0 : g.bias[r + t]);
+                            y[t] = g.accumulate ? y[t] + v : v;
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>Cache-blocked GEMM over a block of <c>nc</c> output columns per task.</summary>
+        readonly struct PackedJob<TW>(Job g, Isa isa, int nr, int nc) : IParallelJob where TW : struct, IWeightFormat
+        {
+            public void Run(int task)
+            {
+                if (packBuffer == null) packBuffer = (float*)NativeMemory.AlignedAlloc((nuint)(KC * MaxPanelsPerTask * MaxNR * sizeof(float)), 64);
+                float* pack = packBuffer;
+                int n0 = task * nc, cols = Math.Min(nc, g.n - n0);
+                int mr = isa switch { Isa.Avx512 => 8, Isa.Avx2 => 6, _ => 4 };
+                for (int k0 = 0; k0 < g.k; k0 += KC)
+                {
+                    int kc = Math.Min(KC, g.k - k0);
+                    if (g.bRowsAreColumns) PackRowsAsColumns<TW>(g.b, g.ldb, n0, cols, k0, kc, nr, pack);
+                    else PackRows(g.b, g.ldb, n0, cols, k0, kc, nr, pack);
+                    bool overwrite = !g.accumulate && k0 == 0;
+                    for (int i0 = 0; i0 < g.m; i0 += mr)
+                    {
+                        int rows = Math.Min(mr, g.m - i0);
+                        float* a = g.a + i0 * g.lda + k0;
+                        for (int j0 = 0; j0 < cols; j0 += nr)
+                        {
+                            var t = new Tile(a, g.lda, pack + j0 * kc, kc, g.c + i0 * g.ldc + n0 + j0, g.ldc,
+                                Math.Min(nr, cols - j0), overwrite, overwrite && g.bias != null ? g.bias + n0 + j0 : null);
+                            if (isa == Isa.Avx512) TileKernels.Run512(t, rows);
+                            else if (isa == Isa.Avx2) TileKernels.Run256(t, rows);
+                            else TileKernels.RunScalar(t, rows);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs columns [n0, n0 + cols) × k-range [k0, k0 + kc) of a B stored as rows-per-output-column ([n, k], a Linear
+    /// weight) into panels of <paramref name="nr"/> columns, each k-major: dst[panel][p][j]; missing columns are zero.
+    /// </summary>
+    static void PackRowsAsColumns<TW>(byte* b, nint ldb, int n0, int cols, int k0, int kc, int nr, float* dst) where TW : struct, IWeightFormat
+    {
+        int padded = (cols + nr - 1) / nr * nr;
+        for (int j = 0; j < padded; j++)
+        {
+            float* d = dst + (j / nr) * kc * nr + j % nr;
+            if (j < cols)
+            {
+                byte* row = b + (n0 + j) * ldb * TW.Size;
+                for (int p = 0; p < kc; p++) d[p * nr] = TW.Load(row, k0 + p);
+            }
+            else
+                for (int p = 0; p < kc; p++) d[p * nr] = 0;
+        }
+    }
+
+    /// <summary>Same panels from a B stored [k, n] (n contiguous): each panel row is a copy.</summary>
+    static void PackRows(byte* b, nint ldb, int n0, int cols, int k0, int kc, int nr, float* dst)
+    {
+        float* src = (float*)b;
+        for (int j0 = 0; j0 < cols; j0 += nr)
+        {
+            int w = Math.Min(nr, cols - j0);
+            float* d = dst + j0 * kc;
+            for (int p = 0; p < kc; p++)
+            {
+                new ReadOnlySpan<float>(src + (k0 + p) * ldb + n0 + j0, w).CopyTo(new Span<float>(d + p * nr, w));
+                if (w < nr) new Span<float>(d + p * nr + w, nr - w).Clear();
+            }
+        }
+    }
+
+    static Vector128<float> Dot4x512<TW>(float* x, byte* w0, byte* w1, byte* w2, byte* w3, int k) where TW : struct, IWeightFormat
+    {
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        int p = 0;
+        for (; p + 16 <= k; p += 16)
+        {
+            var xv = Vector512.Load(x + p);
+            s0 = Vector512.FusedMultiplyAdd(xv, TW.Load512(w0, p), s0);
+            s1 = Vector512.FusedMultiplyAdd(xv, TW.Load512(w1, p), s1);
+            s2 = Vector512.FusedMultiplyAdd(xv, TW.Load512(w2, p), s2);
+            s3 = Vector512.FusedMultiplyAdd(xv, TW.Load512(w3, p), s3);
+        }
+        return Vector128.Create(Vector512.Sum(s0), Vector512.Sum(s1), Vector512.Sum(s2), Vector512.Sum(s3)) + DotTail<TW>(x, w0, w1, w2, w3, p, k);
+    }
+
+    static Vector128<float> Dot4x256<TW>(float* x, byte* w0, byte* w1, byte* w2, byte* w3, int k) where TW : struct, IWeightFormat
+    {
+        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        int p = 0;
+        for (; p + 8 <= k; p += 8)
+        {
+            var xv = Vector256.Load(x + p);
+            s0 = Vector256.FusedMultiplyAdd(xv, TW.Load256(w0, p), s0);
+            s1 = Vector256.FusedMultiplyAdd(xv, TW.Load256(w1, p), s1);
+            s2 = Vector256.FusedMultiplyAdd(xv, TW.Load256(w2, p), s2);
+            s3 = Vector256.FusedMultiplyAdd(xv, TW.Load256(w3, p), s3);
+        }
+        return Vector128.Create(Vector256.Sum(s0), Vector256.Sum(s1), Vector256.Sum(s2), Vector256.Sum(s3)) + DotTail<TW>(x, w0, w1, w2, w3, p, k);
+    }
+
+    static Vector128<float> Dot4Scalar<TW>(float* x, byte* w0, byte* w1, byte* w2, byte* w3, int k) where TW : struct, IWeightFormat
+        => DotTail<TW>(x, w0, w1, w2, w3, 0, k);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<float> DotTail<TW>(float* x, byte* w0, byte* w1, byte* w2, byte* w3, int p, int k) where TW : struct, IWeightFormat
+    {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (; p < k; p++)
+        {
+            float xv = x[p];
+            s0 += xv * TW.Load(w0, p); s1 += xv * TW.Load(w1, p); s2 += xv * TW.Load(w2, p); s3 += xv * TW.Load(w3, p);
+        }
+        return Vector128.Create(s0, s1, s2, s3);
     }
 }
+
+/// <summary>
+/// One register-tile invocation: rows of a (stride lda, from column k0 already applied) times a packed B panel
+/// (kc × NR, k-major) into c (stride ldc), <see cref="Cols"/> of the NR columns valid. When <see cref="Overwrite"/>,
+/// c = tile (+ bias), otherwise c += tile.
+/// </summary>
+internal readonly unsafe struct Tile(float* a, nint lda, float* b, int kc, float* c, nint ldc, int cols, bool overwrite, float* bias)
+{
+    public readonly float* A = a, B = b, C = c, Bias = bias;
+    public readonly nint Lda = lda, Ldc = ldc;
+    public readonly int Kc = kc, Cols = cols;
+    public readonly bool Overwrite = overwrite;
+}
+
+/// <summary>A compile-time row count for the register tiles (the JIT folds <c>N</c> and drops unused accumulators).</summary>
+internal interface IRows { static abstract int N { get; } }
+internal struct R1 : IRows { public static int N => 1; }
+internal struct R2 : IRows { public static int N => 2; }
+internal struct R3 : IRows { public static int N => 3; }
+internal struct R4 : IRows { public static int N => 4; }
+internal struct R5 : IRows { public static int N => 5; }
+internal struct R6 : IRows { public static int N => 6; }
+internal struct R7 : IRows { public static int N => 7; }
+internal struct R8 : IRows { public static int N => 8; }

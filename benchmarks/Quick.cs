@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using PureVlm.Kernels;
+using PureVlm.Tensors;
+
+namespace PureVlm.Benchmarks;
+
+/// <summary>
+/// <c>--quick</c>: in one run, measures the machine's fp32 FMA peak and memory bandwidth and our prefill GEMM and
+/// BF16 decode, then prints one JSON line. Times are the best of several repetitions (the machine may be shared).
+/// </summary>
+static unsafe class Quick
+{
+    public static void Run()
+    {
+        int threads = KernelSettings.Threads;
+        Console.WriteLine($"threads={threads} isa={KernelSettings.Isa} loadavg={File.ReadAllText("/proc/loadavg").Trim()}");
+        double peak = FmaPeakGflops(threads);
+        Console.WriteLine($"fp32 FMA peak: {peak:F1} GFLOP/s");
+        double bandwidth = BandwidthGBps(threads);
+        Console.WriteLine($"memory read bandwidth: {bandwidth:F1} GB/s");
+
+        var prefill = new List<double>();
+        foreach (var dtype in new[] { DType.F32, DType.BF16 })
+            foreach (var s in GemmShape.GemmaPrefill.Concat(GemmShape.Siglip))
+            {
+                double g = Gflops(s, dtype);
+                Console.WriteLine($"{s,-32} {dtype,-5} {g,8:F1} GFLOP/s  {g / peak:P0} of peak");
+                if (dtype == DType.BF16 && s.Model == "gemma2-prefill") prefill.Add(g);
+            }
+        var decode = new List<double>();
+        foreach (var dtype in new[] { DType.F32, DType.BF16 })
+            foreach (var s in GemmShape.GemmaDecode)
+            {
+                double gbps = DecodeGBps(s, dtype);
+                Console.WriteLine($"{s,-32} {dtype,-5} {gbps,8:F1} GB/s of weights  {gbps / bandwidth:P0} of bandwidth");
+                if (dtype == DType.BF16) decode.Add(gbps);
+            }
+        // The machine may be shared: measure the ceilings again at the end and keep the higher value of each.
+        peak = Math.Max(peak, FmaPeakGflops(threads));
+        bandwidth = Math.Max(bandwidth, BandwidthGBps(threads));
+        Console.WriteLine($"ceilings (max of start and end): {peak:F1} GFLOP/s, {bandwidth:F1} GB/s");
+        Console.WriteLine($"loadavg after: {File.ReadAllText("/proc/loadavg").Trim()}");
+        double pf = prefill.Average(), dc = decode.Average();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{{\"prefill_gflops\": {pf:F1}, \"fma_peak_gflops\": {peak:F1}, \"prefill_peak_ratio\": {pf / peak:F3}, \"decode_bf16_gbps\": {dc:F2}, \"bandwidth_gbps\": {bandwidth:F2}, \"decode_bandwidth_ratio\": {dc / bandwidth:F3}}}"));
+    }
+
+    static double BestSeconds(Action run, double budgetSeconds)
+    {
+        run();
+        double best = double.MaxValue;
+        var total = Stopwatch.StartNew();
+        int reps = 0;
+        while (reps < 3 || total.Elapsed.TotalSeconds < budgetSeconds)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            run();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            reps++;
+        }
+        return best;
+    }
+
+    static double Gflops(GemmShape s, DType dtype)
+    {
+        using var op = new Operands(s, dtype);
+        return s.Flops / BestSeconds(op.Run, 0.6) / 1e9;
+    }
+
+    static double DecodeGBps(GemmShape s, DType dtype)
+    {
+        long bytes = (long)s.N * s.K * dtype.Size();
+        int copies = (int)Math.Max(1, (256L << 20) / bytes); // 256 MiB of weights: far beyond any cache
+        using var op = new Operands(s, dtype, copies);
+        return bytes * copies / BestSeconds(op.RunAllCopies, 0.5) / 1e9;
+    }
+
+    /// <summary>All threads run a register-only loop of independent Vector512 FMAs.</summary>
+    static double FmaPeakGflops(int threads)
+    {
+        const long iterations = 20_000_000;
+        const int accumulators = 12;
+        FmaLoop(1000);
+        double seconds = BestSeconds(() => OnAllThreads(threads, _ => FmaLoop(iterations)), 1.0);
+        return threads * iterations * accumulators * Vector512<float>.Count * 2.0 / seconds / 1e9;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    static float FmaLoop(long iterations)
+    {
+        var m = Vector512.Create(0.999f);
+        var a = Vector512.Create(1e-3f);
+        Vector512<float> c0 = Vector512.Create(1f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+        for (long i = 0; i < iterations; i++)
+        {
+            c0 = Vector512.FusedMultiplyAdd(c0, m, a); c1 = Vector512.FusedMultiplyAdd(c1, m, a);
+            c2 = Vector512.FusedMultiplyAdd(c2, m, a); c3 = Vector512.FusedMultiplyAdd(c3, m, a);
+            c4 = Vector512.FusedMultiplyAdd(c4, m, a); c5 = Vector512.FusedMultiplyAdd(c5, m, a);
+            c6 = Vector512.FusedMultiplyAdd(c6, m, a); c7 = Vector512.FusedMultiplyAdd(c7, m, a);
+            c8 = Vector512.FusedMultiplyAdd(c8, m, a); c9 = Vector512.FusedMultiplyAdd(c9, m, a);
+            c10 = Vector512.FusedMultiplyAdd(c10, m, a); c11 = Vector512.FusedMultiplyAdd(c11, m, a);
+        }
+        return Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+    }
+
+    /// <summary>Streaming read of a 1 GiB buffer split over all threads.</summary>
+    static double BandwidthGBps(int threads)
+    {
+        const long bytes = 1L << 30;
+        float* buffer = (float*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        try
+        {
+            long count = bytes / 4;
+            OnAllThreads(threads, t => new Span<float>(buffer + count * t / threads, (int)(count / threads)).Fill(1f));
+            double seconds = BestSeconds(() => OnAllThreads(threads, t => SumRange(buffer + count * t / threads, count / threads)), 1.5);
+            return bytes / seconds / 1e9;
+        }
+        finally { NativeMemory.AlignedFree(buffer); }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    static float SumRange(float* p, long count)
+    {
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        for (long i = 0; i + 64 <= count; i += 64)
+        {
+            s0 += Vector512.Load(p + i); s1 += Vector512.Load(p + i + 16);
+            s2 += Vector512.Load(p + i + 32); s3 += Vector512.Load(p + i + 48);
+        }
+        return Vector512.Sum(s0 + s1 + s2 + s3);
+    }
+
+    static void OnAllThreads(int threads, Action<int> body)
+    {
+        var workers = new Thread[threads];
+        for (int t = 0; t < threads; t++) { int id = t; workers[t] = new Thread(() => body(id)); workers[t].Start(); }
+        foreach (var w in workers) w.Join();
+    }
+}

@@ -1,0 +1,112 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+
+namespace PureVlm.Kernels;
+
+/// <summary>One parallel kernel invocation: a struct holding raw pointers and sizes, run once per task index.</summary>
+internal interface IParallelJob
+{
+    /// <summary>Does task <paramref name="task"/> (tasks are independent; any thread may run any task).</summary>
+    void Run(int task);
+}
+
+/// <summary>
+/// A persistent pool of worker threads, created once and reused by every kernel call. A call publishes a job
+/// (a pointer to the caller's stack struct plus a function pointer), wakes the workers, works alongside them, and
+/// waits; tasks are claimed with an interlocked counter. Nothing is allocated per call. Calls made from inside a
+/// job, or while another thread owns the pool, run inline on the calling thread.
+/// </summary>
+internal static unsafe class WorkerPool
+{
+    sealed class Worker
+    {
+        public readonly ManualResetEventSlim Go = new(false);
+    }
+
+    static readonly object Gate = new();
+    static readonly ManualResetEventSlim Done = new(false);
+    static Worker[] workers = [];
+    [ThreadStatic] static bool insideJob;
+
+    static void* jobPointer;
+    static delegate*<void*, int, void> invoke;
+    static int taskCount, nextTask, pending;
+    static Exception? failure;
+
+    /// <summary>Runs <c>job.Run(t)</c> for every t in [0, tasks) over up to <see cref="KernelSettings.Threads"/> threads.
+    /// <paramref name="job"/> must be a local of the caller (its address is shared with the workers).</summary>
+    public static void Run<TJob>(ref TJob job, int tasks) where TJob : struct, IParallelJob
+    {
+        int helpers = Math.Min(KernelSettings.Threads, tasks) - 1;
+        if (helpers <= 0 || insideJob || !Monitor.TryEnter(Gate))
+        {
+            for (int t = 0; t < tasks; t++) job.Run(t);
+            return;
+        }
+        try
+        {
+            EnsureWorkers(helpers);
+            jobPointer = Unsafe.AsPointer(ref job);
+            invoke = &Invoke<TJob>;
+            taskCount = tasks;
+            nextTask = 0;
+            pending = helpers;
+            failure = null;
+            Done.Reset();
+            for (int w = 0; w < helpers; w++) workers[w].Go.Set();
+            Drain();
+            Done.Wait();
+            jobPointer = null;
+            if (failure != null) ExceptionDispatchInfo.Capture(failure).Throw();
+        }
+        finally
+        {
+            Monitor.Exit(Gate);
+        }
+    }
+
+    static void Invoke<TJob>(void* job, int task) where TJob : struct, IParallelJob => Unsafe.AsRef<TJob>(job).Run(task);
+
+    static void Drain()
+    {
+        insideJob = true;
+        try
+        {
+            int t;
+            while ((t = Interlocked.Increment(ref nextTask) - 1) < taskCount) invoke(jobPointer, t);
+        }
+        catch (Exception e)
+        {
+            Interlocked.CompareExchange(ref failure, e, null);
+            nextTask = taskCount;
+        }
+        finally
+        {
+            insideJob = false;
+        }
+    }
+
+    static void EnsureWorkers(int count)
+    {
+        if (workers.Length >= count) return;
+        var grown = new Worker[count];
+        Array.Copy(workers, grown, workers.Length);
+        for (int i = workers.Length; i < count; i++)
+        {
+            var w = grown[i] = new Worker();
+            new Thread(() => Loop(w)) { IsBackground = true, Name = $"PureVlm kernel worker {i}" }.Start();
+        }
+        workers = grown;
+    }
+
+    static void Loop(Worker self)
+    {
+        while (true)
+        {
+            self.Go.Wait();
+            self.Go.Reset();
+            Drain();
+            if (Interlocked.Decrement(ref pending) == 0) Done.Set();
+        }
+    }
+}

@@ -1,0 +1,84 @@
+using PureVlm.Kernels;
+using Xunit;
+
+namespace PureVlm.Tests.Kernels;
+
+[Collection(KernelSettingsCollection.Name)]
+public class AttentionTests
+{
+    public static TheoryData<string, int, int, int, int, int, float, AttentionMask> Cases => new()
+    {
+        // name, nq, nk, heads, kvHeads, d, softCap, mask
+        { "full (vision encoder)", 150, 150, 2, 2, 72, 0f, AttentionMask.Full },
+        { "causal", 130, 130, 4, 2, 16, 0f, new AttentionMask(0, 0, int.MaxValue) },
+        { "prefix-LM with softcap and GQA", 140, 140, 4, 1, 24, 50f, new AttentionMask(0, 70, int.MaxValue) },
+        { "sliding window", 200, 200, 2, 1, 8, 30f, new AttentionMask(0, 0, 40) },
+        { "sliding window over a prefix", 150, 150, 2, 2, 8, 0f, new AttentionMask(0, 90, 50) },
+        { "decode step", 1, 97, 8, 4, 32, 50f, new AttentionMask(96, 20, int.MaxValue) },
+        { "chunk of queries after a cache", 9, 140, 4, 2, 16, 0f, new AttentionMask(131, 10, 64) },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Tiled_attention_matches_naive_double_reference(string name, int nq, int nk, int heads, int kvHeads, int d, float softCap, AttentionMask mask)
+    {
+        var rng = new Random(name.Length * 7 + nq);
+        var q = Reference.RandomFloats(rng, nq * heads * d, 2f);
+        var k = Reference.RandomFloats(rng, nk * kvHeads * d, 2f);
+        var v = Reference.RandomFloats(rng, nk * kvHeads * d);
+        float scale = 1f / MathF.Sqrt(d);
+        var (expected, expectedProbs) = Reference.Attention(q, k, v, nq, nk, heads, kvHeads, d, scale, softCap, mask);
+        foreach (var isa in SettingsScope.AllPaths)
+        {
+            using var scope = new SettingsScope(isa);
+            var output = new float[nq * heads * d];
+            Attention.Compute(q, k, v, output, nq, nk, heads, kvHeads, d, scale, softCap, mask);
+            AssertClose(expected, output, 2e-5, $"{name} {isa} tiled");
+
+            var withProbs = new float[nq * heads * d];
+            var probs = new float[heads * nq * nk];
+            Attention.Compute(q, k, v, withProbs, nq, nk, heads, kvHeads, d, scale, softCap, mask, probs);
+            AssertClose(expected, withProbs, 2e-5, $"{name} {isa} with probs");
+            AssertClose(expectedProbs, probs, 2e-5, $"{name} {isa} probs");
+            for (int row = 0; row < heads * nq; row++)
+            {
+                double sum = 0;
+                for (int j = 0; j < nk; j++) sum += probs[row * nk + j];
+                Assert.True(Math.Abs(sum - 1) < 1e-5, $"{name}: probs row {row} sums to {sum}");
+            }
+        }
+    }
+
+    /// <summary>Outputs are convex combinations of values in [−1, 1], so an absolute tolerance is the right scale.</summary>
+    static void AssertClose(double[] expected, float[] actual, double tolerance, string what)
+    {
+        for (int i = 0; i < expected.Length; i++)
+            if (!(Math.Abs(expected[i] - actual[i]) <= tolerance))
+                Assert.Fail($"{what}: element {i}: got {actual[i]}, expected {expected[i]}");
+    }
+
+    [Fact]
+    public void Mask_key_range_agrees_with_allows()
+    {
+        var masks = new[] { AttentionMask.Full, new AttentionMask(0, 0, int.MaxValue), new AttentionMask(3, 10, 4), new AttentionMask(0, 12, int.MaxValue), new AttentionMask(20, 5, 7) };
+        foreach (var mask in masks)
+            for (int i = 0; i < 30; i++)
+            {
+                var (start, end) = mask.KeyRange(i);
+                for (int j = 0; j < 40; j++) Assert.Equal(mask.Allows(i, j), j >= start && j < end);
+            }
+    }
+
+    [Fact]
+    public void Warm_attention_call_allocates_nothing_on_the_calling_thread()
+    {
+        int n = 130, heads = 2, d = 16;
+        var rng = new Random(1);
+        var q = Reference.RandomFloats(rng, n * heads * d);
+        var output = new float[n * heads * d];
+        Attention.Compute(q, q, q, output, n, n, heads, heads, d, 0.25f, 50f, new AttentionMask(0, 0, int.MaxValue));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 5; i++) Attention.Compute(q, q, q, output, n, n, heads, heads, d, 0.25f, 50f, new AttentionMask(0, 0, int.MaxValue));
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}

@@ -1,0 +1,169 @@
+using PureVlm.Kernels;
+using Xunit;
+
+namespace PureVlm.Tests.Kernels;
+
+/// <summary>Each element-wise kernel against its float64 formula, within 1e-6 relative of the terms' magnitude.</summary>
+public class ElementWiseTests
+{
+    const double Rel = 1e-6;
+
+    static void AssertNear(double expected, float actual, double scale, string what)
+    {
+        if (!(Math.Abs(expected - actual) <= Rel * scale + 1e-12))
+            Assert.Fail($"{what}: got {actual}, expected {expected} (scale {scale})");
+    }
+
+    [Theory]
+    [InlineData(3, 2304)]
+    [InlineData(2, 17)]
+    public void RmsNorm_matches_float64_formula_with_one_plus_weight(int rows, int d)
+    {
+        var rng = new Random(d);
+        var x = Reference.RandomFloats(rng, rows * d, 3f);
+        var w = Reference.RandomFloats(rng, d);
+        var y = new float[rows * d];
+        ElementWise.RmsNorm(x, w, 1e-6f, y);
+        for (int r = 0; r < rows; r++)
+        {
+            double ms = 0;
+            for (int i = 0; i < d; i++) ms += (double)x[r * d + i] * x[r * d + i];
+            double inv = 1 / Math.Sqrt(ms / d + 1e-6);
+            for (int i = 0; i < d; i++)
+            {
+                double e = x[r * d + i] * inv * (1 + (double)w[i]);
+                AssertNear(e, y[r * d + i], Math.Abs(e), $"rmsnorm[{r},{i}]");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(3, 1152)]
+    [InlineData(2, 19)]
+    public void LayerNorm_matches_float64_formula(int rows, int d)
+    {
+        var rng = new Random(d);
+        var x = Reference.RandomFloats(rng, rows * d, 3f);
+        for (int i = 0; i < x.Length; i++) x[i] += 2f; // a non-zero mean
+        var w = Reference.RandomFloats(rng, d);
+        var b = Reference.RandomFloats(rng, d);
+        var y = new float[rows * d];
+        ElementWise.LayerNorm(x, w, b, 1e-6f, y);
+        for (int r = 0; r < rows; r++)
+        {
+            double mean = 0, var = 0;
+            for (int i = 0; i < d; i++) mean += x[r * d + i];
+            mean /= d;
+            for (int i = 0; i < d; i++) var += (x[r * d + i] - mean) * (x[r * d + i] - mean);
+            double inv = 1 / Math.Sqrt(var / d + 1e-6);
+            for (int i = 0; i < d; i++)
+            {
+                double n = (x[r * d + i] - mean) * inv * w[i];
+                // x − mean is rounded relative to |x| + |mean|, so that is the magnitude the error scales with.
+                AssertNear(n + b[i], y[r * d + i], (Math.Abs(x[r * d + i]) + Math.Abs(mean)) * inv * Math.Abs(w[i]) + Math.Abs(b[i]), $"layernorm[{r},{i}]");
+            }
+        }
+    }
+
+    [Fact]
+    public void GeluTanh_matches_float64_formula()
+    {
+        var x = new float[2001];
+        for (int i = 0; i < x.Length; i++) x[i] = -6f + 12f * i / (x.Length - 1);
+        var y = (float[])x.Clone();
+        ElementWise.GeluTanh(y);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double v = x[i];
+            double u = Math.Sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v);
+            double e = 0.5 * v * (1 + Math.Tanh(u));
+            // u itself is rounded to float32 (as in HF); where tanh saturates (u ≪ 0) that rounding is amplified by
+            // d ln(1 + tanh u)/d ln u = 2|u|(1 − σ(2u)), so the error scale includes that conditioning.
+            double conditioning = 1 + 2 * Math.Abs(u) * (1 - 1 / (1 + Math.Exp(-2 * u)));
+            AssertNear(e, y[i], Math.Abs(e) * conditioning, $"gelu({v})");
+        }
+    }
+
+    [Fact]
+    public void Softmax_rows_match_float64_formula()
+    {
+        var rng = new Random(3);
+        int d = 37;
+        var x = Reference.RandomFloats(rng, 3 * d, 4f);
+        var y = (float[])x.Clone();
+        ElementWise.Softmax(y, d);
+        for (int r = 0; r < 3; r++)
+        {
+            double max = double.NegativeInfinity, sum = 0;
+            for (int i = 0; i < d; i++) max = Math.Max(max, x[r * d + i]);
+            for (int i = 0; i < d; i++) sum += Math.Exp(x[r * d + i] - max);
+            for (int i = 0; i < d; i++)
+            {
+                double e = Math.Exp(x[r * d + i] - max) / sum;
+                AssertNear(e, y[r * d + i], e, $"softmax[{r},{i}]");
+            }
+        }
+    }
+
+    [Fact]
+    public void SoftCap_matches_float64_formula()
+    {
+        var rng = new Random(4);
+        var x = Reference.RandomFloats(rng, 1000, 120f);
+        for (int i = 0; i < 100; i++) x[i] *= 1e-3f; // near zero, where tanh needs relative accuracy
+        var y = (float[])x.Clone();
+        ElementWise.SoftCap(y, 50f);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double e = 50 * Math.Tanh(x[i] / 50.0);
+            AssertNear(e, y[i], Math.Abs(e), $"softcap({x[i]})");
+        }
+    }
+
+    [Fact]
+    public void Add_multiply_scale_match_scalar_loops()
+    {
+        var rng = new Random(6);
+        var a = Reference.RandomFloats(rng, 70);
+        var b = Reference.RandomFloats(rng, 70);
+        var sum = (float[])a.Clone(); ElementWise.Add(sum, b);
+        var prod = (float[])a.Clone(); ElementWise.Multiply(prod, b);
+        var scaled = (float[])a.Clone(); ElementWise.Scale(scaled, 3.5f);
+        for (int i = 0; i < a.Length; i++)
+        {
+            Assert.Equal(a[i] + b[i], sum[i]);
+            Assert.Equal(a[i] * b[i], prod[i]);
+            Assert.Equal(a[i] * 3.5f, scaled[i]);
+        }
+    }
+
+    [Theory]
+    [InlineData(256, 10000f)]
+    [InlineData(72, 10000f)]
+    [InlineData(6, 500f)]
+    public void Rope_rotates_half_pairs_with_float32_angles(int d, float theta)
+    {
+        int n = 5, heads = 3, half = d / 2;
+        var rng = new Random(d);
+        var x = Reference.RandomFloats(rng, n * heads * d);
+        int[] positions = [0, 1, 7, 300, 4095];
+        var y = (float[])x.Clone();
+        ElementWise.Rope(y, n, heads, d, positions, theta);
+        for (int t = 0; t < n; t++)
+            for (int i = 0; i < half; i++)
+            {
+                // HF: inv_freq = 1 / theta^(2i/d) and angle = pos · inv_freq, both rounded to float32.
+                float invFreq = 1f / MathF.Pow(theta, (float)(2 * i) / d);
+                double angle = (float)(positions[t] * invFreq);
+                double c = Math.Cos(angle), s = Math.Sin(angle);
+                for (int h = 0; h < heads; h++)
+                {
+                    int b = (t * heads + h) * d;
+                    double x0 = x[b + i], x1 = x[b + i + half];
+                    double scale = Math.Abs(x0) + Math.Abs(x1);
+                    AssertNear(x0 * c - x1 * s, y[b + i], scale, $"rope t={t} i={i} first");
+                    AssertNear(x1 * c + x0 * s, y[b + i + half], scale, $"rope t={t} i={i} second");
+                }
+            }
+    }
+}

@@ -1,0 +1,132 @@
+using System.Runtime.InteropServices;
+using PureVlm.Kernels;
+using PureVlm.Tensors;
+using Xunit;
+
+namespace PureVlm.Tests.Kernels;
+
+/// <summary>Plain scalar, double-accumulating versions of the kernels: the independent references of the tests.</summary>
+static class Reference
+{
+    /// <summary>y = x·Wᵀ + b in double; also Σ|x·w| + |b| per output, the scale of the float32 rounding error.</summary>
+    public static (double[] Y, double[] Magnitude) Linear(float[] x, int m, float[] w, int n, int k, float[]? bias)
+    {
+        var y = new double[m * n];
+        var mag = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = bias?[j] ?? 0, a = Math.Abs(bias?[j] ?? 0);
+                for (int p = 0; p < k; p++) { double t = (double)x[i * k + p] * w[j * k + p]; s += t; a += Math.Abs(t); }
+                y[i * n + j] = s;
+                mag[i * n + j] = a;
+            }
+        return (y, mag);
+    }
+
+    /// <summary>Naive attention in double, with the probabilities [heads, nq, nk].</summary>
+    public static (double[] Out, double[] Probs) Attention(float[] q, float[] k, float[] v, int nq, int nk, int heads, int kvHeads, int d,
+        float scale, float softCap, AttentionMask mask)
+    {
+        var output = new double[nq * heads * d];
+        var probs = new double[heads * nq * nk];
+        var scores = new double[nk];
+        for (int h = 0; h < heads; h++)
+        {
+            int g = h / (heads / kvHeads);
+            for (int i = 0; i < nq; i++)
+            {
+                double max = double.NegativeInfinity;
+                for (int j = 0; j < nk; j++)
+                {
+                    if (!mask.Allows(i, j)) { scores[j] = double.NegativeInfinity; continue; }
+                    double s = 0;
+                    for (int p = 0; p < d; p++) s += (double)q[(i * heads + h) * d + p] * k[(j * kvHeads + g) * d + p];
+                    s *= scale;
+                    if (softCap > 0) s = softCap * Math.Tanh(s / softCap);
+                    scores[j] = s;
+                    max = Math.Max(max, s);
+                }
+                double sum = 0;
+                for (int j = 0; j < nk; j++) { scores[j] = double.IsNegativeInfinity(scores[j]) ? 0 : Math.Exp(scores[j] - max); sum += scores[j]; }
+                for (int j = 0; j < nk; j++)
+                {
+                    double pj = scores[j] / sum;
+                    probs[(h * nq + i) * nk + j] = pj;
+                    for (int p = 0; p < d; p++) output[(i * heads + h) * d + p] += pj * v[(j * kvHeads + g) * d + p];
+                }
+            }
+        }
+        return (output, probs);
+    }
+
+    public static float[] RandomFloats(Random rng, int count, float range = 1f)
+    {
+        var a = new float[count];
+        for (int i = 0; i < count; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * range;
+        return a;
+    }
+}
+
+/// <summary>Weights as a StoredTensor over pinned memory, in F32 or BF16 (the float values are rounded to BF16 first).</summary>
+sealed unsafe class TestWeights : IDisposable
+{
+    public readonly StoredTensor Stored;
+    /// <summary>The exact float values the kernel sees (BF16-rounded when BF16).</summary>
+    public readonly float[] Values;
+    GCHandle handle;
+
+    public TestWeights(float[] values, int n, int k, DType dtype)
+    {
+        if (dtype == DType.BF16)
+        {
+            var bits = new ushort[values.Length];
+            Values = new float[values.Length];
+            for (int i = 0; i < bits.Length; i++)
+            {
+                bits[i] = Tensors.Convert.F32ToBf16(values[i]);
+                Values[i] = BitConverter.UInt32BitsToSingle((uint)bits[i] << 16);
+            }
+            handle = GCHandle.Alloc(bits, GCHandleType.Pinned);
+            Stored = new StoredTensor("test.bf16", DType.BF16, [n, k], (byte*)handle.AddrOfPinnedObject(), (long)bits.Length * 2);
+        }
+        else
+        {
+            Values = (float[])values.Clone();
+            handle = GCHandle.Alloc(Values, GCHandleType.Pinned);
+            Stored = new StoredTensor("test.f32", DType.F32, [n, k], (byte*)handle.AddrOfPinnedObject(), (long)Values.Length * 4);
+        }
+    }
+
+    public void Dispose() => handle.Free();
+}
+
+/// <summary>Tests that change <see cref="KernelSettings"/> run alone.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class KernelSettingsCollection
+{
+    public const string Name = "KernelSettings";
+}
+
+/// <summary>Sets the ISA (and optionally the thread count) for a using-block and restores both.</summary>
+readonly struct SettingsScope : IDisposable
+{
+    readonly Isa isa;
+    readonly int threads;
+
+    public SettingsScope(Isa isa, int? threads = null)
+    {
+        this.isa = KernelSettings.Isa;
+        this.threads = KernelSettings.Threads;
+        KernelSettings.Isa = isa;
+        if (threads is int t) KernelSettings.Threads = t;
+    }
+
+    public void Dispose()
+    {
+        KernelSettings.Isa = isa;
+        KernelSettings.Threads = threads;
+    }
+
+    public static readonly Isa[] AllPaths = [Isa.Avx512, Isa.Avx2, Isa.Scalar];
+}
