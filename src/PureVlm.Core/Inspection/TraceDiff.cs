@@ -22,11 +22,7 @@ public static partial class TraceDiff
         using var a = SafeTensorsFile.Open(pathA);
         using var b = SafeTensorsFile.Open(pathB);
         var result = new List<TensorDifference>();
-        // Our traces record their forward order; other files (goldens) are ordered by stage name.
-        var order = a.Metadata.TryGetValue("forward_order", out var recorded)
-            ? recorded.Split(',').Where(a.Contains).Concat(a.Names.Except(recorded.Split(','))).ToList()
-            : a.Names.OrderBy(ForwardRank).ThenBy(n => n, StringComparer.Ordinal).ToList();
-        foreach (var name in order)
+        foreach (var name in a.Names.OrderBy(ForwardRank).ThenBy(n => n, StringComparer.Ordinal))
         {
             var ta = a[name];
             if (!b.TryGet(name, out var tb))

@@ -36,18 +36,11 @@ public sealed class TraceRecorder(bool wantsAttentionProbabilities = false) : IF
     /// <summary>The recorded activation of that name at step 0.</summary>
     public Tensor this[string name] => _prefill.First(p => p.Name == name).Tensor;
 
-    /// <summary>
-    /// Writes the recorded activations as F32, plus any <paramref name="extra"/> tensors, to a safetensors file
-    /// whose <c>__metadata__</c> keeps the forward order.
-    /// </summary>
+    /// <summary>Writes the recorded activations as F32, plus any <paramref name="extra"/> tensors, to a safetensors file.</summary>
     public void Save(string path, IEnumerable<(string Name, DType DType, long[] Shape, ReadOnlyMemory<byte> Data)> extra)
     {
         var entries = _prefill.Select(p => SafeTensorsWriter.F32(p.Name, p.Tensor.Span.ToArray(), p.Tensor.Shape.Select(s => (long)s).ToArray()))
             .Concat(extra).ToList();
-        var metadata = new Dictionary<string, string>(SafeTensorsWriter.DefaultMetadata)
-        {
-            ["forward_order"] = string.Join(",", entries.Select(e => e.Name)),
-        };
-        SafeTensorsWriter.Write(path, entries, metadata);
+        SafeTensorsWriter.Write(path, entries);
     }
 }
