@@ -16,7 +16,7 @@ public static class Program
         ("diff", "compare two traces tensor by tensor", DiffCommand.Run),
     ];
 
-    /// <summary>Entry point; returns the process exit code (0 on success).</summary>
+    /// <summary>Entry point; returns the process exit code (0 on success, 1 on failure, 2 on a wrong command line).</summary>
     public static int Main(string[] args)
     {
         if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
@@ -45,6 +45,19 @@ public static class Program
             Console.Error.WriteLine($"purevlm {args[0]}: {OneLine(e)}");
             return 1;
         }
+    }
+
+    /// <summary>
+    /// Runs a command line with stdout and stderr sent to the given writers (for tests and hosts). Console output is
+    /// process-wide, so concurrent calls would mix their output.
+    /// </summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var (oldOut, oldError) = (Console.Out, Console.Error);
+        Console.SetOut(stdout);
+        Console.SetError(stderr);
+        try { return Main(args); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldError); }
     }
 
     static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ");

@@ -1,0 +1,170 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Xunit;
+
+namespace PureVlm.Tests.Cli;
+
+/// <summary>Console redirection is process-wide, so these run one at a time.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ConsoleCollection { public const string Name = "Console"; }
+
+[Collection(ConsoleCollection.Name)]
+public class CliTests
+{
+    static string Sample(string file) => Path.Combine(TestPaths.DemoModel, "samples", file);
+
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = PureVlm.Cli.Program.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    /// <summary>A failure is exactly one line on stderr, naming what is wrong, and no stack trace.</summary>
+    static void AssertOneLineError((int Code, string Out, string Err) r, params string[] mentions)
+    {
+        Assert.NotEqual(0, r.Code);
+        var lines = r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.DoesNotContain("   at ", r.Err);
+        foreach (var m in mentions) Assert.Contains(m, r.Err);
+    }
+
+    [Fact]
+    public void Run_streams_only_the_answer_to_stdout()
+    {
+        var r = Run("run", "--image", Sample("03-red-circle.png"), "--prompt", "answer en what color is the circle?");
+        Assert.Equal(0, r.Code);
+        Assert.Equal("red" + Environment.NewLine, r.Out);
+        Assert.Contains("prefill", r.Err);
+    }
+
+    [Fact]
+    public void Run_json_gives_tokens_detections_and_timings()
+    {
+        var r = Run("run", "--image", Sample("02-blue-circle.png"), "--prompt", "detect circle", "--json");
+        Assert.Equal(0, r.Code);
+        using var doc = JsonDocument.Parse(r.Out);
+        var root = doc.RootElement;
+        Assert.Equal("<loc0512><loc0256><loc0817><loc0593> circle", root.GetProperty("text").GetString());
+        Assert.Equal(5, root.GetProperty("tokens").GetArrayLength());
+        Assert.All(root.GetProperty("tokens").EnumerateArray(), t => Assert.InRange(t.GetProperty("probability").GetDouble(), 0, 1));
+        var box = root.GetProperty("detections")[0].GetProperty("box").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        // 112×112 image: x0 = 256/1024·112, y0 = 512/1024·112, x1 = 593/1024·112, y1 = 817/1024·112
+        Assert.Equal(new[] { 28.0, 56.0, 64.859375, 89.359375 }, box.Select(v => Math.Round(v, 6)));
+        Assert.True(root.GetProperty("timings").GetProperty("prefill_s").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void Annotate_writes_a_png_and_leaves_the_input_untouched()
+    {
+        string input = Sample("03-red-circle.png");
+        var before = SHA256.HashData(File.ReadAllBytes(input));
+        string output = Path.Combine(Path.GetTempPath(), $"purevlm-annotate-{Guid.NewGuid():N}.png");
+        try
+        {
+            var r = Run("run", "--image", input, "--prompt", "detect circle", "--annotate", output);
+            Assert.Equal(0, r.Code);
+            var annotated = PureVlm.Formats.Images.ImageLoader.Load(output);
+            Assert.Equal((160, 160), (annotated.Width, annotated.Height));
+            Assert.Equal(before, SHA256.HashData(File.ReadAllBytes(input)));
+            AssertOneLineError(Run("run", "--image", input, "--prompt", "detect circle", "--annotate", input), "overwrite");
+        }
+        finally { File.Delete(output); }
+    }
+
+    [Fact]
+    public void Every_command_has_help()
+    {
+        foreach (var command in new[] { "run", "info", "trace", "diff", "bench" })
+        {
+            var r = Run(command, "--help");
+            Assert.True(r.Code == 0, $"{command} --help exited {r.Code}: {r.Err}");
+            Assert.Contains("usage: purevlm " + command, r.Out);
+        }
+    }
+
+    [Fact]
+    public void Info_reports_the_demo_model_parameters()
+    {
+        var r = Run("info", "--layers");
+        Assert.Equal(0, r.Code);
+        Assert.Contains("3,336,448", r.Out); // the parameter count its README gives
+        Assert.Contains("language_model.model.layers.3.mlp.down_proj", r.Out);
+    }
+
+    [Fact]
+    public void Prompt_longer_than_the_context_is_a_clear_error()
+    {
+        string prompt = string.Concat(Enumerable.Repeat("red ", 9000)); // the demo model's context is 8192 tokens
+        AssertOneLineError(Run("run", "--image", Sample("01-blue-square.png"), "--prompt", prompt), "context", "8192");
+    }
+
+    [Fact]
+    public void Missing_image_is_a_clear_error() =>
+        AssertOneLineError(Run("run", "--image", "/nonexistent/cat.png", "--prompt", "caption en"), "/nonexistent/cat.png");
+
+    [Fact]
+    public void Corrupt_image_is_a_clear_error()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"purevlm-corrupt-{Guid.NewGuid():N}.png");
+        File.WriteAllBytes(path, [0x89, (byte)'P', (byte)'N', (byte)'G', 13, 10, 26, 10, 0, 0, 0]);
+        try { AssertOneLineError(Run("run", "--image", path, "--prompt", "caption en"), path); }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void Directory_without_config_is_a_clear_error()
+    {
+        string dir = Directory.CreateTempSubdirectory("purevlm-empty-").FullName;
+        try { AssertOneLineError(Run("run", "--model", dir, "--image", Sample("01-blue-square.png"), "--prompt", "caption en"), "config.json"); }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Unknown_architecture_is_a_clear_error()
+    {
+        string dir = CopyDemoModel();
+        try
+        {
+            string config = Path.Combine(dir, "config.json");
+            File.WriteAllText(config, File.ReadAllText(config).Replace("\"model_type\": \"paligemma\"", "\"model_type\": \"llava\""));
+            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("01-blue-square.png"), "--prompt", "caption en"), "llava");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Tokenizer_that_does_not_fit_the_model_is_a_clear_error()
+    {
+        string dir = CopyDemoModel();
+        try
+        {
+            // spm-tiny has 3000 pieces; the demo model's vocabulary has 1536 rows.
+            File.Copy(Path.Combine(TestPaths.TokenizerFixture("spm-tiny"), "tokenizer.model"), Path.Combine(dir, "tokenizer.model"), overwrite: true);
+            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("01-blue-square.png"), "--prompt", "caption en"), "3000", "1536");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Theory]
+    [InlineData("--max-tokens", "0", "--max-tokens")]
+    [InlineData("--temperature", "-1", "--temperature")]
+    [InlineData("--top-p", "1.5", "--top-p")]
+    [InlineData("--bogus", "1", "--bogus")]
+    public void Bad_options_are_usage_errors(string option, string value, string mention)
+    {
+        var r = Run("run", "--image", Sample("01-blue-square.png"), "--prompt", "caption en", option, value);
+        Assert.Equal(2, r.Code);
+        AssertOneLineError(r, mention);
+    }
+
+    static string CopyDemoModel()
+    {
+        string dir = Directory.CreateTempSubdirectory("purevlm-model-").FullName;
+        foreach (var f in new[] { "config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.model" })
+            File.Copy(Path.Combine(TestPaths.DemoModel, f), Path.Combine(dir, f));
+        return dir;
+    }
+}
