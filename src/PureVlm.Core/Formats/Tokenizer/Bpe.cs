@@ -99,7 +99,11 @@ abstract class Bpe(Vocabulary vocab, bool byteFallback, int unkId, bool fuseUnk)
     }
 }
 
-/// <summary>SentencePiece BPE: merge the adjacent pair whose concatenation is the NORMAL piece with the highest score.</summary>
+/// <summary>
+/// SentencePiece BPE: merge the adjacent pair whose concatenation is the NORMAL piece with the highest score.
+/// UNUSED pieces are never formed (SentencePiece forms them and splits them back afterwards; Gemma has none
+/// that BPE could reach, and this difference is not reproduced).
+/// </summary>
 sealed class ScoreBpe(Vocabulary vocab, float[] scores, bool byteFallback, int unkId)
     : Bpe(vocab, byteFallback, unkId, fuseUnk: false)
 {
