@@ -99,7 +99,11 @@ abstract class Bpe(Vocabulary vocab, bool byteFallback, int unkId, bool fuseUnk)
     }
 }
 
-/// <summary>SentencePiece BPE: merge the adjacent pair whose concatenation is the NORMAL piece with the highest score.</summary>
+/// <summary>
+/// SentencePiece BPE: merge the adjacent pair whose concatenation is the NORMAL piece with the highest score.
+/// UNUSED pieces are never formed (SentencePiece forms them and splits them back afterwards; Gemma has none
+/// that BPE could reach, and this difference is not reproduced).
+/// </summary>
 sealed class ScoreBpe(Vocabulary vocab, float[] scores, bool byteFallback, int unkId)
     : Bpe(vocab, byteFallback, unkId, fuseUnk: false)
 {
@@ -116,31 +120,43 @@ sealed class ScoreBpe(Vocabulary vocab, float[] scores, bool byteFallback, int u
         Vocab.SpanToId.TryGetValue(piece, out int id) && Vocab.Kinds[id] == PieceKind.Normal ? id : -1;
 }
 
-/// <summary>tokenizer.json BPE: merge the adjacent pair of ids with the lowest rank in <c>model.merges</c>.</summary>
+/// <summary>tokenizer.json BPE: merge the adjacent pair with the lowest rank in <c>model.merges</c>.</summary>
 sealed class RankBpe : Bpe
 {
-    readonly Dictionary<long, (int Rank, int Result)> _merges;
+    // The merges making each id, rank order: _firstMerge[id] .. _firstMerge[id + 1] index _leftLength/_rank.
+    readonly int[] _firstMerge;
+    readonly int[] _leftLength;
+    readonly int[] _rank;
 
     public RankBpe(Vocabulary vocab, HfTokenizerJsonReader.Merge[] merges, bool byteFallback, int unkId, bool fuseUnk)
         : base(vocab, byteFallback, unkId, fuseUnk)
     {
-        _merges = new Dictionary<long, (int, int)>(merges.Length);
+        _firstMerge = new int[vocab.Pieces.Length + 1];
+        foreach (var m in merges) _firstMerge[m.Result + 1]++;
+        for (int id = 0; id < vocab.Pieces.Length; id++) _firstMerge[id + 1] += _firstMerge[id];
+        var next = _firstMerge[..^1];
+        _leftLength = new int[merges.Length];
+        _rank = new int[merges.Length];
         for (int rank = 0; rank < merges.Length; rank++)
-            _merges.TryAdd(Key(merges[rank].Left, merges[rank].Right), (rank, merges[rank].Result));
+        {
+            int slot = next[merges[rank].Result]++;
+            (_leftLength[slot], _rank[slot]) = (merges[rank].LeftLength, rank);
+        }
     }
-
-    static long Key(int left, int right) => ((long)left << 32) | (uint)right;
 
     protected override int SymbolId(ReadOnlySpan<char> character) => Vocab.SpanToId.TryGetValue(character, out int id) ? id : -1;
 
     protected override bool TryMerge(ReadOnlySpan<char> merged, int leftId, int rightId, out int id, out float priority)
     {
-        if (leftId >= 0 && rightId >= 0 && _merges.TryGetValue(Key(leftId, rightId), out var m))
+        (id, priority) = (-1, 0);
+        if (leftId < 0 || rightId < 0 || !Vocab.SpanToId.TryGetValue(merged, out int result)) return false;
+        int leftLength = Vocab.Pieces[leftId].Length;
+        for (int m = _firstMerge[result]; m < _firstMerge[result + 1]; m++)
         {
-            (id, priority) = (m.Result, m.Rank);
+            if (_leftLength[m] != leftLength) continue;
+            (id, priority) = (result, _rank[m]);
             return true;
         }
-        (id, priority) = (-1, 0);
         return false;
     }
 }

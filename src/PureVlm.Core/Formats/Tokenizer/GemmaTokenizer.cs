@@ -95,7 +95,7 @@ public sealed class GemmaTokenizer
     static GemmaTokenizer FromJson(byte[] json, string file)
     {
         var m = HfTokenizerJsonReader.Read(json, file);
-        var vocab = new Vocabulary(m.Pieces, m.Kinds, file);
+        var vocab = new Vocabulary(m.Pieces, m.Kinds, file, m.PieceToId);
         var trie = new TokenTrie();
         var special = new bool[m.Pieces.Length];
         foreach (var t in m.AddedTokens)

@@ -16,11 +16,15 @@ static class HfTokenizerJsonReader
     /// <summary>An added token: matched in the raw text before normalization.</summary>
     public readonly record struct AddedToken(int Id, string Content, bool Special);
 
-    /// <summary>One merge: left and right ids make <c>Result</c>; its rank is its index.</summary>
-    public readonly record struct Merge(int Left, int Right, int Result);
+    /// <summary>
+    /// One merge, as the id it makes and where its text splits into left and right (its rank is its index).
+    /// Two symbols merge iff their texts are exactly those halves, so this is the (left, right) pair without
+    /// looking both halves up while loading.
+    /// </summary>
+    public readonly record struct Merge(int Result, int LeftLength);
 
     public sealed record Model(
-        string[] Pieces, PieceKind[] Kinds, AddedToken[] AddedTokens, Merge[] Merges,
+        string[] Pieces, PieceKind[] Kinds, Dictionary<string, int> PieceToId, AddedToken[] AddedTokens, Merge[] Merges,
         int UnkId, bool ByteFallback, bool FuseUnk, bool EscapeSpaces);
 
     public static bool IsGzip(ReadOnlySpan<byte> data) => data.Length >= 2 && data[0] == 0x1F && data[1] == 0x8B;
@@ -206,6 +210,9 @@ static class HfTokenizerJsonReader
             {
                 if (pieces[t.Id] != null && pieces[t.Id] != t.Content)
                     throw Bad($"added token {Vocabulary.Quote(t.Content)} has id {t.Id}, which the vocab gives to {Vocabulary.Quote(pieces[t.Id])}");
+                if (_vocab.TryGetValue(t.Content, out int other) && other != t.Id)
+                    throw Bad($"added token {Vocabulary.Quote(t.Content)} has id {t.Id} but is id {other} in the vocab");
+                _vocab[t.Content] = t.Id;
                 pieces[t.Id] = t.Content;
                 kinds[t.Id] = t.Special ? PieceKind.Control : PieceKind.UserDefined;
             }
@@ -221,14 +228,12 @@ static class HfTokenizerJsonReader
             for (int i = 0; i < merges.Length; i++)
             {
                 var (start, leftLength, rightLength) = _mergeText[i];
-                var left = _mergeChars.AsSpan(start, leftLength);
-                var right = _mergeChars.AsSpan(start + leftLength, rightLength);
-                if (!lookup.TryGetValue(left, out int l) || !lookup.TryGetValue(right, out int rr) ||
-                    !lookup.TryGetValue(_mergeChars.AsSpan(start, leftLength + rightLength), out int result))
-                    throw Bad($"merge #{i} ({Vocabulary.Quote(left.ToString())}, {Vocabulary.Quote(right.ToString())}) uses or makes a token missing from the vocab");
-                merges[i] = new Merge(l, rr, result);
+                if (leftLength == 0 || rightLength == 0 || !lookup.TryGetValue(_mergeChars.AsSpan(start, leftLength + rightLength), out int result))
+                    throw Bad($"merge #{i} ({Vocabulary.Quote(new string(_mergeChars, start, leftLength))}, " +
+                              $"{Vocabulary.Quote(new string(_mergeChars, start + leftLength, rightLength))}) has an empty part or makes a token missing from the vocab");
+                merges[i] = new Merge(result, leftLength);
             }
-            return new Model(pieces, kinds, _added.ToArray(), merges, unkId, _byteFallback, _fuseUnk, _escapeSpaces);
+            return new Model(pieces, kinds, _vocab, _added.ToArray(), merges, unkId, _byteFallback, _fuseUnk, _escapeSpaces);
         }
 
         bool CheckNormalizer(JsonElement? n)

@@ -12,8 +12,7 @@ static class SentencePieceModelReader
     /// <summary>Everything taken from the file.</summary>
     public sealed record Model(
         string[] Pieces, float[] Scores, PieceKind[] Kinds,
-        int ModelType, bool ByteFallback, int UnkId, int BosId, int EosId, int PadId, string UnkSurface,
-        string NormalizerName, int CharsMapBytes, bool AddDummyPrefix, bool RemoveExtraWhitespaces, bool EscapeWhitespaces);
+        bool ByteFallback, int UnkId, int BosId, int EosId, int PadId, string UnkSurface, bool EscapeWhitespaces);
 
     const int BpeModelType = 2;
 
@@ -90,8 +89,7 @@ static class SentencePieceModelReader
             throw new InvalidTokenizerException(
                 $"{file}: normalizer '{normalizerName}' (precompiled_charsmap {charsMapBytes} bytes, add_dummy_prefix {addDummyPrefix}, " +
                 $"remove_extra_whitespaces {removeExtra}) is not supported; expected Gemma's identity normalizer with neither option");
-        return new Model(pieces.ToArray(), scores.ToArray(), kinds.ToArray(), modelType, byteFallback,
-            unkId, bosId, eosId, padId, unkSurface, normalizerName, charsMapBytes, addDummyPrefix, removeExtra, escape);
+        return new Model(pieces.ToArray(), scores.ToArray(), kinds.ToArray(), byteFallback, unkId, bosId, eosId, padId, unkSurface, escape);
     }
 
     /// <summary>A bounds-checked cursor over one protobuf message.</summary>

@@ -10,8 +10,6 @@ sealed class TokenTrie
     readonly Dictionary<long, int> _edges = new();
     readonly List<int> _terminalId = [-1];
 
-    public int Count { get; private set; }
-
     public void Add(string token, int id)
     {
         int node = 0;
@@ -26,7 +24,6 @@ sealed class TokenTrie
             }
             node = next;
         }
-        if (_terminalId[node] < 0) Count++;
         _terminalId[node] = id;
     }
 

@@ -29,16 +29,17 @@ sealed class Vocabulary
     public readonly Dictionary<string, int> PieceToId;
     public readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> SpanToId;
 
-    public Vocabulary(string[] pieces, PieceKind[] kinds, string file)
+    /// <summary>Builds the tables; <paramref name="pieceToId"/>, if given, is the already checked inverse of <paramref name="pieces"/>.</summary>
+    public Vocabulary(string[] pieces, PieceKind[] kinds, string file, Dictionary<string, int>? pieceToId = null)
     {
         Pieces = pieces;
         Kinds = kinds;
         ByteValue = new short[pieces.Length];
-        PieceToId = new Dictionary<string, int>(pieces.Length, StringComparer.Ordinal);
+        PieceToId = pieceToId ?? new Dictionary<string, int>(pieces.Length, StringComparer.Ordinal);
         Array.Fill(ByteToId, -1);
         for (int id = 0; id < pieces.Length; id++)
         {
-            if (!PieceToId.TryAdd(pieces[id], id))
+            if (pieceToId == null && !PieceToId.TryAdd(pieces[id], id))
                 throw new InvalidTokenizerException($"{file}: piece {Quote(pieces[id])} appears twice (ids {PieceToId[pieces[id]]} and {id})");
             int b = kinds[id] == PieceKind.Byte ? ParseBytePiece(pieces[id]) : -1;
             if (kinds[id] == PieceKind.Byte && b < 0)
