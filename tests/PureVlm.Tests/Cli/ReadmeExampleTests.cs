@@ -16,7 +16,7 @@ public class ReadmeExampleTests
     }
 
     [Fact]
-    public void Quickstart_program_prints_the_readme_output()
+    public async Task Quickstart_program_prints_the_readme_output()
     {
         var entry = System.Reflection.Assembly.Load("Quickstart").EntryPoint!;
         var output = new StringWriter();
@@ -25,7 +25,7 @@ public class ReadmeExampleTests
         try
         {
             var result = entry.Invoke(null, [Array.Empty<string>()]);
-            if (result is Task task) task.GetAwaiter().GetResult();
+            if (result is Task task) await task;
         }
         finally { Console.SetOut(old); }
         string readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md")).ReplaceLineEndings("\n");
