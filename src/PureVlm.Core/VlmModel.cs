@@ -85,8 +85,10 @@ public sealed class VlmModel : IDisposable
     {
         if (tokenizer.VocabSize > config.Text.VocabSize)
             throw new ModelConfigException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's vocab_size is {config.Text.VocabSize}");
-        if (!tokenizer.TryGetId("<image>", out int imageId) || imageId != config.ImageTokenIndex)
-            throw new ModelConfigException($"{directory}: image_token_index is {config.ImageTokenIndex}, but the tokenizer's <image> token is {(imageId >= 0 && tokenizer.TryGetId("<image>", out _) ? imageId.ToString() : "missing")}");
+        if (!tokenizer.TryGetId("<image>", out int imageId))
+            throw new ModelConfigException($"{directory}: the tokenizer has no <image> token (config.json's image_token_index is {config.ImageTokenIndex})");
+        if (imageId != config.ImageTokenIndex)
+            throw new ModelConfigException($"{directory}: config.json's image_token_index is {config.ImageTokenIndex}, the tokenizer's <image> token is {imageId}");
     }
 
     /// <summary>The ids PaliGemma sees for a prompt: <c>&lt;image&gt;</c> × N, <c>&lt;bos&gt;</c>, the prompt, "\n".</summary>
