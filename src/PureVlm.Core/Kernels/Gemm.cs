@@ -24,6 +24,8 @@ public static unsafe class Gemm
     const int GemvMaxRows = 4;
 
     [ThreadStatic] static float* packBuffer;
+    [ThreadStatic] static float* pairBuffer;
+    [ThreadStatic] static nint pairBufferFloats;
 
     /// <summary><c>y = x · Wᵀ + bias</c>. x is [m, k] row-major, y is [m, n]; bias may be empty.</summary>
     public static void Linear(ReadOnlySpan<float> x, int m, StoredTensor w, ReadOnlySpan<float> bias, Span<float> y)
@@ -97,7 +99,8 @@ public static unsafe class Gemm
             if (bRowsAreColumns && (isa == Isa.Scalar || m <= GemvMaxRows))
             {
                 int rowsPerTask = Math.Max(4, (n + 8 * threads - 1) / (8 * threads) + 3 & ~3);
-                var job = new RowsJob<TW>(this, isa, rowsPerTask);
+                float* pairs = typeof(TW) == typeof(Bf16Format) && isa == Isa.Avx512 ? SplitEvenOdd(a, lda, m, k) : null;
+                var job = new RowsJob<TW>(this, isa, rowsPerTask, pairs);
                 WorkerPool.Run(ref job, (n + rowsPerTask - 1) / rowsPerTask);
             }
             else
@@ -122,7 +125,7 @@ public static unsafe class Gemm
         }
 
         /// <summary>GEMV-style: each task dots a contiguous range of W rows with every row of x.</summary>
-        readonly struct RowsJob<TW>(Job g, Isa isa, int rowsPerTask) : IParallelJob where TW : struct, IWeightFormat
+        readonly struct RowsJob<TW>(Job g, Isa isa, int rowsPerTask, float* pairs) : IParallelJob where TW : struct, IWeightFormat
         {
             public void Run(int task)
             {
@@ -135,7 +138,9 @@ public static unsafe class Gemm
                     byte* w1 = count > 1 ? w0 + rowBytes : w0, w2 = count > 2 ? w0 + 2 * rowBytes : w0, w3 = count > 3 ? w0 + 3 * rowBytes : w0;
                     for (int i = 0; i < g.m; i++)
                     {
-                        var s = isa switch
+                        var s = pairs != null
+                            ? Dot4Bf16Pairs(g.a + i * g.lda, pairs + (nint)i * (g.k & ~31), w0, w1, w2, w3, g.k)
+                            : isa switch
                         {
                             Isa.Avx512 => Dot4x512<TW>(g.a + i * g.lda, w0, w1, w2, w3, g.k),
                             Isa.Avx2 => Dot4x256<TW>(g.a + i * g.lda, w0, w1, w2, w3, g.k),
@@ -234,6 +239,52 @@ public static unsafe class Gemm
             s3 = Vector512.FusedMultiplyAdd(xv, TW.Load512(w3, p), s3);
         }
         return Vector128.Create(Vector512.Sum(s0), Vector512.Sum(s1), Vector512.Sum(s2), Vector512.Sum(s3)) + DotTail<TW>(x, w0, w1, w2, w3, p, k);
+    }
+
+    /// <summary>
+    /// The first k &amp; ~31 elements of each row of x, split into 16-element groups of even then odd indices, so that a
+    /// BF16 weight vector loaded as 16 uint pairs widens with one shift (even elements) and one mask (odd elements)
+    /// instead of a per-element zero-extension. Kept in a per-thread buffer, grown once.
+    /// </summary>
+    static float* SplitEvenOdd(float* x, nint ldx, int m, int k)
+    {
+        int k32 = k & ~31;
+        nint need = (nint)m * k32;
+        if (pairBufferFloats < need)
+        {
+            NativeMemory.AlignedFree(pairBuffer);
+            pairBuffer = (float*)NativeMemory.AlignedAlloc((nuint)(need * sizeof(float)), 64);
+            pairBufferFloats = need;
+        }
+        for (int i = 0; i < m; i++)
+        {
+            float* src = x + i * ldx, dst = pairBuffer + (nint)i * k32;
+            for (int p = 0; p < k32; p += 32, dst += 32)
+                for (int j = 0; j < 16; j++) { dst[j] = src[p + 2 * j]; dst[16 + j] = src[p + 2 * j + 1]; }
+        }
+        return pairBuffer;
+    }
+
+    /// <summary>Four BF16 row dots over x given as even/odd groups (see <see cref="SplitEvenOdd"/>), tail from x itself.</summary>
+    static Vector128<float> Dot4Bf16Pairs(float* x, float* pairs, byte* w0, byte* w1, byte* w2, byte* w3, int k)
+    {
+        var high = Vector512.Create(0xFFFF0000u);
+        Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, o0 = default, o1 = default, o2 = default, o3 = default;
+        int k32 = k & ~31;
+        for (int p = 0; p < k32; p += 32, pairs += 32)
+        {
+            var xe = Vector512.Load(pairs);
+            var xo = Vector512.Load(pairs + 16);
+            // Little-endian: element 2j is the low half of uint j, element 2j + 1 the high half.
+            var v0 = Vector512.Load((uint*)(w0 + 2 * p)); var v1 = Vector512.Load((uint*)(w1 + 2 * p));
+            var v2 = Vector512.Load((uint*)(w2 + 2 * p)); var v3 = Vector512.Load((uint*)(w3 + 2 * p));
+            e0 = Vector512.FusedMultiplyAdd(xe, (v0 << 16).AsSingle(), e0); o0 = Vector512.FusedMultiplyAdd(xo, (v0 & high).AsSingle(), o0);
+            e1 = Vector512.FusedMultiplyAdd(xe, (v1 << 16).AsSingle(), e1); o1 = Vector512.FusedMultiplyAdd(xo, (v1 & high).AsSingle(), o1);
+            e2 = Vector512.FusedMultiplyAdd(xe, (v2 << 16).AsSingle(), e2); o2 = Vector512.FusedMultiplyAdd(xo, (v2 & high).AsSingle(), o2);
+            e3 = Vector512.FusedMultiplyAdd(xe, (v3 << 16).AsSingle(), e3); o3 = Vector512.FusedMultiplyAdd(xo, (v3 & high).AsSingle(), o3);
+        }
+        return Vector128.Create(Vector512.Sum(e0 + o0), Vector512.Sum(e1 + o1), Vector512.Sum(e2 + o2), Vector512.Sum(e3 + o3))
+            + DotTail<Bf16Format>(x, w0, w1, w2, w3, k32, k);
     }
 
     static Vector128<float> Dot4x256<TW>(float* x, byte* w0, byte* w1, byte* w2, byte* w3, int k) where TW : struct, IWeightFormat
