@@ -60,21 +60,24 @@ public static class ImageLoader
         string name = displayName ?? $"image ({data.Length} bytes)";
         if (data.Length == 0) throw new InvalidImageException($"{name}: file is empty");
         var format = Sniff(data, name);
-        if (HeaderSize(data, format) is var (w, h)) CheckSize(name, w, h);
+        var declared = HeaderSize(data, format);
+        if (declared is var (w, h)) CheckSize(name, w, h);
+
+        // Structure checks run before stb sees the bytes: stb reads zeros past the end of the data, which can make
+        // it loop (a JPEG segment longer than the file) or return a partial image instead of failing.
+        int orientation = 1;
+        switch (format)
+        {
+            case Format.Jpeg: orientation = JpegSegments.CheckAndReadOrientation(data, name); break;
+            case Format.Bmp: CheckBmpLength(data, name, declared!.Value.Width, declared.Value.Height); break;
+            case Format.Gif: CheckGifFirstFrame(data, name); break;
+        }
 
         ImageInfo? info;
         try { info = ImageInfo.FromStream(new MemoryStream(data, writable: false)); }
         catch (Exception e) { throw Corrupt(name, format, "header", e); }
         if (info is not { } header) throw Corrupt(name, format, "header", null);
         CheckSize(name, header.Width, header.Height);
-
-        int orientation = 1;
-        switch (format)
-        {
-            case Format.Jpeg: orientation = JpegSegments.CheckAndReadOrientation(data, name); break;
-            case Format.Bmp: CheckBmpLength(data, name, header); break;
-            case Format.Gif: CheckGifFirstFrame(data, name); break;
-        }
 
         byte[] rgb = format == Format.Png && header.BitsPerChannel == 16 && header.ColorComponents == ColorComponents.Grey
             ? Gray16.DecodeClipped(data, name, header.Width, header.Height)
@@ -113,7 +116,7 @@ public static class ImageLoader
         Format.Png when d.Length >= 24 && d.AsSpan(12, 4).SequenceEqual("IHDR"u8) =>
             (Int31(BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(16))), Int31(BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(20)))),
         Format.Gif when d.Length >= 10 => (BinaryPrimitives.ReadUInt16LittleEndian(d.AsSpan(6)), BinaryPrimitives.ReadUInt16LittleEndian(d.AsSpan(8))),
-        Format.Bmp when d.Length >= 26 && BinaryPrimitives.ReadUInt32LittleEndian(d.AsSpan(14)) >= 40 => // BITMAPINFOHEADER or later; negative height = top-down
+        Format.Bmp => // negative height = top-down
             (BinaryPrimitives.ReadInt32LittleEndian(d.AsSpan(18)), Int31((uint)Math.Abs((long)BinaryPrimitives.ReadInt32LittleEndian(d.AsSpan(22))))),
         _ => null,
     };
@@ -128,7 +131,9 @@ public static class ImageLoader
         if (StartsWith(0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A)) return Format.Png;
         if (StartsWith(0xFF, 0xD8, 0xFF)) return Format.Jpeg;
         if (Ascii(0, "GIF87a") || Ascii(0, "GIF89a")) return Format.Gif;
-        if (Ascii(0, "BM") && d.Length >= 18) return Format.Bmp;
+        if (Ascii(0, "BM"))
+            return d.Length >= 34 && BinaryPrimitives.ReadUInt32LittleEndian(d.AsSpan(14)) >= 40 ? Format.Bmp
+                : throw new InvalidImageException($"{name}: corrupt or truncated BMP header (only BITMAPINFOHEADER and later are supported)");
 
         string? known =
             Ascii(0, "II*\0") || Ascii(0, "MM\0*") ? "TIFF" :
@@ -147,25 +152,23 @@ public static class ImageLoader
         throw new InvalidImageException($"{name}: not a PNG, JPEG, BMP or GIF file (first bytes {start})");
     }
 
-    // stb reads zeros past the end of a truncated uncompressed BMP instead of failing; PIL refuses such a file.
-    static void CheckBmpLength(byte[] d, string name, ImageInfo header)
+    // A truncated uncompressed BMP: PIL refuses it.
+    static void CheckBmpLength(byte[] d, string name, int width, int height)
     {
-        if (d.Length < 34) throw Corrupt(name, Format.Bmp, "header", null);
         long pixelOffset = BitConverter.ToUInt32(d, 10);
         int bitsPerPixel = BitConverter.ToUInt16(d, 28);
         uint compression = BitConverter.ToUInt32(d, 30);
         bool uncompressed = compression is 0 or 3 or 6; // BI_RGB, BI_BITFIELDS, BI_ALPHABITFIELDS
         if (uncompressed && bitsPerPixel is 1 or 4 or 8 or 16 or 24 or 32)
         {
-            long rowBytes = ((long)bitsPerPixel * header.Width + 31) / 32 * 4;
-            long needed = pixelOffset + rowBytes * header.Height;
+            long rowBytes = ((long)bitsPerPixel * width + 31) / 32 * 4;
+            long needed = pixelOffset + rowBytes * height;
             if (needed > d.Length)
-                throw new InvalidImageException($"{name}: truncated BMP: {header.Width}x{header.Height} at {bitsPerPixel} bits per pixel needs {needed} bytes, file has {d.Length}");
+                throw new InvalidImageException($"{name}: truncated BMP: {width}x{height} at {bitsPerPixel} bits per pixel needs {needed} bytes, file has {d.Length}");
         }
     }
 
-    // stb reads zeros past the end of a truncated GIF and returns a partial frame; PIL refuses such a file.
-    // Walks the block structure up to the end of the first image's data.
+    // A GIF cut inside its first frame: PIL refuses it. Walks the block structure up to the end of the first image's data.
     static void CheckGifFirstFrame(byte[] d, string name)
     {
         int p = 13;
