@@ -36,6 +36,20 @@ public sealed class AdapterSet : ILinearAdapters
     /// <summary>A set of the given adapters.</summary>
     public AdapterSet(params LoraAdapter[] adapters) : this((IEnumerable<LoraAdapter>)adapters) { }
 
+    /// <summary>
+    /// The set a request asks for by adapter name (<see cref="LoraAdapter.Name"/>, ordinal) among <paramref name="loaded"/>;
+    /// null when <paramref name="names"/> is empty (the base model). An unknown name is an error listing the loaded ones.
+    /// </summary>
+    public static AdapterSet? Select(IEnumerable<LoraAdapter> loaded, IEnumerable<string> names)
+    {
+        var byName = new Dictionary<string, LoraAdapter>(StringComparer.Ordinal);
+        foreach (var a in loaded)
+            if (!byName.TryAdd(a.Name, a)) throw new ArgumentException($"two loaded adapters are named '{a.Name}'", nameof(loaded));
+        var chosen = names.Select(n => byName.TryGetValue(n, out var a) ? a
+            : throw new ArgumentException($"no loaded adapter is named '{n}' (loaded: {(byName.Count == 0 ? "none" : string.Join(", ", byName.Keys))})", nameof(names))).ToArray();
+        return chosen.Length == 0 ? null : new AdapterSet(chosen);
+    }
+
     /// <inheritdoc/>
     public void Apply(Linear linear, ReadOnlySpan<float> x, int m, Span<float> y)
     {

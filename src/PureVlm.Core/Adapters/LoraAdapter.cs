@@ -149,6 +149,7 @@ public sealed class LoraAdapter
 
         var modules = new List<LoraModule>();
         var used = new HashSet<string>(StringComparer.Ordinal);
+        bool vision = false, text = false;
         foreach (var linear in linears)
         {
             string adapterName = newLayout ? linear.NewName : linear.HubName;
@@ -161,13 +162,13 @@ public sealed class LoraAdapter
                 throw new InvalidModelFileException($"{weightsPath}: tensors for module '{adapterName}' but target_modules in {config.Source} does not select it");
             used.Add(adapterName);
             modules.Add(Resolve(weightsPath, config, linear, adapterName, pair.A, pair.B));
+            if (linear.IsVision) vision = true; else text = true;
         }
         foreach (var module in pairs.Keys)
             if (!used.Contains(module))
                 throw new InvalidModelFileException($"{weightsPath}: tensors for module '{module}', which is not a Linear of the base model");
 
-        var modality = modules.All(m => linears.First(l => l.Path == m.ModulePath).IsVision) ? AdapterModality.Vision
-            : modules.Any(m => linears.First(l => l.Path == m.ModulePath).IsVision) ? AdapterModality.Both : AdapterModality.Text;
+        var modality = vision && text ? AdapterModality.Both : vision ? AdapterModality.Vision : AdapterModality.Text;
         string fullDir = Path.GetFullPath(dir);
         return new LoraAdapter(name ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(fullDir)), fullDir, config, baseModel, modules, newLayout, modality);
     }

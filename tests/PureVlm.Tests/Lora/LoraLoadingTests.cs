@@ -57,7 +57,7 @@ public sealed class LoraLoadingTests : IDisposable
                 c["target_modules"] = new JsonArray(keys.Where(k => k.Name.EndsWith(".lora_A.weight"))
                     .Select(k => (JsonNode)AdapterFiles.ToNewLayout(k.Name["base_model.model.".Length..^".lora_A.weight".Length])).ToArray());
                 foreach (var field in new[] { "rank_pattern", "alpha_pattern" })
-                    c[field] = new JsonObject(c[field]!.AsObject().Select(p => KeyValuePair.Create("language_" + p.Key, p.Value!.DeepClone())));
+                    c[field] = new JsonObject(c[field]!.AsObject().Select(p => KeyValuePair.Create<string, JsonNode?>("language_" + p.Key, p.Value!.DeepClone())));
             },
             tensors: list => list.Select(e => e with { Name = "base_model.model." + AdapterFiles.ToNewLayout(e.Name["base_model.model.".Length..]) }));
         var text = LoraAdapter.Load(Renamed("text"), _model);
@@ -224,6 +224,17 @@ public sealed class LoraLoadingTests : IDisposable
         using var other = LoadedModel.Load(TestPaths.Fixture("paligemma2-tiny"));
         var e = Assert.Throws<InvalidModelFileException>(() => LoraAdapter.Load(LoraGoldens.AdapterDir(Fixture, "vision"), other));
         Assert.Contains("module 'multi_modal_projector.linear': lora_A has shape [2, 32], expected [2, 48]", e.Message);
+    }
+
+    [Fact]
+    public void Requests_select_adapters_by_name_and_an_unknown_name_lists_the_loaded_ones()
+    {
+        var loaded = LoraGoldens.Load(_model, Fixture, "text", "vision");
+        Assert.Null(AdapterSet.Select(loaded, []));
+        Assert.Equal(["vision", "text"], AdapterSet.Select(loaded, ["vision", "text"])!.Adapters.Select(a => a.Name));
+        var e = Assert.Throws<ArgumentException>(() => AdapterSet.Select(loaded, ["rslora"]));
+        Assert.Contains("'rslora'", e.Message);
+        Assert.Contains("text, vision", e.Message);
     }
 
     [Fact]
