@@ -28,6 +28,9 @@ public class LoraBenchmarks
 
     LoadedModel? _model;
     InferenceSession? _base, _lora;
+    AdapterSet? _deltaSet;
+    Models.Linear[] _adapted = [];
+    float[] _x = [], _y = [];
 
     [GlobalSetup]
     public void Setup()
@@ -41,6 +44,11 @@ public class LoraBenchmarks
         Console.WriteLine($"// adapter: {adapter.Modules.Count} modules, r {Rank}; loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
         _base = _model.CreateSession();
         _lora = _model.CreateSession(new SessionOptions { Adapters = new AdapterSet(adapter) });
+        _deltaSet = new AdapterSet(adapter);
+        _adapted = adapter.Modules.Select(m => new Models.Linear(m.ModulePath, m.BaseWeight, null)).ToArray();
+        _x = new float[adapter.Modules.Max(m => m.InFeatures)];
+        _y = new float[adapter.Modules.Max(m => m.OutFeatures)];
+        for (int i = 0; i < _x.Length; i++) _x[i] = (i % 7 - 3) * 0.1f;
     }
 
     [GlobalCleanup]
@@ -66,6 +74,15 @@ public class LoraBenchmarks
     /// <summary>One decode step with the r = 16 adapter active.</summary>
     [Benchmark(OperationsPerInvoke = Steps)]
     public float Lora() => Decode(_lora!);
+
+    /// <summary>What the adapter adds to one decode step, alone: its delta on every adapted Linear for one token (m = 1).</summary>
+    [Benchmark]
+    public float LoraDeltaOnly()
+    {
+        foreach (var linear in _adapted)
+            _deltaSet!.Apply(linear, _x.AsSpan(0, linear.InFeatures), 1, _y.AsSpan(0, linear.OutFeatures));
+        return _y[0];
+    }
 
     static float Decode(InferenceSession s)
     {
