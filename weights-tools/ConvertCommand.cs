@@ -69,13 +69,13 @@ public static class ConvertCommand
         return (count, total);
     }
 
-    static unsafe void CopyRaw(StoredTensor t, Stream stream)
+    internal static unsafe void CopyRaw(StoredTensor t, Stream stream)
     {
         for (long done = 0; done < t.ByteLength; done += int.MaxValue / 2)
             stream.Write(new ReadOnlySpan<byte>(t.Pointer + done, (int)Math.Min(int.MaxValue / 2, t.ByteLength - done)));
     }
 
-    static readonly string[] SideFiles =
+    internal static readonly string[] SideFiles =
     [
         "config.json", "generation_config.json", "preprocessor_config.json", "processor_config.json",
         "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "tokenizer.model",
