@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Collections.Concurrent;
+using PureVlm.Adapters;
 using PureVlm.Formats;
 using PureVlm.Formats.Images;
 using PureVlm.Tokenization;
@@ -36,6 +38,10 @@ public sealed class VlmModel : IDisposable
     public ImagePreprocessor Preprocessor { get; }
     /// <summary>Seconds spent in <see cref="Load"/>.</summary>
     public double LoadSeconds { get; }
+    /// <summary>LoRA adapters loaded beside the base weights, by name; a request activates them with <see cref="GenerationOptions.Adapters"/>.</summary>
+    public IReadOnlyDictionary<string, LoraAdapter> Adapters => _adapters;
+
+    readonly ConcurrentDictionary<string, LoraAdapter> _adapters = new(StringComparer.Ordinal);
 
     VlmModel(string directory, LoadedModel model, GemmaTokenizer tokenizer, ImagePreprocessor preprocessor, double loadSeconds)
     {
@@ -91,6 +97,19 @@ public sealed class VlmModel : IDisposable
             throw new ModelConfigException($"{directory}: config.json's image_token_index is {config.ImageTokenIndex}, the tokenizer's <image> token is {imageId}");
     }
 
+    /// <summary>
+    /// Loads a PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors) beside the base weights,
+    /// which stay untouched; <paramref name="name"/> defaults to the directory's name. Requests that name it in
+    /// <see cref="GenerationOptions.Adapters"/> use it; others don't see it.
+    /// </summary>
+    public LoraAdapter LoadAdapter(string directory, string? name = null)
+    {
+        var adapter = LoraAdapter.Load(directory, Model, name);
+        if (!_adapters.TryAdd(adapter.Name, adapter))
+            throw new ArgumentException($"an adapter named '{adapter.Name}' is already loaded; give this one another name", nameof(name));
+        return adapter;
+    }
+
     /// <summary>The ids PaliGemma sees for a prompt: <c>&lt;image&gt;</c> × N, <c>&lt;bos&gt;</c>, the prompt, "\n".</summary>
     public int[] PromptIds(string prompt) =>
         PaliGemmaPrompt.Build(Tokenizer, prompt, Model.Config.Vision!.NumPatches, Model.Config.ImageTokenIndex);
@@ -143,7 +162,11 @@ public sealed class VlmModel : IDisposable
             if (options.MaxNewTokens < 1) throw new ArgumentException($"MaxNewTokens must be at least 1, got {options.MaxNewTokens}");
             var ids = owner.PromptIds(prompt);
             _promptLength = ids.Length;
-            var session = owner.Model.CreateSession(new SessionOptions { Observer = observer });
+            var session = owner.Model.CreateSession(new SessionOptions
+            {
+                Observer = observer,
+                Adapters = AdapterSet.Select(owner._adapters.Values, options.Adapters),
+            });
             if (ids.Length + options.MaxNewTokens - 1 > session.MaxContextLength)
                 throw new ContextLengthException($"the prompt takes {ids.Length} tokens (with {owner.Model.Config.Vision!.NumPatches} image tokens) and {options.MaxNewTokens} new tokens were asked for; the model's context is {session.MaxContextLength}");
             var clock = Stopwatch.StartNew();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using PureVlm.Adapters;
 using PureVlm.Formats.Images;
 using PureVlm.Runtime;
 
@@ -9,7 +10,7 @@ namespace PureVlm.Cli.Commands;
 static class BenchCommand
 {
     const string Help = """
-        usage: purevlm bench [--model DIR] [--tokens N]
+        usage: purevlm bench [--model DIR] [--tokens N] [--lora DIR]
 
         Times one request end to end on a synthetic image and a fixed prompt (no tokenizer needed, so it
         runs on checkpoints made by `weights-tools synth`): load, image encode, prefill, time to first
@@ -18,11 +19,12 @@ static class BenchCommand
 
           --model DIR   PaliGemma directory (default: the embedded demo model)
           --tokens N    decode steps after the first token (default 32)
+          --lora DIR    apply a PEFT LoRA adapter, unmerged (repeatable)
         """;
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("bench", args, ["--model", "--tokens"], []);
+        var cl = new CommandLine("bench", args, ["--model", "--tokens", "--lora"], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string dir = Path.GetFullPath(cl.Get("--model") ?? VlmModel.DefaultModelPath);
@@ -38,7 +40,8 @@ static class BenchCommand
         var pixels = pre.PixelValues(SyntheticImage(640, 480));
         // <image> × P, <bos>, a short prompt and "\n": ids below the vocabulary size of every Gemma tokenizer.
         int[] ids = [.. Enumerable.Repeat(config.ImageTokenIndex, config.Vision!.NumPatches), config.BosTokenId, 3 + 5, 3 + 7, 3 + 11, 3 + 13];
-        var session = model.CreateSession();
+        var adapters = cl.GetAll("--lora").Select(lora => LoraAdapter.Load(lora, model)).ToList();
+        var session = model.CreateSession(new SessionOptions { Adapters = adapters.Count == 0 ? null : new AdapterSet(adapters) });
         Console.Error.WriteLine($"model {dir}: {config.Vision.ImageSize} px, {ids.Length} prompt tokens, {tokens} decode steps, {Environment.ProcessorCount} threads");
 
         clock.Restart();

@@ -23,12 +23,13 @@ static class RunCommand
           --seed S             sampler seed (default 0): the same seed gives the same answer
           --json               print one JSON object (text, tokens, detections, segments, timings) instead
           --annotate OUT.png   write the image with the detected boxes drawn
+          --lora DIR           apply a PEFT LoRA adapter, unmerged (repeatable: all given are active)
         """;
 
     public static int Run(string[] args)
     {
         var cl = new CommandLine("run", args,
-            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate"], ["--json"]);
+            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora"], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string imagePath = cl.Require("--image");
@@ -48,6 +49,7 @@ static class RunCommand
         if (annotate != null && Path.GetFullPath(annotate) == Path.GetFullPath(imagePath))
             throw new UsageException($"--annotate {annotate} would overwrite the input image; choose another file");
         using var model = CliModel.Load(cl.Get("--model"));
+        options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
 
         Action<string>? stream = json ? null : piece => { Console.Out.Write(piece); Console.Out.Flush(); };
         var result = model.Generate(image, prompt, options, stream);

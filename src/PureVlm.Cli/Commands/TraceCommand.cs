@@ -1,4 +1,5 @@
 using System.Globalization;
+using PureVlm.Adapters;
 using PureVlm.Formats;
 using PureVlm.Formats.Images;
 using PureVlm.Inspection;
@@ -11,7 +12,7 @@ static class TraceCommand
 {
     const string Help = """
         usage: purevlm trace --model DIR [--weights FILE] [--image FILE | --pixel-values FILE] --input-ids IDS
-                             [--generate N] --out FILE.safetensors
+                             [--generate N] [--lora DIR] --out FILE.safetensors
 
         Runs one forward pass and writes every named intermediate tensor as F32 (pixel_values,
         vision.embeddings, vision.layers.{i}, vision.post_layernorm, projector, text.inputs_embeds,
@@ -26,11 +27,12 @@ static class TraceCommand
           --generate N         also run N greedy steps (eos ignored) and write input_ids, position_ids,
                                generated_ids and generated_logits
           --out FILE           the trace to write (never one of the inputs)
+          --lora DIR           apply a PEFT LoRA adapter, unmerged (repeatable)
         """;
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("trace", args, ["--model", "--weights", "--image", "--pixel-values", "--input-ids", "--generate", "--out"], []);
+        var cl = new CommandLine("trace", args, ["--model", "--weights", "--image", "--pixel-values", "--input-ids", "--generate", "--out", "--lora"], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string dir = cl.Require("--model");
@@ -45,7 +47,8 @@ static class TraceCommand
             ? LoadedModel.Load(Path.Combine(dir, "config.json"), weights)
             : LoadedModel.Load(dir);
         var recorder = new TraceRecorder();
-        var session = model.CreateSession(new SessionOptions { Observer = recorder });
+        var adapters = cl.GetAll("--lora").Select(lora => LoraAdapter.Load(lora, model)).ToList();
+        var session = model.CreateSession(new SessionOptions { Observer = recorder, Adapters = adapters.Count == 0 ? null : new AdapterSet(adapters) });
         var extra = new List<(string, DType, long[], ReadOnlyMemory<byte>)>();
 
         float[]? features = null;

@@ -2,23 +2,6 @@ using System.Numerics.Tensors;
 
 namespace PureVlm.Runtime;
 
-/// <summary>How to pick tokens. Temperature 0 is greedy (argmax, first index on ties, as torch.argmax).</summary>
-public sealed record GenerationOptions
-{
-    /// <summary>Most tokens to generate.</summary>
-    public int MaxNewTokens { get; init; } = 32;
-    /// <summary>Softmax temperature; 0 means greedy.</summary>
-    public float Temperature { get; init; }
-    /// <summary>Keep only the k most likely tokens (0: all).</summary>
-    public int TopK { get; init; }
-    /// <summary>Keep the smallest set of most likely tokens whose probability reaches p (1: all).</summary>
-    public float TopP { get; init; } = 1f;
-    /// <summary>Seed of the sampler's RNG: the same seed gives the same tokens.</summary>
-    public ulong Seed { get; init; }
-    /// <summary>Stop after a token in <c>eos_token_id</c>.</summary>
-    public bool StopAtEos { get; init; } = true;
-}
-
 /// <summary>Greedy / temperature / top-k / top-p token choice with its own RNG; buffers sized once to the vocabulary.</summary>
 public sealed class Sampler
 {

@@ -168,3 +168,28 @@ public class CliTests
         return dir;
     }
 }
+
+[Collection(ConsoleCollection.Name)]
+public class TraceCliTests
+{
+    [Theory]
+    [InlineData("text")]
+    [InlineData("vision")]
+    [InlineData("rslora")]
+    public void Trace_with_lora_matches_the_adapter_golden_stage_by_stage(string adapter)
+    {
+        string fixture = TestPaths.Fixture("paligemma-tiny");
+        string output = Path.Combine(Path.GetTempPath(), $"purevlm-trace-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            var o = new StringWriter();
+            int code = PureVlm.Cli.Program.Run(["trace", "--model", fixture, "--image", Path.Combine(fixture, "input.png"),
+                "--input-ids", "2,17,251,42,9,133,108", "--generate", "12", "--lora", Path.Combine(fixture, "lora", adapter), "--out", output], o, new StringWriter());
+            Assert.Equal(0, code);
+            code = PureVlm.Cli.Program.Run(["diff", Path.Combine(fixture, "lora", $"golden-{adapter}.safetensors"), output], o, new StringWriter());
+            Assert.True(code == 0, o.ToString());
+            Assert.Contains("generated_ids", o.ToString());
+        }
+        finally { File.Delete(output); }
+    }
+}
