@@ -51,7 +51,7 @@ public static class ReportHtml
         Row(h, "answer", $"<code class=\"answer\">{Esc(r.Answer.Text)}</code>" + (r.Answer.StoppedAtEos ? "" : " <em>(stopped at the token limit)</em>"));
         Row(h, "confidence", r.Answer.TokenCount == 0 ? "empty answer" :
             $"mean log-probability {F(r.Answer.MeanLogprob, "0.000")} (geometric-mean probability {F(Math.Exp(r.Answer.MeanLogprob), "0.000")}); " +
-            $"lowest token probability {F(r.Answer.MinProbability, "0.000")} at token {r.Answer.MinProbabilityIndex} " +
+            $"lowest token probability {P(r.Answer.MinProbability)} at token {r.Answer.MinProbabilityIndex} " +
             $"(<code>{Esc(r.Tokens[r.Answer.MinProbabilityIndex].Piece)}</code>)");
         foreach (var d in r.Detections)
             Row(h, "box", $"{Esc(d.Label)}: [{string.Join(", ", d.Box.Select(v => F(v, "0.0")))}] px (x0, y0, x1, y1)");
@@ -66,8 +66,8 @@ public static class ReportHtml
         foreach (var t in r.Tokens)
         {
             h.Append("<tr><td><a href=\"#token-").Append(t.Index).Append("\">").Append(t.Index).Append("</a></td><td><code>").Append(Esc(t.Piece)).Append("</code></td>")
-             .Append("<td>").Append(F(t.Probability, "0.000")).Append("</td><td>").Append(F(t.Entropy, "0.000")).Append("</td><td>")
-             .Append(string.Join(" ", t.Top.Where(a => a.Id != t.Id).Select(a => $"<code>{Esc(a.Piece)}</code> {F(a.Probability, "0.000")}")))
+             .Append("<td>").Append(P(t.Probability)).Append("</td><td>").Append(F(t.Entropy, "0.000")).Append("</td><td>")
+             .Append(string.Join(" ", t.Top.Where(a => a.Id != t.Id).Select(a => $"<code>{Esc(a.Piece)}</code> {P(a.Probability)}")))
              .Append("</td><td>").Append(string.Join(" → ", t.LogitLens.Select(l => $"<code>{Esc(l.Top.Piece)}</code>"))).Append("</td></tr>\n");
         }
         h.Append("</table>\n");
@@ -77,7 +77,7 @@ public static class ReportHtml
     {
         int layer = r.Request.Layer;
         h.Append("<section class=\"token\" id=\"token-").Append(t.Index).Append("\"><h3>token ").Append(t.Index).Append(": <code>").Append(Esc(t.Piece))
-         .Append("</code> <span class=\"p\">p = ").Append(F(t.Probability, "0.000")).Append(", entropy ").Append(F(t.Entropy, "0.000")).Append(" nats</span></h3>\n<div class=\"row\">");
+         .Append("</code> <span class=\"p\">p = ").Append(P(t.Probability)).Append(", entropy ").Append(F(t.Entropy, "0.000")).Append(" nats</span></h3>\n<div class=\"row\">");
         Figure(h, AttentionHeatmap.Overlay(large, t.Attention.Layers[layer], grid),
             $"layer {layer}: {F(100 * t.Attention.ImageShare[layer], "0")} % of attention on the image", 0);
         Figure(h, AttentionHeatmap.Overlay(large, t.Attention.Mean, grid),
@@ -85,14 +85,14 @@ public static class ReportHtml
 
         h.Append("<div><h4>top ").Append(t.Top.Count).Append("</h4><table class=\"bars\">");
         foreach (var a in t.Top)
-            h.Append("<tr><td><code>").Append(Esc(a.Piece)).Append("</code></td><td class=\"num\">").Append(F(a.Probability, "0.000"))
+            h.Append("<tr><td><code>").Append(Esc(a.Piece)).Append("</code></td><td class=\"num\">").Append(P(a.Probability))
              .Append("</td><td><span class=\"bar\" style=\"width:").Append(F(Math.Round(120 * a.Probability), "0")).Append("px\"></span></td></tr>");
         h.Append("</table></div>");
 
         h.Append("<div><h4>logit lens</h4><table class=\"lens\"><tr><th>layer</th><th>top token</th><th>p</th><th>p(<code>").Append(Esc(t.Piece)).Append("</code>)</th></tr>");
         foreach (var l in t.LogitLens)
             h.Append("<tr><td>").Append(l.Layer).Append("</td><td><code>").Append(Esc(l.Top.Piece)).Append("</code></td><td class=\"num\">")
-             .Append(F(l.Top.Probability, "0.000")).Append("</td><td class=\"num\">").Append(F(l.ChosenProbability, "0.000")).Append("</td></tr>");
+             .Append(P(l.Top.Probability)).Append("</td><td class=\"num\">").Append(P(l.ChosenProbability)).Append("</td></tr>");
         h.Append("</table></div></div>\n");
 
         h.Append("<details><summary>attention at every layer</summary><div class=\"row\">");
@@ -115,6 +115,9 @@ public static class ReportHtml
     static string Esc(string s) => WebUtility.HtmlEncode(s);
 
     static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
+
+    /// <summary>A probability: three decimals, or two significant digits when that would print 0.000.</summary>
+    static string P(double p) => p >= 0.0005 || p == 0 ? F(p, "0.000") : F(p, "0.0e+0");
 
     const string Css = """
         body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}
