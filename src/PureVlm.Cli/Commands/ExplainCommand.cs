@@ -1,10 +1,49 @@
+using PureVlm.Formats.Images;
+using PureVlm.Inspection;
+
 namespace PureVlm.Cli.Commands;
 
 static class ExplainCommand
 {
+    const string Help = """
+        usage: purevlm explain [--model DIR] --image FILE --prompt TEXT --out DIR [--layer L] [--max-tokens N]
+
+        Answers the prompt greedily and writes DIR/report.json and DIR/report.html: for each generated token
+        its probability, the top 5 alternatives, the entropy, where it attended in the image (layer L and
+        the mean over layers), the logit lens of every decoder layer, plus the answer's confidence and the
+        boxes of a detect answer. The HTML is self-contained (inline images, no network, no script).
+
+          --model DIR       PaliGemma directory (default: the embedded demo model)
+          --image FILE      PNG, JPEG, BMP or GIF
+          --prompt TEXT     e.g. "caption en", "detect circle"
+          --out DIR         folder for report.json and report.html (created if missing)
+          --layer L         decoder layer of the main heatmap (default: the last)
+          --max-tokens N    most new tokens (default 32)
+        """;
+
     public static int Run(string[] args)
     {
-        Console.Error.WriteLine("purevlm explain: not implemented yet");
-        return 1;
+        var cl = new CommandLine("explain", args, ["--model", "--image", "--prompt", "--out", "--layer", "--max-tokens"], []);
+        if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
+        cl.ExpectPositionals(0, "only options");
+        string imagePath = cl.Require("--image");
+        string prompt = cl.Require("--prompt");
+        string outDir = cl.Require("--out");
+        int maxTokens = cl.Int("--max-tokens", 1, 1 << 16) ?? 32;
+        int? layer = cl.Int("--layer", 0);
+
+        var image = ImageLoader.Load(imagePath);
+        using var model = CliModel.Load(cl.Get("--model"));
+        int layers = model.Model.Config.Text.NumHiddenLayers;
+        if (layer >= layers) throw new UsageException($"--layer {layer}: the decoder has layers 0..{layers - 1}");
+
+        var explanation = ExplainReport.Create(model, image, prompt, new ExplainOptions { MaxNewTokens = maxTokens, Layer = layer });
+        Directory.CreateDirectory(outDir);
+        string json = Path.Combine(outDir, "report.json"), html = Path.Combine(outDir, "report.html");
+        File.WriteAllText(json, explanation.Report.ToJson());
+        File.WriteAllText(html, ReportHtml.Render(explanation));
+        Console.Out.WriteLine(explanation.Report.Answer.Text);
+        Console.Error.WriteLine($"wrote {json} and {html}");
+        return 0;
     }
 }

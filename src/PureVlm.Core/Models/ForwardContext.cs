@@ -5,7 +5,8 @@ namespace PureVlm.Models;
 /// <summary>
 /// Sees every named activation of a forward pass, in forward order (<c>pixel_values</c>, <c>vision.embeddings</c>,
 /// <c>vision.layers.{i}</c>, <c>vision.post_layernorm</c>, <c>projector</c>, <c>text.inputs_embeds</c>,
-/// <c>text.layers.{i}</c>, <c>text.norm</c>, <c>logits</c>, and <c>….attn_probs</c> when asked for).
+/// <c>text.layers.{i}</c>, <c>text.norm</c>, <c>logits</c>), plus, inside each layer and only when asked for,
+/// <c>….layers.{i}.attn_probs</c>, <c>….layers.{i}.attn_output</c> and <c>….layers.{i}.mlp.hidden</c>.
 /// The tensor is the live buffer: changes made to it flow into the rest of the pass (activation patching).
 /// It is only valid during the call. With an observer attached, prefill computes logits for every row (otherwise only the last).
 /// </summary>
@@ -13,6 +14,19 @@ public interface IForwardObserver
 {
     /// <summary>When true, attention layers report <c>vision.layers.{i}.attn_probs</c> / <c>text.layers.{i}.attn_probs</c> as [heads, nq, nk].</summary>
     bool WantsAttentionProbabilities { get; }
+
+    /// <summary>
+    /// When true, attention layers report the heads' concatenated outputs before the output projection,
+    /// <c>vision.layers.{i}.attn_output</c> / <c>text.layers.{i}.attn_output</c> as [1, rows, heads · head_dim]
+    /// (head h owns columns [h · head_dim, (h + 1) · head_dim): zeroing them ablates the head).
+    /// </summary>
+    bool WantsAttentionOutputs => false;
+
+    /// <summary>
+    /// When true, MLPs report their hidden activations as [1, rows, intermediate]: <c>vision.layers.{i}.mlp.hidden</c> = gelu(fc1(x)),
+    /// <c>text.layers.{i}.mlp.hidden</c> = gelu(gate_proj(x)) · up_proj(x), the input of fc2 / down_proj.
+    /// </summary>
+    bool WantsMlpActivations => false;
 
     /// <summary>
     /// One activation. <paramref name="step"/> is 0 for image encoding and prefill, k ≥ 1 for the k-th decode step.
@@ -42,6 +56,10 @@ public sealed class ForwardContext
 
     /// <summary>True when attention probabilities must be computed and reported.</summary>
     public bool WantsProbs => Observer is { WantsAttentionProbabilities: true };
+    /// <summary>True when attention layers must report <c>….attn_output</c>.</summary>
+    public bool WantsAttentionOutputs => Observer is { WantsAttentionOutputs: true };
+    /// <summary>True when MLPs must report <c>….mlp.hidden</c>.</summary>
+    public bool WantsMlpActivations => Observer is { WantsMlpActivations: true };
 
     /// <summary>Reports <paramref name="buffer"/> viewed as [d0, d1, d2] when an observer is attached (no allocation otherwise).</summary>
     public void Report(string name, float[] buffer, int d0, int d1, int d2)

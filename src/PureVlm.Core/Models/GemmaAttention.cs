@@ -14,7 +14,7 @@ public sealed class GemmaAttention
     readonly int _heads, _kvHeads, _headDim;
     readonly float _scale, _softCap, _ropeTheta;
     readonly int _window;
-    readonly string _probsName;
+    readonly string _probsName, _outputName;
 
     /// <summary>Loads <c>{q,k,v,o}_proj</c> of decoder layer <paramref name="layerIdx"/> under <paramref name="scope"/>.</summary>
     public GemmaAttention(WeightScope scope, TextConfig c, int layerIdx, string traceName)
@@ -29,6 +29,7 @@ public sealed class GemmaAttention
         _window = c.IsGemma2 && layerIdx % 2 == 0 ? c.SlidingWindow : int.MaxValue;
         _ropeTheta = c.RopeTheta;
         _probsName = traceName + ".attn_probs";
+        _outputName = traceName + ".attn_output";
     }
 
     /// <summary>y [n, hidden] = o_proj(attention(x [n, hidden])) for n new tokens at RoPE <paramref name="positions"/>, appending their K/V to <paramref name="cache"/>.</summary>
@@ -53,6 +54,7 @@ public sealed class GemmaAttention
         var probs = wantsProbs ? ctx.Scratch.Span(Slot.Probs, _heads * n * nk) : default; // [heads, n, nk]
         Attention.Compute(q, cache.Keys, cache.Values, o, n, nk, _heads, _kvHeads, _headDim, _scale, _softCap, mask, probs);
         if (wantsProbs) ctx.Report(_probsName, ctx.Scratch.Get(Slot.Probs, 0), _heads, n, nk);
+        if (ctx.WantsAttentionOutputs) ctx.Report(_outputName, ctx.Scratch.Get(Slot.AttnOut, 0), 1, n, qDim);
         _oProj.Forward(o, n, y, ctx);
     }
 }

@@ -26,7 +26,7 @@ public sealed class GemmaDecoderLayer
         float eps = c.RmsNormEps;
         _inputLayernorm = new GemmaRmsNorm(scope.Sub("input_layernorm"), _hidden, eps);
         _selfAttn = new GemmaAttention(scope.Sub("self_attn"), c, layerIdx, traceName);
-        _mlp = new GemmaMlp(scope.Sub("mlp"), c);
+        _mlp = new GemmaMlp(scope.Sub("mlp"), c, traceName);
         var postAttention = new GemmaRmsNorm(scope.Sub("post_attention_layernorm"), _hidden, eps);
         if (c.IsGemma2)
         {

@@ -73,8 +73,29 @@ public sealed class GemmaModel
         var logits = ctx.Scratch.Get(Slot.Logits, rows * vocab);
         var ls = logits.AsSpan(0, rows * vocab);
         LmHead.Forward(xs[((n - rows) * d)..], rows, ls, ctx);
-        if (Config.FinalLogitSoftcapping > 0) ElementWise.SoftCap(ls, Config.FinalLogitSoftcapping);
+        FinalSoftCap(ls);
         ctx.Report("logits", logits, 1, rows, vocab);
         return ls[((rows - 1) * vocab)..];
+    }
+
+    /// <summary>
+    /// The logit lens: <paramref name="logits"/> [vocab] = soft-cap(lm_head(norm(<paramref name="hiddenRow"/> [hidden]))), the model's own
+    /// final norm and output layer applied to one row of any layer's residual stream (<c>text.layers.{i}</c>). Applied to the
+    /// last layer's row it gives that row's logits. For inspection: it allocates a row and uses no adapters.
+    /// </summary>
+    public void Logits(ReadOnlySpan<float> hiddenRow, Span<float> logits)
+    {
+        int d = Config.HiddenSize, vocab = Config.VocabSize;
+        if (hiddenRow.Length != d) throw new ArgumentException($"the hidden row has {hiddenRow.Length} values, expected hidden_size {d}", nameof(hiddenRow));
+        if (logits.Length != vocab) throw new ArgumentException($"the logits span has {logits.Length} values, expected vocab_size {vocab}", nameof(logits));
+        var normed = new float[d];
+        _norm.Forward(hiddenRow, normed);
+        LmHead.Forward(normed, 1, logits, new ForwardContext());
+        FinalSoftCap(logits);
+    }
+
+    void FinalSoftCap(Span<float> logits)
+    {
+        if (Config.FinalLogitSoftcapping > 0) ElementWise.SoftCap(logits, Config.FinalLogitSoftcapping);
     }
 }

@@ -10,7 +10,7 @@ public sealed class SiglipAttention
     readonly Linear _qProj, _kProj, _vProj, _outProj;
     readonly int _heads, _headDim;
     readonly float _scale;
-    readonly string _probsName;
+    readonly string _probsName, _outputName;
 
     /// <summary>Loads <c>{q,k,v,out}_proj</c> under <paramref name="scope"/>; <paramref name="traceName"/> prefixes the attn_probs report.</summary>
     public SiglipAttention(WeightScope scope, VisionConfig c, string traceName)
@@ -23,6 +23,7 @@ public sealed class SiglipAttention
         _heads = c.NumAttentionHeads; _headDim = c.HeadDim;
         _scale = (float)(1.0 / Math.Sqrt(_headDim));
         _probsName = traceName + ".attn_probs";
+        _outputName = traceName + ".attn_output";
     }
 
     /// <summary>y [n, d] = out_proj(attention(x [n, d])).</summary>
@@ -40,6 +41,7 @@ public sealed class SiglipAttention
         var probs = wantsProbs ? ctx.Scratch.Span(Slot.Probs, _heads * n * n) : default; // [heads, n, n]
         Attention.Compute(q, k, v, o, n, n, _heads, _heads, _headDim, _scale, 0, AttentionMask.Full, probs);
         if (wantsProbs) ctx.Report(_probsName, ctx.Scratch.Get(Slot.Probs, 0), _heads, n, n);
+        if (ctx.WantsAttentionOutputs) ctx.Report(_outputName, ctx.Scratch.Get(Slot.AttnOut, 0), 1, n, d);
         _outProj.Forward(o, n, y, ctx);
     }
 }

@@ -10,7 +10,7 @@ public sealed class SiglipEncoderLayer(WeightScope scope, VisionConfig c, string
     readonly LayerNorm _layerNorm1 = new(scope.Sub("layer_norm1"), c.HiddenSize, c.LayerNormEps);
     readonly SiglipAttention _selfAttn = new(scope.Sub("self_attn"), c, traceName);
     readonly LayerNorm _layerNorm2 = new(scope.Sub("layer_norm2"), c.HiddenSize, c.LayerNormEps);
-    readonly SiglipMlp _mlp = new(scope.Sub("mlp"), c);
+    readonly SiglipMlp _mlp = new(scope.Sub("mlp"), c, traceName);
 
     /// <summary>Updates the residual stream x [n, d] in place.</summary>
     public void Forward(Span<float> x, int n, ForwardContext ctx)

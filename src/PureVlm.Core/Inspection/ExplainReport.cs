@@ -1,0 +1,190 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using PureVlm.Formats.Images;
+using PureVlm.Runtime;
+
+namespace PureVlm.Inspection;
+
+/// <summary>What to explain: how many tokens to generate and which decoder layer's attention to show.</summary>
+public sealed record ExplainOptions
+{
+    /// <summary>Most tokens to generate (greedy).</summary>
+    public int MaxNewTokens { get; init; } = 32;
+    /// <summary>Decoder layer whose attention heatmap is shown beside the mean over layers; null means the last layer.</summary>
+    public int? Layer { get; init; }
+    /// <summary>Alternatives listed per token.</summary>
+    public int TopK { get; init; } = 5;
+}
+
+/// <summary>The model that answered.</summary>
+public sealed record ReportModel(string Directory, string ModelType, string TextModelType, int ImageSize, int PatchSize, int PatchGrid,
+    int ImageTokens, int TextLayers, int TextHeads, int HiddenSize, int VocabSize);
+
+/// <summary>The question asked.</summary>
+public sealed record ReportRequest(string? Image, int ImageWidth, int ImageHeight, string Prompt, int PromptTokens, int MaxNewTokens, int Layer);
+
+/// <summary>The whole answer and how sure the model was of it.</summary>
+/// <param name="Text">The generated text (eos excluded).</param>
+/// <param name="TokenCount">Tokens in the answer.</param>
+/// <param name="StoppedAtEos">True when generation ended with eos rather than at the token limit.</param>
+/// <param name="MeanLogprob">Mean natural-log probability of the answer's tokens (0 for an empty answer).</param>
+/// <param name="MinProbability">Lowest probability of any answer token (1 for an empty answer).</param>
+/// <param name="MinProbabilityIndex">Index of that token, or -1 for an empty answer.</param>
+public sealed record ReportAnswer(string Text, int TokenCount, bool StoppedAtEos, double MeanLogprob, double MinProbability, int MinProbabilityIndex);
+
+/// <summary>A token and its probability under softmax(logits).</summary>
+public sealed record TokenProbability(int Id, string Piece, double Probability);
+
+/// <summary>Where one token looked in the image: attention of its row to the image-token keys, mean over heads.</summary>
+/// <param name="Layers">Per decoder layer, [image tokens] in patch order (row-major over the patch grid).</param>
+/// <param name="Mean">The mean of <paramref name="Layers"/> over layers.</param>
+/// <param name="ImageShare">Per decoder layer, the attention mass on image keys (the rest went to text tokens).</param>
+public sealed record ImageAttention(IReadOnlyList<float[]> Layers, float[] Mean, float[] ImageShare);
+
+/// <summary>The logit lens at one layer: layer i's residual stream put through the final norm and output layer.</summary>
+/// <param name="Layer">Decoder layer (the last one gives the model's real distribution).</param>
+/// <param name="Top">The most likely token at that layer.</param>
+/// <param name="ChosenProbability">The probability, at that layer, of the token finally generated.</param>
+public sealed record LensEntry(int Layer, TokenProbability Top, double ChosenProbability);
+
+/// <summary>One generated token, explained.</summary>
+/// <param name="Index">0 for the first generated token.</param>
+/// <param name="Id">Token id.</param>
+/// <param name="Piece">Its vocabulary piece.</param>
+/// <param name="Text">The text it added to the answer.</param>
+/// <param name="Probability">Its probability.</param>
+/// <param name="Logprob">Natural log of it.</param>
+/// <param name="Entropy">Entropy of the whole next-token distribution, in nats.</param>
+/// <param name="Top">The most likely tokens, most likely first (the generated one is first under greedy decoding).</param>
+/// <param name="Attention">Where it looked in the image.</param>
+/// <param name="LogitLens">One entry per decoder layer.</param>
+public sealed record TokenExplanation(int Index, int Id, string Piece, string Text, double Probability, double Logprob, double Entropy,
+    IReadOnlyList<TokenProbability> Top, ImageAttention Attention, IReadOnlyList<LensEntry> LogitLens);
+
+/// <summary>A box of a <c>detect</c> answer, in pixels of the original image: [x0, y0, x1, y1].</summary>
+public sealed record ReportDetection(string Label, float[] Box);
+
+/// <summary>
+/// The explain report (the content of report.json; schema in docs/report-schema.md): for every generated token its
+/// probability, alternatives, entropy, attention over the image and logit lens, plus the answer's confidence and boxes.
+/// </summary>
+public sealed record ExplainReport(string Schema, ReportModel Model, ReportRequest Request, ReportAnswer Answer,
+    IReadOnlyList<TokenExplanation> Tokens, IReadOnlyList<ReportDetection> Detections)
+{
+    /// <summary>The value of <see cref="Schema"/> this version writes.</summary>
+    public const string SchemaId = "purevlm.explain/1";
+
+    static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // pieces such as ▁red stay readable
+    };
+
+    /// <summary>The report as indented JSON with snake_case keys.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>
+    /// Answers <paramref name="prompt"/> about <paramref name="image"/> greedily with an <see cref="ExplainRecorder"/> attached
+    /// and explains every generated token.
+    /// </summary>
+    public static Explanation Create(VlmModel model, RgbImage image, string prompt, ExplainOptions? options = null)
+    {
+        options ??= new ExplainOptions();
+        var config = model.Model.Config;
+        var vision = config.Vision!;
+        var text = config.Text;
+        int layer = options.Layer ?? text.NumHiddenLayers - 1;
+        if (layer < 0 || layer >= text.NumHiddenLayers)
+            throw new ArgumentOutOfRangeException(nameof(options), $"layer {layer} does not exist; the decoder has layers 0..{text.NumHiddenLayers - 1}");
+        if (options.TopK < 1) throw new ArgumentOutOfRangeException(nameof(options), $"TopK is {options.TopK}, expected >= 1");
+
+        var recorder = new ExplainRecorder(text.NumHiddenLayers, vision.NumPatches);
+        var result = model.Generate(image, prompt, new GenerationOptions { MaxNewTokens = options.MaxNewTokens }, onText: null, recorder);
+        var lm = model.Model.Model.LanguageModel;
+        var tokens = new List<TokenExplanation>();
+        var lensLogits = new float[text.VocabSize];
+        for (int k = 0; k < result.Tokens.Count; k++)
+        {
+            var answerToken = result.Tokens[k];
+            var step = recorder.Steps[k];
+            var dist = new Distribution(step.Logits);
+            var lens = new List<LensEntry>();
+            for (int i = 0; i < text.NumHiddenLayers; i++)
+            {
+                lm.Logits(step.Residual[i], lensLogits);
+                var layerDist = new Distribution(lensLogits);
+                int top = layerDist.ArgMax;
+                lens.Add(new LensEntry(i, Token(model, top, layerDist.Probability(top)), layerDist.Probability(answerToken.Id)));
+            }
+            tokens.Add(new TokenExplanation(k, answerToken.Id, model.Tokenizer.IdToPiece(answerToken.Id), answerToken.Text,
+                dist.Probability(answerToken.Id), dist.Logprob(answerToken.Id), dist.Entropy,
+                dist.Top(options.TopK).Select(id => Token(model, id, dist.Probability(id))).ToList(),
+                Attention(step.ImageAttention), lens));
+        }
+
+        var report = new ExplainReport(SchemaId,
+            new ReportModel(model.Directory, config.ModelType, text.ModelType, vision.ImageSize, vision.PatchSize, vision.GridSize,
+                vision.NumPatches, text.NumHiddenLayers, text.NumAttentionHeads, text.HiddenSize, text.VocabSize),
+            new ReportRequest(image.SourcePath, image.Width, image.Height, prompt, model.PromptIds(prompt).Length, options.MaxNewTokens, layer),
+            Summarise(result.Text, tokens, stoppedAtEos: recorder.Steps.Count > result.Tokens.Count),
+            tokens,
+            result.Detections.Select(d => new ReportDetection(d.Label, d.Box)).ToList());
+        return new Explanation(report, image, model.Preprocessor.Resize(image));
+    }
+
+    static TokenProbability Token(VlmModel model, int id, double probability) => new(id, model.Tokenizer.IdToPiece(id), probability);
+
+    static ImageAttention Attention(float[][] layers)
+    {
+        int n = layers[0].Length;
+        var mean = new float[n];
+        foreach (var l in layers)
+            for (int j = 0; j < n; j++) mean[j] += l[j] / layers.Length;
+        return new ImageAttention(layers, mean, layers.Select(l => l.Sum()).ToArray());
+    }
+
+    static ReportAnswer Summarise(string text, List<TokenExplanation> tokens, bool stoppedAtEos)
+    {
+        if (tokens.Count == 0) return new ReportAnswer(text, 0, stoppedAtEos, 0, 1, -1);
+        var lowest = tokens.MinBy(t => t.Probability)!;
+        return new ReportAnswer(text, tokens.Count, stoppedAtEos, tokens.Average(t => t.Logprob), lowest.Probability, lowest.Index);
+    }
+
+    /// <summary>softmax(logits) computed in double, for probabilities, top-k and entropy.</summary>
+    sealed class Distribution
+    {
+        readonly double[] _logits;
+        readonly double _logZ;
+
+        public Distribution(ReadOnlySpan<float> logits)
+        {
+            _logits = new double[logits.Length];
+            double max = double.NegativeInfinity;
+            for (int i = 0; i < logits.Length; i++) { _logits[i] = logits[i]; max = Math.Max(max, logits[i]); }
+            double sum = 0;
+            foreach (var x in _logits) sum += Math.Exp(x - max);
+            _logZ = max + Math.Log(sum);
+            double expected = 0;
+            foreach (var x in _logits) expected += Math.Exp(x - _logZ) * x;
+            Entropy = _logZ - expected; // H = -Σ p log p = log Z - Σ p x
+            ArgMax = Array.IndexOf(_logits, max);
+        }
+
+        public double Entropy { get; }
+        public int ArgMax { get; }
+        public double Logprob(int id) => _logits[id] - _logZ;
+        public double Probability(int id) => Math.Exp(Logprob(id));
+
+        /// <summary>The k most likely ids, ties by ascending id.</summary>
+        public int[] Top(int k) =>
+            Enumerable.Range(0, _logits.Length).OrderByDescending(i => _logits[i]).ThenBy(i => i).Take(k).ToArray();
+    }
+}
+
+/// <summary>A report plus the pictures it is drawn on: the input image and the model's resized view of it.</summary>
+/// <param name="Report">The report (report.json).</param>
+/// <param name="Image">The image as given.</param>
+/// <param name="ModelView">The image resized as the model saw it (image_size × image_size).</param>
+public sealed record Explanation(ExplainReport Report, RgbImage Image, RgbImage ModelView);

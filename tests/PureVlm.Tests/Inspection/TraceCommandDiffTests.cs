@@ -1,0 +1,41 @@
+using PureVlm.Cli;
+using PureVlm.Inspection;
+using Xunit;
+
+namespace PureVlm.Tests.Inspection;
+
+/// <summary>purevlm trace then purevlm diff on paligemma-tiny: a trace equals itself, and BF16 weights move the logits as the fixtures README says.</summary>
+public sealed class TraceCommandDiffTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("purevlm-trace-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    static readonly string Fixture = TestPaths.Fixture("paligemma-tiny");
+
+    string Trace(string file, params string[] extra)
+    {
+        string output = Path.Combine(_dir, file);
+        string[] args = ["trace", "--model", Fixture, "--pixel-values", Path.Combine(Fixture, "golden.safetensors"),
+            "--input-ids", "2,17,251,42,9,133,108", "--out", output, .. extra];
+        Assert.Equal(0, Program.Main(args));
+        return output;
+    }
+
+    [Fact]
+    public void Two_f32_traces_diff_to_exactly_zero_and_bf16_weights_move_the_logits_by_about_0_026()
+    {
+        string a = Trace("a.safetensors"), b = Trace("b.safetensors");
+        var same = TraceDiff.Compare(a, b, 0);
+        Assert.Contains(same, d => d.Name == "logits");
+        Assert.All(same, d => { Assert.Equal(0, d.MaxAbs); Assert.True(d.WithinTolerance, d.Name); });
+        Assert.Equal(0, Program.Main(["diff", a, b, "--tol", "0"]));
+
+        string bf16 = Trace("bf16.safetensors", "--weights", Path.Combine(Fixture, "model-bf16.safetensors"));
+        var diffs = TraceDiff.Compare(a, bf16, 1e-4);
+        // tests/data/fixtures/README.md: BF16 weights move paligemma-tiny's logits by 0.026 abs (1.5 % of their max).
+        Assert.InRange(diffs.Single(d => d.Name == "logits").MaxAbs, 0.02, 0.03);
+        Assert.Equal("vision.embeddings", diffs.First(d => !d.WithinTolerance).Name);
+        Assert.Equal(1, Program.Main(["diff", a, bf16]));
+    }
+}
