@@ -6,7 +6,7 @@ namespace PureVlm.Cli.Commands;
 static class ExplainCommand
 {
     const string Help = """
-        usage: purevlm explain [--model DIR] --image FILE --prompt TEXT --out DIR [--layer L] [--max-tokens N]
+        usage: purevlm explain [--model DIR] --image FILE --prompt TEXT --out DIR [--layer L] [--max-tokens N] [--lora DIR]
 
         Answers the prompt greedily and writes DIR/report.json and DIR/report.html: for each generated token
         its probability, the top 5 alternatives, the entropy, where it attended in the image (layer L and
@@ -19,11 +19,12 @@ static class ExplainCommand
           --out DIR         folder for report.json and report.html (created if missing)
           --layer L         decoder layer of the main heatmap (default: the last)
           --max-tokens N    most new tokens (default 32)
+          --lora DIR        apply a PEFT LoRA adapter, unmerged (repeatable)
         """;
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("explain", args, ["--model", "--image", "--prompt", "--out", "--layer", "--max-tokens"], []);
+        var cl = new CommandLine("explain", args, ["--model", "--image", "--prompt", "--out", "--layer", "--max-tokens", "--lora"], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string imagePath = cl.Require("--image");
@@ -37,7 +38,8 @@ static class ExplainCommand
         int layers = model.Model.Config.Text.NumHiddenLayers;
         if (layer >= layers) throw new UsageException($"--layer {layer}: the decoder has layers 0..{layers - 1}");
 
-        var explanation = ExplainReport.Create(model, image, prompt, new ExplainOptions { MaxNewTokens = maxTokens, Layer = layer });
+        var adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList();
+        var explanation = ExplainReport.Create(model, image, prompt, new ExplainOptions { MaxNewTokens = maxTokens, Layer = layer, Adapters = adapters });
         Directory.CreateDirectory(outDir);
         string json = Path.Combine(outDir, "report.json"), html = Path.Combine(outDir, "report.html");
         File.WriteAllText(json, explanation.Report.ToJson());

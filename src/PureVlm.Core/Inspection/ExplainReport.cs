@@ -14,6 +14,8 @@ public sealed record ExplainOptions
     public int? Layer { get; init; }
     /// <summary>Alternatives listed per token.</summary>
     public int TopK { get; init; } = 5;
+    /// <summary>Names of loaded LoRA adapters active for this request (the logit lens shows the base output layer).</summary>
+    public IReadOnlyCollection<string> Adapters { get; init; } = [];
 }
 
 /// <summary>The model that answered.</summary>
@@ -101,7 +103,7 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
         if (options.TopK < 1) throw new ArgumentOutOfRangeException(nameof(options), $"TopK is {options.TopK}, expected >= 1");
 
         var recorder = new ExplainRecorder(text.NumHiddenLayers, vision.NumPatches);
-        var result = model.Generate(image, prompt, new GenerationOptions { MaxNewTokens = options.MaxNewTokens }, onText: null, recorder);
+        var result = model.Generate(image, prompt, new GenerationOptions { MaxNewTokens = options.MaxNewTokens, Adapters = options.Adapters }, onText: null, recorder);
         var lm = model.Model.Model.LanguageModel;
         var tokens = new List<TokenExplanation>();
         var lensLogits = new float[text.VocabSize];
