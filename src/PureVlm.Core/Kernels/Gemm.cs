@@ -18,7 +18,7 @@ namespace PureVlm.Kernels;
 /// </remarks>
 public static unsafe class Gemm
 {
-    const int KC = 256;
+    const int KC = 512;
     const int MaxPanelsPerTask = 4;
     const int MaxNR = 32;
     const int GemvMaxRows = 4;
