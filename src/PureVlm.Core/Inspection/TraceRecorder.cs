@@ -16,6 +16,9 @@ public sealed class TraceRecorder(bool wantsAttentionProbabilities = false) : IF
     /// <inheritdoc/>
     public bool WantsAttentionProbabilities => wantsAttentionProbabilities;
 
+    /// <inheritdoc/>
+    public bool WantsAllLogits => true;
+
     /// <summary>Activations of step 0 in the order they were produced.</summary>
     public IReadOnlyList<(string Name, Tensor Tensor)> Prefill => _prefill;
 

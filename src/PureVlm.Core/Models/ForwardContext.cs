@@ -8,7 +8,7 @@ namespace PureVlm.Models;
 /// <c>text.layers.{i}</c>, <c>text.norm</c>, <c>logits</c>), plus, inside each layer and only when asked for,
 /// <c>….layers.{i}.attn_probs</c>, <c>….layers.{i}.attn_output</c> and <c>….layers.{i}.mlp.hidden</c>.
 /// The tensor is the live buffer: changes made to it flow into the rest of the pass (activation patching).
-/// It is only valid during the call. With an observer attached, prefill computes logits for every row (otherwise only the last).
+/// It is only valid during the call.
 /// </summary>
 public interface IForwardObserver
 {
@@ -27,6 +27,13 @@ public interface IForwardObserver
     /// <c>text.layers.{i}.mlp.hidden</c> = gelu(gate_proj(x)) · up_proj(x), the input of fc2 / down_proj.
     /// </summary>
     bool WantsMlpActivations => false;
+
+    /// <summary>
+    /// When true, prefill computes and reports <c>logits</c> for every prompt row ([1, n, vocab], as the golden traces
+    /// hold them); otherwise only for the last row, which is all generation needs (a 4k-token prefix with a 257k
+    /// vocabulary would otherwise take 4 GB).
+    /// </summary>
+    bool WantsAllLogits => false;
 
     /// <summary>
     /// One activation. <paramref name="step"/> is 0 for image encoding and prefill, k ≥ 1 for the k-th decode step.

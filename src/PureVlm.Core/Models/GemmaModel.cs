@@ -69,7 +69,7 @@ public sealed class GemmaModel
         _norm.Forward(xs, xs);
         ctx.Report("text.norm", x, 1, n, d);
 
-        int rows = ctx.Observer != null ? n : 1; // a full [n, vocab] is only worth computing when someone looks at it
+        int rows = ctx.Observer is { WantsAllLogits: true } ? n : 1;
         var logits = ctx.Scratch.Get(Slot.Logits, rows * vocab);
         var ls = logits.AsSpan(0, rows * vocab);
         LmHead.Forward(xs[((n - rows) * d)..], rows, ls, ctx);

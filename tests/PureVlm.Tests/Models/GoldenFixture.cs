@@ -48,6 +48,7 @@ sealed class RecordingObserver(bool wantsProbs = false) : IForwardObserver
     public Dictionary<string, Tensor> Tensors { get; } = new();
     public List<string> Order { get; } = new();
     public bool WantsAttentionProbabilities => wantsProbs;
+    public bool WantsAllLogits => true;
 
     public void OnTensor(string name, Tensor tensor, int step)
     {
