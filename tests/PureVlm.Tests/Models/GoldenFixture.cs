@@ -22,6 +22,7 @@ sealed class GoldenFixture : IDisposable
     }
 
     public bool Has(string name) => _file.Contains(name);
+    public IReadOnlyList<string> Names => _file.Names;
     public Tensor this[string name] => _file[name].ToTensor();
     public int[] Ints(string name) => _file[name].ToTensor().Data.Select(f => (int)f).ToArray();
 
