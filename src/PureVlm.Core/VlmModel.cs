@@ -42,6 +42,10 @@ public sealed class VlmModel : IDisposable
     public IReadOnlyDictionary<string, LoraAdapter> Adapters => _adapters;
 
     readonly ConcurrentDictionary<string, LoraAdapter> _adapters = new(StringComparer.Ordinal);
+    // Requests in flight plus one for the owner: the weights are unmapped when it drops to 0, so Dispose during a
+    // request waits for that request instead of pulling the memory from under it.
+    int _leases = 1;
+    int _disposed;
 
     VlmModel(string directory, LoadedModel model, GemmaTokenizer tokenizer, ImagePreprocessor preprocessor, double loadSeconds)
     {
@@ -145,8 +149,27 @@ public sealed class VlmModel : IDisposable
             yield return steps.Current;
     }
 
-    /// <summary>Unmaps the weights.</summary>
-    public void Dispose() => Model.Dispose();
+    /// <summary>Unmaps the weights once the requests still running have finished; new requests are refused.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) Release();
+    }
+
+    void Acquire()
+    {
+        int leases;
+        do
+        {
+            leases = Volatile.Read(ref _leases);
+            ObjectDisposedException.ThrowIf(leases == 0 || Volatile.Read(ref _disposed) != 0, this);
+        }
+        while (Interlocked.CompareExchange(ref _leases, leases + 1, leases) != leases);
+    }
+
+    void Release()
+    {
+        if (Interlocked.Decrement(ref _leases) == 0) Model.Dispose();
+    }
 
     /// <summary>One request: image encode, prefill, decode, with timings and the parsed answer.</summary>
     sealed class Request(VlmModel owner, RgbImage image, string prompt, GenerationOptions options, IForwardObserver? observer)
@@ -158,6 +181,16 @@ public sealed class VlmModel : IDisposable
 
         /// <summary>Runs the request, yielding the answer's text piece by piece (empty pieces are skipped).</summary>
         public IEnumerable<string> Run(CancellationToken cancel)
+        {
+            owner.Acquire();
+            try
+            {
+                foreach (var piece in Generate(cancel)) yield return piece;
+            }
+            finally { owner.Release(); }
+        }
+
+        IEnumerable<string> Generate(CancellationToken cancel)
         {
             if (options.MaxNewTokens < 1) throw new ArgumentException($"MaxNewTokens must be at least 1, got {options.MaxNewTokens}");
             var ids = owner.PromptIds(prompt);

@@ -54,10 +54,23 @@ public sealed class LoadedModel : IDisposable
     }
 
     /// <summary>A new session (KV cache, scratch) for one request.</summary>
-    public InferenceSession CreateSession(SessionOptions? options = null) => new(this, options ?? new SessionOptions());
+    public InferenceSession CreateSession(SessionOptions? options = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return new(this, options ?? new SessionOptions());
+    }
 
-    /// <summary>Unmaps the weights if this model opened them.</summary>
-    public void Dispose() => _owned?.Dispose();
+    /// <summary>
+    /// Unmaps the weights if this model opened them. Sessions must have finished: their kernels read the mapped
+    /// memory directly (<see cref="VlmModel"/> waits for its running requests before it disposes its model).
+    /// </summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        _owned?.Dispose();
+    }
+
+    volatile bool _disposed;
 }
 
 /// <summary>Per-request settings of an <see cref="InferenceSession"/>.</summary>

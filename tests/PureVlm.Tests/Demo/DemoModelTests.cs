@@ -91,3 +91,22 @@ public class DemoModelTests : IClassFixture<DemoModelTests.Loaded>
         Assert.Equal(new[] { 80f, 80f, 133.125f, 133.125f }, d.Box);
     }
 }
+
+public class VlmModelLifetimeTests
+{
+    [Fact]
+    public async Task Dispose_during_a_streamed_request_lets_it_finish_and_refuses_new_ones()
+    {
+        var model = VlmModel.Load(TestPaths.DemoModel);
+        var image = PureVlm.Formats.Images.ImageLoader.Load(Path.Combine(TestPaths.DemoModel, "samples", "02-blue-circle.png"));
+        var pieces = new List<string>();
+        await foreach (var piece in model.GenerateStreaming(image, "detect circle"))
+        {
+            if (pieces.Count == 0) model.Dispose(); // the weights must stay mapped until this request ends
+            pieces.Add(piece);
+        }
+        Assert.Equal("<loc0512><loc0256><loc0817><loc0593> circle", string.Concat(pieces));
+        Assert.Throws<ObjectDisposedException>(() => model.Generate(image, "caption en"));
+        model.Dispose(); // twice is harmless
+    }
+}

@@ -27,6 +27,9 @@ static class HfTokenizerJsonReader
         string[] Pieces, PieceKind[] Kinds, Dictionary<string, int> PieceToId, AddedToken[] AddedTokens, Merge[] Merges,
         int UnkId, bool ByteFallback, bool FuseUnk, bool EscapeSpaces);
 
+    /// <summary>Largest decompressed tokenizer.json accepted.</summary>
+    public const long MaxUncompressedBytes = 256L << 20;
+
     public static bool IsGzip(ReadOnlySpan<byte> data) => data.Length >= 2 && data[0] == 0x1F && data[1] == 0x8B;
 
     public static byte[] Gunzip(byte[] data, string file)
@@ -35,7 +38,15 @@ static class HfTokenizerJsonReader
         {
             using var gz = new GZipStream(new MemoryStream(data), CompressionMode.Decompress);
             var output = new MemoryStream(data.Length * 4);
-            gz.CopyTo(output);
+            var chunk = new byte[1 << 16];
+            int read;
+            while ((read = gz.Read(chunk)) > 0)
+            {
+                // Real tokenizer.json files are 17-33 MB; a small gzip bomb must not exhaust memory.
+                if (output.Length + read > MaxUncompressedBytes)
+                    throw new InvalidTokenizerException($"{file}: decompresses to more than {MaxUncompressedBytes / (1 << 20)} MB; not a tokenizer.json");
+                output.Write(chunk, 0, read);
+            }
             return output.ToArray();
         }
         catch (InvalidDataException e) { throw new InvalidTokenizerException($"{file}: corrupt gzip stream: {e.Message}", e); }
