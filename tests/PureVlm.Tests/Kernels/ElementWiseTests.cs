@@ -4,6 +4,7 @@ using Xunit;
 namespace PureVlm.Tests.Kernels;
 
 /// <summary>Each element-wise kernel against its float64 formula, within 1e-6 relative of the terms' magnitude.</summary>
+[Collection(KernelSettingsCollection.Name)]
 public class ElementWiseTests
 {
     const double Rel = 1e-6;
@@ -105,9 +106,13 @@ public class ElementWiseTests
         }
     }
 
-    [Fact]
-    public void SoftCap_matches_float64_formula()
+    [Theory]
+    [InlineData(Isa.Avx512)]
+    [InlineData(Isa.Avx2)]
+    [InlineData(Isa.Scalar)]
+    public void SoftCap_matches_float64_formula_on_every_isa(Isa isa)
     {
+        using var scope = new SettingsScope(isa);
         var rng = new Random(4);
         var x = Reference.RandomFloats(rng, 1000, 120f);
         for (int i = 0; i < 100; i++) x[i] *= 1e-3f; // near zero, where tanh needs relative accuracy
@@ -116,7 +121,7 @@ public class ElementWiseTests
         for (int i = 0; i < x.Length; i++)
         {
             double e = 50 * Math.Tanh(x[i] / 50.0);
-            AssertNear(e, y[i], Math.Abs(e), $"softcap({x[i]})");
+            AssertNear(e, y[i], Math.Abs(e), $"{isa} softcap({x[i]})");
         }
     }
 
@@ -138,11 +143,15 @@ public class ElementWiseTests
     }
 
     [Theory]
-    [InlineData(256, 10000f)]
-    [InlineData(72, 10000f)]
-    [InlineData(6, 500f)]
-    public void Rope_rotates_half_pairs_with_float32_angles(int d, float theta)
+    [InlineData(256, 10000f, Isa.Avx512)]
+    [InlineData(72, 10000f, Isa.Avx512)]
+    [InlineData(6, 500f, Isa.Avx512)]
+    [InlineData(256, 10000f, Isa.Avx2)]
+    [InlineData(256, 10000f, Isa.Scalar)]
+    [InlineData(72, 10000f, Isa.Scalar)]
+    public void Rope_rotates_half_pairs_with_float32_angles(int d, float theta, Isa isa)
     {
+        using var scope = new SettingsScope(isa);
         int n = 5, heads = 3, half = d / 2;
         var rng = new Random(d);
         var x = Reference.RandomFloats(rng, n * heads * d);
