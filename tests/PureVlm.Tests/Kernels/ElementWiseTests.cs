@@ -125,6 +125,21 @@ public class ElementWiseTests
         }
     }
 
+    [Theory]
+    [InlineData(Isa.Avx512)]
+    [InlineData(Isa.Avx2)]
+    [InlineData(Isa.Scalar)]
+    public void Bf16ToF32_widens_every_bit_pattern_exactly_on_every_isa(Isa isa)
+    {
+        using var scope = new SettingsScope(isa);
+        var bits = new ushort[(1 << 16) + 5]; // a tail after the vector loop
+        for (int i = 0; i < bits.Length; i++) bits[i] = (ushort)i;
+        var y = new float[bits.Length];
+        PureVlm.Tensors.Convert.Bf16ToF32(bits, y);
+        for (int i = 0; i < bits.Length; i++)
+            Assert.True((uint)bits[i] << 16 == BitConverter.SingleToUInt32Bits(y[i]), $"{isa} 0x{bits[i]:X4}: got 0x{BitConverter.SingleToUInt32Bits(y[i]):X8}");
+    }
+
     [Fact]
     public void Add_multiply_scale_match_scalar_loops()
     {
