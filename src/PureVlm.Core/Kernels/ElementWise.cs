@@ -6,7 +6,8 @@ namespace PureVlm.Kernels;
 
 /// <summary>
 /// The element-wise and row-wise operations of the model blocks, all in float32 as HF computes them.
-/// Rows are the last dimension. Each is vectorized (TensorPrimitives or Vector512/Vector256) and allocates nothing.
+/// Rows are the last dimension. Each is vectorized (TensorPrimitives, or Vector512 when <see cref="KernelSettings.Isa"/>
+/// is <see cref="Isa.Avx512"/>) and allocates nothing.
 /// </summary>
 [SkipLocalsInit]
 public static class ElementWise
@@ -88,7 +89,7 @@ public static class ElementWise
     internal static void Tanh(Span<float> x)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (KernelSettings.Isa == Isa.Avx512)
             for (; i + 16 <= x.Length; i += 16)
             {
                 var z = Vector512.Create(x[i..]);
@@ -148,7 +149,7 @@ public static class ElementWise
     static void Rotate(Span<float> x0, Span<float> x1, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (KernelSettings.Isa == Isa.Avx512)
             for (; i + 16 <= x0.Length; i += 16)
             {
                 var a = Vector512.Create(x0[i..]); var b = Vector512.Create(x1[i..]);

@@ -7,12 +7,12 @@ namespace PureVlm.Kernels;
 
 /// <summary>
 /// Matrix products. <see cref="Linear"/> is the one every Linear layer uses:
-/// <c>y[m, n] = x[m, k] · W[n, k]ᵀ (+ b[n])</c>, with W as HF stores it ([out, in]) in F32 or BF16.
+/// <c>y[m, n] = x[m, k] · W[n, k]ᵀ (+ b[n])</c>, with W as HF stores it ([out, in]) in F32, BF16 or F16.
 /// </summary>
 /// <remarks>
 /// One engine serves all three products. For m ≥ 5 it is a cache-blocked GEMM: per task (a block of up to 128
 /// output columns) and per k-block of <see cref="KC"/>, the B operand is packed into a per-thread buffer as
-/// k-major panels of NR columns (BF16 widened into that small buffer only), then a broadcast-FMA register tile
+/// k-major panels of NR columns (BF16/F16 widened into that small buffer only), then a broadcast-FMA register tile
 /// (8×32 on Vector512, 6×16 on Vector256) runs over the rows of x read in place. For m ≤ 4 (decode) a GEMV path
 /// streams each weight row once, dotting 4 rows at a time along k. Work is split over <see cref="WorkerPool"/>.
 /// </remarks>
@@ -31,7 +31,7 @@ public static unsafe class Gemm
     public static void Linear(ReadOnlySpan<float> x, int m, StoredTensor w, ReadOnlySpan<float> bias, Span<float> y)
     {
         if (w.Rank != 2) throw new ArgumentException($"{w.Name}: Linear weight must be 2-D, got {w.ShapeString}");
-        if (w.DType is not (DType.F32 or DType.BF16)) throw new ArgumentException($"{w.Name}: Linear weight must be F32 or BF16, got {w.DType.Name()}");
+        if (w.DType is not (DType.F32 or DType.BF16 or DType.F16)) throw new ArgumentException($"{w.Name}: Linear weight must be F32, BF16 or F16, got {w.DType.Name()}");
         if (w.Shape[0] > int.MaxValue || w.Shape[1] > int.MaxValue) throw new ArgumentException($"{w.Name}: shape {w.ShapeString} too large");
         int n = (int)w.Shape[0], k = (int)w.Shape[1];
         if (w.ByteLength < (long)n * k * w.DType.Size()) throw new ArgumentException($"{w.Name}: {w.ByteLength} bytes, expected {(long)n * k * w.DType.Size()} for {w.ShapeString}");
@@ -42,7 +42,12 @@ public static unsafe class Gemm
         fixed (float* px = x, pb = bias, py = y)
         {
             var job = new Job(px, k, m, k, w.Pointer, k, true, n, bias.IsEmpty ? null : pb, py, n, false);
-            if (w.DType == DType.BF16) job.Execute<Bf16Format>(); else job.Execute<F32Format>();
+            switch (w.DType)
+            {
+                case DType.BF16: job.Execute<Bf16Format>(); break;
+                case DType.F16: job.Execute<F16Format>(); break;
+                default: job.Execute<F32Format>(); break;
+            }
         }
     }
 

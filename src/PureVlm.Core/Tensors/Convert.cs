@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
+using PureVlm.Kernels;
 
 namespace PureVlm.Tensors;
 
@@ -11,7 +12,8 @@ public static class Convert
     {
         if (dst.Length < src.Length) throw new ArgumentException("destination too short", nameof(dst));
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        var isa = KernelSettings.Isa;
+        if (isa == Isa.Avx512)
         {
             for (; i + 16 <= src.Length; i += 16)
             {
@@ -21,7 +23,7 @@ public static class Convert
                 (w << 16).AsSingle().CopyTo(dst.Slice(i, 16));
             }
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (isa == Isa.Avx2)
         {
             for (; i + 8 <= src.Length; i += 8)
             {

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace PureVlm.Tensors;
 
 /// <summary>
@@ -24,13 +22,6 @@ public sealed unsafe class StoredTensor
     public StoredTensor(string name, DType dtype, long[] shape, byte* pointer, long byteLength)
     {
         Name = name; DType = dtype; Shape = shape; Pointer = pointer; ByteLength = byteLength;
-    }
-
-    /// <summary>Wraps a managed float array (pinned for the life of the process) as a stored F32 tensor; for tests, tools and adapters.</summary>
-    public static StoredTensor FromArray(string name, float[] data, params long[] shape)
-    {
-        var handle = GCHandle.Alloc(data, GCHandleType.Pinned);
-        return new StoredTensor(name, DType.F32, shape, (byte*)handle.AddrOfPinnedObject(), (long)data.Length * 4);
     }
 
     /// <summary>Number of elements.</summary>

@@ -4,6 +4,7 @@ using Xunit;
 namespace PureVlm.Tests.Kernels;
 
 /// <summary>Each element-wise kernel against its float64 formula, within 1e-6 relative of the terms' magnitude.</summary>
+[Collection(KernelSettingsCollection.Name)]
 public class ElementWiseTests
 {
     const double Rel = 1e-6;
@@ -105,9 +106,13 @@ public class ElementWiseTests
         }
     }
 
-    [Fact]
-    public void SoftCap_matches_float64_formula()
+    [Theory]
+    [InlineData(Isa.Avx512)]
+    [InlineData(Isa.Avx2)]
+    [InlineData(Isa.Scalar)]
+    public void SoftCap_matches_float64_formula_on_every_isa(Isa isa)
     {
+        using var scope = new SettingsScope(isa);
         var rng = new Random(4);
         var x = Reference.RandomFloats(rng, 1000, 120f);
         for (int i = 0; i < 100; i++) x[i] *= 1e-3f; // near zero, where tanh needs relative accuracy
@@ -116,8 +121,23 @@ public class ElementWiseTests
         for (int i = 0; i < x.Length; i++)
         {
             double e = 50 * Math.Tanh(x[i] / 50.0);
-            AssertNear(e, y[i], Math.Abs(e), $"softcap({x[i]})");
+            AssertNear(e, y[i], Math.Abs(e), $"{isa} softcap({x[i]})");
         }
+    }
+
+    [Theory]
+    [InlineData(Isa.Avx512)]
+    [InlineData(Isa.Avx2)]
+    [InlineData(Isa.Scalar)]
+    public void Bf16ToF32_widens_every_bit_pattern_exactly_on_every_isa(Isa isa)
+    {
+        using var scope = new SettingsScope(isa);
+        var bits = new ushort[(1 << 16) + 5]; // a tail after the vector loop
+        for (int i = 0; i < bits.Length; i++) bits[i] = (ushort)i;
+        var y = new float[bits.Length];
+        PureVlm.Tensors.Convert.Bf16ToF32(bits, y);
+        for (int i = 0; i < bits.Length; i++)
+            Assert.True((uint)bits[i] << 16 == BitConverter.SingleToUInt32Bits(y[i]), $"{isa} 0x{bits[i]:X4}: got 0x{BitConverter.SingleToUInt32Bits(y[i]):X8}");
     }
 
     [Fact]
@@ -138,11 +158,15 @@ public class ElementWiseTests
     }
 
     [Theory]
-    [InlineData(256, 10000f)]
-    [InlineData(72, 10000f)]
-    [InlineData(6, 500f)]
-    public void Rope_rotates_half_pairs_with_float32_angles(int d, float theta)
+    [InlineData(256, 10000f, Isa.Avx512)]
+    [InlineData(72, 10000f, Isa.Avx512)]
+    [InlineData(6, 500f, Isa.Avx512)]
+    [InlineData(256, 10000f, Isa.Avx2)]
+    [InlineData(256, 10000f, Isa.Scalar)]
+    [InlineData(72, 10000f, Isa.Scalar)]
+    public void Rope_rotates_half_pairs_with_float32_angles(int d, float theta, Isa isa)
     {
+        using var scope = new SettingsScope(isa);
         int n = 5, heads = 3, half = d / 2;
         var rng = new Random(d);
         var x = Reference.RandomFloats(rng, n * heads * d);

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using FsCheck.Xunit;
 using PureVlm.Kernels;
 using PureVlm.Tensors;
@@ -9,6 +10,7 @@ namespace PureVlm.Tests.Kernels;
 public class GemmTests
 {
     static readonly int[] EdgeSizes = [1, 7, 17, 255, 1153];
+    static readonly DType[] WeightDTypes = [DType.F32, DType.BF16, DType.F16];
     const double U = 1.0 / (1 << 24); // float32 unit roundoff
 
     /// <summary>A size from the edge list or a random one, with m·n·k kept small enough for the double reference.</summary>
@@ -33,12 +35,12 @@ public class GemmTests
         }
     }
 
-    [Property(MaxTest = 12)]
-    public void Linear_matches_double_reference_on_every_isa_for_f32_and_bf16(int seed)
+    [Property(MaxTest = 15)]
+    public void Linear_matches_double_reference_on_every_isa_for_f32_bf16_and_f16(int seed)
     {
         var rng = new Random(seed);
         var (m, n, k) = RandomShape(rng);
-        var dtype = rng.Next(2) == 0 ? DType.F32 : DType.BF16;
+        var dtype = WeightDTypes[rng.Next(WeightDTypes.Length)];
         bool withBias = rng.Next(2) == 0;
         var x = Reference.RandomFloats(rng, m * k);
         using var w = new TestWeights(Reference.RandomFloats(rng, n * k), n, k, dtype);
@@ -62,7 +64,7 @@ public class GemmTests
     {
         var rng = new Random(m * 31 + n);
         var x = Reference.RandomFloats(rng, m * k);
-        foreach (var dtype in new[] { DType.F32, DType.BF16 })
+        foreach (var dtype in WeightDTypes)
         {
             using var w = new TestWeights(Reference.RandomFloats(rng, n * k), n, k, dtype);
             var bias = Reference.RandomFloats(rng, n);
@@ -108,6 +110,29 @@ public class GemmTests
                     Assert.True(Math.Abs(acc[i * ldc + j] - t) <= (k + 3) * U * tMag + 1e-30, $"{isa} Accumulate [{i},{j}] {acc[i * ldc + j]} vs {t}");
                 }
         }
+    }
+
+    [Fact]
+    public unsafe void F16_weights_widen_exactly_for_every_bit_pattern_on_every_load_width()
+    {
+        var bits = new ushort[1 << 16];
+        for (int i = 0; i < bits.Length; i++) bits[i] = (ushort)i;
+        fixed (ushort* p = bits)
+            for (int i = 0; i < bits.Length; i += 16)
+            {
+                var v512 = F16Format.Load512((byte*)p, i);
+                var v256 = F16Format.Load256((byte*)p, i + 8);
+                for (int j = 0; j < 16; j++)
+                {
+                    uint expected = BitConverter.SingleToUInt32Bits((float)BitConverter.UInt16BitsToHalf(bits[i + j]));
+                    float scalar = F16Format.Load((byte*)p, i + j);
+                    float vector = j < 8 ? v512.GetElement(j) : v256.GetElement(j - 8);
+                    if (float.IsNaN(scalar)) { Assert.True(float.IsNaN(vector) && float.IsNaN(v512.GetElement(j)), $"0x{i + j:X4}"); continue; }
+                    Assert.Equal(expected, BitConverter.SingleToUInt32Bits(scalar));
+                    Assert.True(expected == BitConverter.SingleToUInt32Bits(vector) && expected == BitConverter.SingleToUInt32Bits(v512.GetElement(j)),
+                        $"0x{i + j:X4}: expected 0x{expected:X8}, vector 0x{BitConverter.SingleToUInt32Bits(vector):X8}");
+                }
+            }
     }
 
     [Fact]

@@ -68,27 +68,28 @@ static class Reference
     }
 }
 
-/// <summary>Weights as a StoredTensor over pinned memory, in F32 or BF16 (the float values are rounded to BF16 first).</summary>
+/// <summary>Weights as a StoredTensor over pinned memory, in F32, BF16 or F16 (the float values are rounded to the dtype first).</summary>
 sealed unsafe class TestWeights : IDisposable
 {
     public readonly StoredTensor Stored;
-    /// <summary>The exact float values the kernel sees (BF16-rounded when BF16).</summary>
+    /// <summary>The exact float values the kernel sees (rounded to BF16 or F16 when stored so).</summary>
     public readonly float[] Values;
     GCHandle handle;
 
     public TestWeights(float[] values, int n, int k, DType dtype)
     {
-        if (dtype == DType.BF16)
+        if (dtype is DType.BF16 or DType.F16)
         {
             var bits = new ushort[values.Length];
             Values = new float[values.Length];
             for (int i = 0; i < bits.Length; i++)
             {
-                bits[i] = Tensors.Convert.F32ToBf16(values[i]);
-                Values[i] = BitConverter.UInt32BitsToSingle((uint)bits[i] << 16);
+                // The reference widening is independent of the kernel's: BF16 by shift, F16 by .NET's Half.
+                bits[i] = dtype == DType.BF16 ? Tensors.Convert.F32ToBf16(values[i]) : BitConverter.HalfToUInt16Bits((Half)values[i]);
+                Values[i] = dtype == DType.BF16 ? BitConverter.UInt32BitsToSingle((uint)bits[i] << 16) : (float)BitConverter.UInt16BitsToHalf(bits[i]);
             }
             handle = GCHandle.Alloc(bits, GCHandleType.Pinned);
-            Stored = new StoredTensor("test.bf16", DType.BF16, [n, k], (byte*)handle.AddrOfPinnedObject(), (long)bits.Length * 2);
+            Stored = new StoredTensor($"test.{dtype.Name().ToLowerInvariant()}", dtype, [n, k], (byte*)handle.AddrOfPinnedObject(), (long)bits.Length * 2);
         }
         else
         {
