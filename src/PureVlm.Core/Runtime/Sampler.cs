@@ -12,7 +12,8 @@ public sealed class Sampler
 {
     readonly GenerationOptions _o;
     readonly float[] _weights;   // [vocab] (logit - max) / T, then exp of it for the candidates
-    readonly int[] _candidates;  // ids that may be sampled, the first _count of them
+    readonly int[] _candidates;  // ids that may be sampled, the first count of them
+    readonly float[] _sortKeys;  // -weight of each candidate, to sort them without a comparer delegate
     readonly float[] _heap;      // [min(top_k, vocab)] min-heap of the k largest scaled logits
     Xoshiro256 _rng;
 
@@ -26,6 +27,7 @@ public sealed class Sampler
         _o = options;
         _weights = new float[vocab];
         _candidates = new int[vocab];
+        _sortKeys = new float[options.TopP < 1 ? vocab : 0];
         _heap = new float[options.TopK < vocab ? options.TopK : 0];
         _rng = new Xoshiro256(options.Seed);
     }
@@ -70,7 +72,7 @@ public sealed class Sampler
         var order = _candidates.AsSpan(0, count);
         if (_o.TopP < 1)
         {
-            order.Sort(new ByWeightDescending(_weights));
+            SortByWeightDescending(w, order);
             double cum = 0, reach = _o.TopP * total;
             for (int i = 0; i < count; i++)
             {
@@ -142,10 +144,17 @@ public sealed class Sampler
         return n;
     }
 
-    /// <summary>Descending weight, ties by ascending id, so the order never depends on the sort's stability.</summary>
-    readonly struct ByWeightDescending(float[] w) : IComparer<int>
+    /// <summary>Orders <paramref name="ids"/> by descending weight, ties by ascending id, so the result never depends on the sort's stability.</summary>
+    void SortByWeightDescending(ReadOnlySpan<float> w, Span<int> ids)
     {
-        public int Compare(int a, int b) => w[a] != w[b] ? w[b].CompareTo(w[a]) : a.CompareTo(b);
+        var keys = _sortKeys.AsSpan(0, ids.Length);
+        for (int i = 0; i < ids.Length; i++) keys[i] = -w[ids[i]];
+        keys.Sort(ids);
+        for (int start = 0, end; start < ids.Length; start = end)
+        {
+            for (end = start + 1; end < ids.Length && keys[end] == keys[start]; end++) { }
+            if (end - start > 1) ids[start..end].Sort();
+        }
     }
 }
 

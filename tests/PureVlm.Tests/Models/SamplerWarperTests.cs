@@ -84,4 +84,20 @@ public class SamplerWarperTests
             Assert.Equal(Math.Log(Math.Exp(logits[id]) / z), logprob, 5);
         }
     }
+
+    [Theory]
+    [InlineData(40, 0.9f)]
+    [InlineData(0, 0.9f)]
+    [InlineData(0, 1f)]
+    public void Sampling_the_paligemma_vocabulary_allocates_nothing(int topK, float topP)
+    {
+        var rng = new Random(7);
+        var logits = new float[257216];
+        for (int i = 0; i < logits.Length; i++) logits[i] = (float)(rng.NextDouble() * 20 - 10);
+        var sampler = new Sampler(new GenerationOptions { Temperature = 0.8f, TopK = topK, TopP = topP, Seed = 8 }, logits.Length);
+        sampler.Next(logits, out _);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 3; i++) sampler.Next(logits, out _);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }
