@@ -106,6 +106,9 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         }
     }
 
+    /// <summary>Largest accepted dimension: far above any Gemma / SigLIP (vocab 257216), far below sizes whose buffers overflow.</summary>
+    const int MaxDim = 1 << 20;
+
     static TextConfig ParseText(Keys k, string type, int vocabDefault, bool? gemma1Defaults)
     {
         bool g2 = type == "gemma2";
@@ -142,6 +145,14 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
                      ("num_attention_heads", c.NumAttentionHeads), ("head_dim", c.HeadDim), ("vocab_size", c.VocabSize),
                      ("max_position_embeddings", c.MaxPositionEmbeddings), ("sliding_window", c.SlidingWindow) })
             k.Positive(key, value);
+        foreach (var (key, value) in new[] { ("hidden_size", c.HiddenSize), ("intermediate_size", c.IntermediateSize), ("num_hidden_layers", c.NumHiddenLayers),
+                     ("num_attention_heads", c.NumAttentionHeads), ("num_key_value_heads", c.NumKeyValueHeads), ("head_dim", c.HeadDim), ("vocab_size", c.VocabSize) })
+            k.AtMost(key, value, MaxDim);
+        k.ProductFits("vocab_size × hidden_size", c.VocabSize, c.HiddenSize);
+        k.ProductFits("intermediate_size × hidden_size", c.IntermediateSize, c.HiddenSize);
+        k.ProductFits("num_attention_heads × head_dim × hidden_size", (long)c.NumAttentionHeads * c.HeadDim, c.HiddenSize);
+        k.PositiveFinite("rms_norm_eps", c.RmsNormEps);
+        k.PositiveFinite("rope_theta", c.RopeTheta);
         return c;
     }
 
@@ -167,6 +178,14 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         foreach (var (key, value) in new[] { ("hidden_size", c.HiddenSize), ("intermediate_size", c.IntermediateSize), ("num_hidden_layers", c.NumHiddenLayers),
                      ("num_attention_heads", c.NumAttentionHeads), ("num_channels", c.NumChannels), ("image_size", c.ImageSize), ("patch_size", c.PatchSize) })
             k.Positive(key, value);
+        foreach (var (key, value) in new[] { ("hidden_size", c.HiddenSize), ("intermediate_size", c.IntermediateSize), ("num_hidden_layers", c.NumHiddenLayers),
+                     ("num_attention_heads", c.NumAttentionHeads), ("num_channels", c.NumChannels), ("image_size", c.ImageSize), ("patch_size", c.PatchSize) })
+            k.AtMost(key, value, MaxDim);
+        k.ProductFits("intermediate_size × hidden_size", c.IntermediateSize, c.HiddenSize);
+        k.ProductFits("num_channels × patch_size² × hidden_size", (long)c.NumChannels * c.PatchSize * c.PatchSize, c.HiddenSize);
+        k.ProductFits("num_channels × image_size²", (long)c.NumChannels * c.ImageSize, c.ImageSize);
+        k.ProductFits("(image_size / patch_size)² × hidden_size", (long)c.GridSize * c.GridSize, c.HiddenSize);
+        k.PositiveFinite("layer_norm_eps", c.LayerNormEps);
         if (c.HiddenSize % c.NumAttentionHeads != 0)
             throw new ModelConfigException($"{k.Source}: {k.Prefix}hidden_size {c.HiddenSize} is not divisible by num_attention_heads {c.NumAttentionHeads}");
         if (c.ImageSize % c.PatchSize != 0)
@@ -241,6 +260,22 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         public void Positive(string key, int value)
         {
             if (value <= 0) throw new ModelConfigException($"{source}: {prefix}{key} is {value}, expected a positive integer");
+        }
+
+        public void PositiveFinite(string key, float value)
+        {
+            if (!(value > 0 && float.IsFinite(value))) throw new ModelConfigException($"{source}: {prefix}{key} is {value}, expected a finite number > 0");
+        }
+
+        public void AtMost(string key, int value, int max)
+        {
+            if (value > max) throw new ModelConfigException($"{source}: {prefix}{key} is {value}, expected at most {max}");
+        }
+
+        /// <summary>Rejects sizes whose weight matrix or activation buffer would not fit an int-indexed array.</summary>
+        public void ProductFits(string keys, long a, long b)
+        {
+            if (a * b > int.MaxValue) throw new ModelConfigException($"{source}: {prefix}{keys} is {a * b}, expected at most {int.MaxValue} (an array must fit)");
         }
     }
 }

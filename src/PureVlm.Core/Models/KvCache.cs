@@ -31,6 +31,16 @@ public sealed class KvCache
         PrefixLength = 0;
     }
 
+    /// <summary>
+    /// Drops every layer's rows past <paramref name="length"/>: undoes a forward pass that failed part-way, when
+    /// early layers have appended and later ones have not (<see cref="Length"/> reads only the last layer).
+    /// </summary>
+    internal void Truncate(int length)
+    {
+        foreach (var l in _layers) l.Truncate(length);
+        PrefixLength = Math.Min(PrefixLength, length);
+    }
+
     /// <summary>One layer's keys and values.</summary>
     public sealed class LayerCache(int rowSize)
     {
@@ -60,5 +70,7 @@ public sealed class KvCache
         }
 
         internal void Clear() => Length = 0;
+
+        internal void Truncate(int length) => Length = Math.Min(Length, length);
     }
 }

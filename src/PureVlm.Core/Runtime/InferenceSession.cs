@@ -75,7 +75,7 @@ public sealed class InferenceSession
         CheckRoom(inputIds.Length, "the prompt");
         _ctx.Step = 0;
         _decodeSteps = 0;
-        return _model.Model.Forward(inputIds, imageFeatures, _cache, _ctx);
+        return ForwardOrRollBack(inputIds, imageFeatures);
     }
 
     /// <summary>Feeds one token after the cached ones and returns its logits [vocab], valid until the next call.</summary>
@@ -85,7 +85,23 @@ public sealed class InferenceSession
         CheckRoom(1, "the next token");
         _ctx.Step = ++_decodeSteps;
         _token[0] = token;
-        return _model.Model.Forward(_token, default, _cache, _ctx);
+        try { return ForwardOrRollBack(_token, default); }
+        catch { _decodeSteps--; throw; }
+    }
+
+    /// <summary>
+    /// Runs the model; if anything throws (an observer, an adapter, cancellation inside a kernel) the layers that
+    /// already appended keys and values are cut back, so the session holds exactly the tokens it held before.
+    /// </summary>
+    ReadOnlySpan<float> ForwardOrRollBack(ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures)
+    {
+        int before = _cache.Length;
+        try { return _model.Model.Forward(ids, imageFeatures, _cache, _ctx); }
+        catch
+        {
+            _cache.Truncate(before);
+            throw;
+        }
     }
 
     /// <summary>Empties the KV cache for a new prompt (buffers are kept).</summary>

@@ -2,13 +2,19 @@ using System.Numerics.Tensors;
 
 namespace PureVlm.Runtime;
 
-/// <summary>Greedy / temperature / top-k / top-p token choice with its own RNG; buffers sized once to the vocabulary.</summary>
+/// <summary>
+/// Greedy / temperature / top-k / top-p token choice with its own RNG, in HF's logits-warper order: temperature,
+/// then top-k (every token whose scaled logit is at least the k-th largest, so ties at the k-th survive), then
+/// top-p on the softmax renormalised over the top-k survivors. Buffers are sized once to the vocabulary; a token
+/// allocates nothing.
+/// </summary>
 public sealed class Sampler
 {
     readonly GenerationOptions _o;
-    readonly float[] _probs;
-    readonly int[] _order;
-    readonly Comparison<int> _byProbabilityDescending;
+    readonly float[] _weights;   // [vocab] (logit - max) / T, then exp of it for the candidates
+    readonly int[] _candidates;  // ids that may be sampled, the first count of them
+    readonly float[] _sortKeys;  // -weight of each candidate, to sort them without a comparer delegate
+    readonly float[] _heap;      // [min(top_k, vocab)] min-heap of the k largest scaled logits
     Xoshiro256 _rng;
 
     /// <summary>A sampler for a vocabulary of <paramref name="vocab"/> tokens.</summary>
@@ -19,58 +25,136 @@ public sealed class Sampler
         if (options.TopK < 0) throw new ArgumentOutOfRangeException(nameof(options), $"TopK is {options.TopK}, expected >= 0");
         if (!(options.TopP > 0 && options.TopP <= 1)) throw new ArgumentOutOfRangeException(nameof(options), $"TopP is {options.TopP}, expected in (0, 1]");
         _o = options;
-        _probs = new float[vocab];
-        _order = new int[vocab];
+        _weights = new float[vocab];
+        _candidates = new int[vocab];
+        _sortKeys = new float[options.TopP < 1 ? vocab : 0];
+        _heap = new float[options.TopK < vocab ? options.TopK : 0];
         _rng = new Xoshiro256(options.Seed);
-        _byProbabilityDescending = (a, b) => _probs[a] != _probs[b] ? _probs[b].CompareTo(_probs[a]) : a.CompareTo(b);
     }
 
     /// <summary>Picks a token from <paramref name="logits"/> [vocab]; <paramref name="logprob"/> is its log-probability under softmax(logits).</summary>
     public int Next(ReadOnlySpan<float> logits, out float logprob)
     {
-        int v = logits.Length;
-        int id = _o.Temperature == 0 ? TensorPrimitives.IndexOfMax(logits) : Sample(logits);
         float max = TensorPrimitives.Max(logits);
-        double sum = 0;
-        for (int i = 0; i < v; i++) sum += Math.Exp(logits[i] - max);
-        logprob = (float)(logits[id] - max - Math.Log(sum));
+        int id = _o.Temperature == 0 ? TensorPrimitives.IndexOfMax(logits) : Sample(logits, max);
+        // log softmax(logits)[id] = logits[id] - max - log Σ exp(logits - max)
+        var e = _weights.AsSpan(0, logits.Length);
+        TensorPrimitives.Subtract(logits, max, e);
+        TensorPrimitives.Exp(e, e);
+        logprob = (float)(logits[id] - max - Math.Log(TensorPrimitives.Sum<float>(e)));
         return id;
     }
 
-    int Sample(ReadOnlySpan<float> logits)
+    int Sample(ReadOnlySpan<float> logits, float max)
     {
         int v = logits.Length;
-        var p = _probs.AsSpan(0, v);
-        TensorPrimitives.Divide(logits, _o.Temperature, p);
-        TensorPrimitives.SoftMax(p, p);
-        int kept = v;
-        var order = _order.AsSpan(0, v);
-        if (_o.TopK > 0 || _o.TopP < 1)
+        var w = _weights.AsSpan(0, v);
+        // Subtracting the max first keeps a tiny temperature finite: the best token scales to 0, the others to -inf (greedy).
+        TensorPrimitives.Subtract(logits, max, w);
+        TensorPrimitives.Divide(w, _o.Temperature, w);
+        int count;
+        double total;
+        if (_o.TopK > 0 && _o.TopK < v)
         {
-            for (int i = 0; i < v; i++) order[i] = i;
-            // Sort by descending probability, ties by ascending id, so the result never depends on the sort's stability.
-            order.Sort(_byProbabilityDescending);
-            if (_o.TopK > 0) kept = Math.Min(kept, _o.TopK);
-            if (_o.TopP < 1)
+            count = AboveOrAt(w, KthLargest(w), _candidates);
+            total = 0;
+            foreach (int i in _candidates.AsSpan(0, count)) total += w[i] = MathF.Exp(w[i]);
+        }
+        else
+        {
+            TensorPrimitives.Exp(w, w);
+            total = TensorPrimitives.Sum<float>(w);
+            if (_o.TopP == 1) return Draw(w, total);
+            // Only tokens with p >= (1 - top_p) / vocab can be in the top-p set: all the others together weigh less than
+            // 1 - top_p, so the rest reach top_p. A peaked distribution leaves few to sort; a flat one sorts them all.
+            count = AboveOrAt(w, (float)((1 - _o.TopP) / v * total), _candidates);
+        }
+        var order = _candidates.AsSpan(0, count);
+        if (_o.TopP < 1)
+        {
+            SortByWeightDescending(w, order);
+            double cum = 0, reach = _o.TopP * total;
+            for (int i = 0; i < count; i++)
             {
-                double cum = 0;
-                for (int i = 0; i < kept; i++)
-                {
-                    cum += _probs[order[i]];
-                    if (cum >= _o.TopP) { kept = i + 1; break; }
-                }
+                cum += w[order[i]];
+                if (cum >= reach) { count = i + 1; break; }
             }
+            order = order[..count];
+            total = cum;
         }
-        else for (int i = 0; i < v; i++) order[i] = i;
-        double total = 0;
-        for (int i = 0; i < kept; i++) total += _probs[order[i]];
         double u = _rng.NextDouble() * total, acc = 0;
-        for (int i = 0; i < kept; i++)
+        foreach (int i in order)
         {
-            acc += _probs[order[i]];
-            if (u < acc) return order[i];
+            acc += w[i];
+            if (u < acc) return i;
         }
-        return order[kept - 1];
+        return order[^1];
+    }
+
+    /// <summary>Token drawn from unnormalised weights <paramref name="w"/> summing to <paramref name="total"/>.</summary>
+    int Draw(ReadOnlySpan<float> w, double total)
+    {
+        double u = _rng.NextDouble() * total, acc = 0;
+        int last = 0;
+        for (int i = 0; i < w.Length; i++)
+        {
+            if (w[i] == 0) continue;
+            acc += w[i];
+            last = i;
+            if (u < acc) return i;
+        }
+        return last;
+    }
+
+    /// <summary>The k-th largest of <paramref name="x"/> (k = heap size), through a bounded min-heap: O(v log k), no sort of the vocabulary.</summary>
+    float KthLargest(ReadOnlySpan<float> x)
+    {
+        var heap = _heap.AsSpan();
+        int k = heap.Length;
+        x[..k].CopyTo(heap);
+        for (int i = k / 2 - 1; i >= 0; i--) SiftDown(heap, i);
+        foreach (float value in x[k..])
+        {
+            if (!(value > heap[0])) continue;
+            heap[0] = value;
+            SiftDown(heap, 0);
+        }
+        return heap[0];
+    }
+
+    static void SiftDown(Span<float> heap, int i)
+    {
+        while (true)
+        {
+            int smallest = i, l = 2 * i + 1, r = l + 1;
+            if (l < heap.Length && heap[l] < heap[smallest]) smallest = l;
+            if (r < heap.Length && heap[r] < heap[smallest]) smallest = r;
+            if (smallest == i) return;
+            (heap[i], heap[smallest]) = (heap[smallest], heap[i]);
+            i = smallest;
+        }
+    }
+
+    /// <summary>Writes the ids i with x[i] ≥ threshold (and not -inf) to <paramref name="ids"/> in id order; returns how many.</summary>
+    static int AboveOrAt(ReadOnlySpan<float> x, float threshold, Span<int> ids)
+    {
+        int n = 0;
+        for (int i = 0; i < x.Length; i++)
+            if (x[i] >= threshold && x[i] != float.NegativeInfinity) ids[n++] = i;
+        return n;
+    }
+
+    /// <summary>Orders <paramref name="ids"/> by descending weight, ties by ascending id, so the result never depends on the sort's stability.</summary>
+    void SortByWeightDescending(ReadOnlySpan<float> w, Span<int> ids)
+    {
+        var keys = _sortKeys.AsSpan(0, ids.Length);
+        for (int i = 0; i < ids.Length; i++) keys[i] = -w[ids[i]];
+        keys.Sort(ids);
+        for (int start = 0, end; start < ids.Length; start = end)
+        {
+            for (end = start + 1; end < ids.Length && keys[end] == keys[start]; end++) { }
+            if (end - start > 1) ids[start..end].Sort();
+        }
     }
 }
 

@@ -52,9 +52,9 @@ public class TokenizeCommandTests
     }
 
     [Fact]
-    public void Tokenize_decode_of_unknown_id_exits_1_naming_the_line()
+    public void Tokenize_decode_of_negative_id_exits_1_naming_the_line()
     {
-        var (code, _, err) = Run("{\"ids\": [3000]}\n", "--tokenizer", TokenizerFile("spm-tiny"), "--decode");
+        var (code, _, err) = Run("{\"ids\": [-1]}\n", "--tokenizer", TokenizerFile("spm-tiny"), "--decode");
         Assert.Equal(1, code);
         Assert.StartsWith("purevlm tokenize: line 1: ", err);
     }

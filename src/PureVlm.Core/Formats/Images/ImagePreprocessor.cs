@@ -40,6 +40,12 @@ public sealed class ImagePreprocessor
         std ??= [0.5f, 0.5f, 0.5f];
         if (mean.Length != 3 || std.Length != 3)
             throw new ArgumentException($"image_mean and image_std need 3 values, got {mean.Length} and {std.Length}");
+        if (doNormalize && !std.All(x => x > 0 && float.IsFinite(x)))
+            throw new ArgumentOutOfRangeException(nameof(std), $"image_std is [{string.Join(", ", std)}], expected finite values > 0 (it divides)");
+        if (doNormalize && !mean.All(float.IsFinite))
+            throw new ArgumentOutOfRangeException(nameof(mean), $"image_mean is [{string.Join(", ", mean)}], expected finite values");
+        if (doRescale && !(rescaleFactor > 0 && double.IsFinite(rescaleFactor)))
+            throw new ArgumentOutOfRangeException(nameof(rescaleFactor), $"rescale_factor is {rescaleFactor}, expected a finite number > 0");
         Height = height;
         Width = width;
         DoRescale = doRescale;
@@ -81,7 +87,7 @@ public sealed class ImagePreprocessor
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidModelFileException($"{path}: expected a JSON object");
 
-        if (Get(root, "do_resize") is { } doResize && !doResize.GetBoolean())
+        if (!Bool(root, "do_resize", path, true))
             throw new InvalidModelFileException($"{path}: do_resize false is not supported (the vision tower needs a fixed size)");
         if (Get(root, "resample") is { } resample && (!resample.TryGetInt32(out int r) || r != ResampleBicubic))
             throw new InvalidModelFileException($"{path}: resample {resample.GetRawText()} is not supported, only {ResampleBicubic} (bicubic)");
@@ -99,9 +105,9 @@ public sealed class ImagePreprocessor
         try
         {
             return new ImagePreprocessor(height, width,
-                Get(root, "do_rescale")?.GetBoolean() ?? true,
-                Get(root, "rescale_factor")?.GetDouble() ?? 1 / 255.0,
-                Get(root, "do_normalize")?.GetBoolean() ?? true,
+                Bool(root, "do_rescale", path, true),
+                Get(root, "rescale_factor") is { } f ? (f.ValueKind == JsonValueKind.Number ? f.GetDouble() : throw new InvalidModelFileException($"{path}: rescale_factor must be a number, found {Short(f.GetRawText())}")) : 1 / 255.0,
+                Bool(root, "do_normalize", path, true),
                 Floats(root, "image_mean", path), Floats(root, "image_std", path));
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
@@ -146,13 +152,21 @@ public sealed class ImagePreprocessor
     static JsonElement? Get(JsonElement obj, string key) =>
         obj.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
 
+    static bool Bool(JsonElement root, string key, string path, bool fallback) => Get(root, key) switch
+    {
+        null => fallback,
+        { ValueKind: JsonValueKind.True } => true,
+        { ValueKind: JsonValueKind.False } => false,
+        { } v => throw new InvalidModelFileException($"{path}: {key} must be true or false, found {Short(v.GetRawText())}"),
+    };
+
     static float[]? Floats(JsonElement root, string key, string path)
     {
         if (Get(root, key) is not { } v) return null;
-        if (v.ValueKind == JsonValueKind.Number) return [v.GetSingle(), v.GetSingle(), v.GetSingle()];
-        if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 3)
-            throw new InvalidModelFileException($"{path}: {key} must be a number or a list of 3 numbers, found {Short(v.GetRawText())}");
-        return v.EnumerateArray().Select(e => e.GetSingle()).ToArray();
+        var bad = new InvalidModelFileException($"{path}: {key} must be a number or a list of 3 finite numbers, found {Short(v.GetRawText())}");
+        if (v.ValueKind == JsonValueKind.Number) return v.TryGetSingle(out float one) && float.IsFinite(one) ? [one, one, one] : throw bad;
+        if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 3) throw bad;
+        return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetSingle(out float x) && float.IsFinite(x) ? x : throw bad).ToArray();
     }
 
     static string Short(string s) => s.Length <= 40 ? s : s[..40] + "…";

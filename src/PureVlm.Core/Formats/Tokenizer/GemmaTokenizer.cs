@@ -160,7 +160,8 @@ public sealed class GemmaTokenizer
     /// Text of <paramref name="ids"/>. SentencePiece rules for a .model: control ids give "", unk gives " ⁇ ",
     /// invalid UTF-8 from byte pieces gives one U+FFFD per byte. tokenizer.json rules: every id gives its token
     /// text (special ones dropped if <paramref name="skipSpecial"/>), invalid UTF-8 gives one U+FFFD per maximal
-    /// invalid subsequence. Both: "▁" becomes a space, runs of byte pieces are decoded together.
+    /// invalid subsequence. Both: "▁" becomes a space, runs of byte pieces are decoded together, ids ≥ <see cref="VocabSize"/>
+    /// (the model's padded vocabulary can be larger) give "" as in HF fast tokenizers; a negative id throws.
     /// </summary>
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecial = false)
     {
@@ -174,8 +175,18 @@ public sealed class GemmaTokenizer
     /// <summary>A decoder for streaming that returns text as soon as it is complete, never half a character.</summary>
     public StreamingDecoder CreateStreamingDecoder(bool skipSpecial = false) => new(this, skipSpecial);
 
-    /// <summary>The piece of <paramref name="id"/> as stored ("▁" for spaces, <c>&lt;0xNN&gt;</c> for bytes).</summary>
+    /// <summary>The piece of <paramref name="id"/> as stored ("▁" for spaces, <c>&lt;0xNN&gt;</c> for bytes); throws outside 0..VocabSize-1.</summary>
     public string IdToPiece(int id) => _vocab.Pieces[CheckId(id)];
+
+    /// <summary>
+    /// The piece of <paramref name="id"/>, or false for an id the tokenizer has no piece for (negative, or in the
+    /// model's padding past <see cref="VocabSize"/>, which a sampler can still pick).
+    /// </summary>
+    public bool TryIdToPiece(int id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? piece)
+    {
+        piece = (uint)id < (uint)_vocab.Pieces.Length ? _vocab.Pieces[id] : null;
+        return piece != null;
+    }
 
     /// <summary>The id of a piece spelled exactly <paramref name="piece"/>.</summary>
     public bool TryGetId(string piece, out int id) => _vocab.PieceToId.TryGetValue(piece, out id);

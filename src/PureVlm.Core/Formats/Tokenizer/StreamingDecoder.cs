@@ -24,7 +24,7 @@ public sealed class StreamingDecoder
         _errorPerByte = tokenizer.Format == TokenizerFormat.SentencePiece;
     }
 
-    /// <summary>Adds one id and returns the text it completes (possibly "").</summary>
+    /// <summary>Adds one id and returns the text it completes (possibly ""; always "" for an id ≥ VocabSize). A negative id throws.</summary>
     public string Push(int id)
     {
         _text.Clear();
@@ -40,8 +40,13 @@ public sealed class StreamingDecoder
         return _text.ToString();
     }
 
+    /// <remarks>
+    /// Ids at or past <see cref="GemmaTokenizer.VocabSize"/> give "" and do not end a run of byte pieces, as HF fast
+    /// tokenizers skip ids they have no token for: PaliGemma's lm_head has 257216 rows, its tokenizer 257152 pieces.
+    /// </remarks>
     internal void Append(int id, StringBuilder text)
     {
+        if (id >= _tokenizer.VocabSize) return;
         int b = _tokenizer.ByteOf(id);
         if (b >= 0)
         {
