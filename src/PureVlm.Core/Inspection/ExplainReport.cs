@@ -120,7 +120,7 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
                 int top = layerDist.ArgMax;
                 lens.Add(new LensEntry(i, Token(model, top, layerDist.Probability(top)), layerDist.Probability(answerToken.Id)));
             }
-            tokens.Add(new TokenExplanation(k, answerToken.Id, model.Tokenizer.IdToPiece(answerToken.Id), answerToken.Text,
+            tokens.Add(new TokenExplanation(k, answerToken.Id, Piece(model, answerToken.Id), answerToken.Text,
                 dist.Probability(answerToken.Id), dist.Logprob(answerToken.Id), dist.Entropy,
                 dist.Top(options.TopK).Select(id => Token(model, id, dist.Probability(id))).ToList(),
                 Attention(step.ImageAttention), lens));
@@ -136,7 +136,10 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
         return new Explanation(report, image, model.Preprocessor.Resize(image));
     }
 
-    static TokenProbability Token(VlmModel model, int id, double probability) => new(id, model.Tokenizer.IdToPiece(id), probability);
+    static TokenProbability Token(VlmModel model, int id, double probability) => new(id, Piece(model, id), probability);
+
+    /// <summary>The piece of an id; real PaliGemma pads its output layer past the tokenizer (257216 rows, 257152 pieces).</summary>
+    static string Piece(VlmModel model, int id) => model.Tokenizer.TryIdToPiece(id, out var piece) ? piece : "";
 
     static ImageAttention Attention(float[][] layers)
     {
