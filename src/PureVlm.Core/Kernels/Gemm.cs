@@ -143,6 +143,14 @@ public static unsafe class Gemm
                     int count = Math.Min(4, r1 - r);
                     byte* w0 = g.b + r * rowBytes;
                     byte* w1 = count > 1 ? w0 + rowBytes : w0, w2 = count > 2 ? w0 + 2 * rowBytes : w0, w3 = count > 3 ? w0 + 3 * rowBytes : w0;
+                    // Start the next four rows' streams now: each BF16 row is only ~4 KB, so the hardware prefetcher's
+                    // ramp-up at every new row cost ~10 % of decode bandwidth (9216×2304: 24 -> 27 GB/s).
+                    if (r + 4 < r1 && Sse.IsSupported)
+                    {
+                        byte* next = w0 + 4 * rowBytes;
+                        for (int q = 0; q < 4; q++)
+                            for (int line = 0; line < 512; line += 64) Sse.Prefetch0(next + q * rowBytes + line);
+                    }
                     for (int i = 0; i < g.m; i++)
                     {
                         var s = pairs != null
