@@ -47,8 +47,7 @@ public static unsafe class Attention
 {
     const int QueryTile = 64, KeyTile = 64;
 
-    [ThreadStatic] static float* scratch;
-    [ThreadStatic] static int scratchFloats;
+    [ThreadStatic] static ThreadScratch? scratch;
 
     /// <summary>
     /// out[i, h, :] = Σ_j softmax_j(cap(scale · q[i, h]·k[j, g])) v[j, g] with g = h / (heads / kvHeads).
@@ -122,16 +121,7 @@ public static unsafe class Attention
         }
     }
 
-    static float* Scratch(int floats)
-    {
-        if (scratchFloats < floats)
-        {
-            NativeMemory.AlignedFree(scratch);
-            scratch = (float*)NativeMemory.AlignedAlloc((nuint)floats * sizeof(float), 64);
-            scratchFloats = floats;
-        }
-        return scratch;
-    }
+    static float* Scratch(int floats) => (scratch ??= new()).Get(floats);
 
     /// <summary>One head × one query tile, online softmax over the visible key tiles.</summary>
     readonly struct FlashJob(Shape a) : IParallelJob

@@ -25,9 +25,8 @@ public static unsafe class Gemm
     // Up to 16 rows, streaming W once without packing beats the packed kernel (m = 8, 9216×2304 BF16: 16 ms -> 8 ms).
     const int GemvMaxRows = 16;
 
-    [ThreadStatic] static float* packBuffer;
-    [ThreadStatic] static float* pairBuffer;
-    [ThreadStatic] static nint pairBufferFloats;
+    [ThreadStatic] static ThreadScratch? packScratch;
+    [ThreadStatic] static ThreadScratch? pairScratch;
 
     /// <summary><c>y = x · Wᵀ + bias</c>. x is [m, k] row-major, y is [m, n]; bias may be empty.</summary>
     public static void Linear(ReadOnlySpan<float> x, int m, StoredTensor w, ReadOnlySpan<float> bias, Span<float> y)
@@ -177,8 +176,7 @@ public static unsafe class Gemm
         {
             public void Run(int task)
             {
-                if (packBuffer == null) packBuffer = (float*)NativeMemory.AlignedAlloc((nuint)(KC * MaxPanelsPerTask * MaxNR * sizeof(float)), 64);
-                float* pack = packBuffer;
+                float* pack = (packScratch ??= new()).Get(KC * MaxPanelsPerTask * MaxNR);
                 int n0 = task * nc, cols = Math.Min(nc, g.n - n0);
                 int mr = isa switch { Isa.Avx512 => 8, Isa.Avx2 => 6, _ => 4 };
                 for (int k0 = 0; k0 < g.k; k0 += KC)
@@ -332,12 +330,7 @@ public static unsafe class Gemm
     {
         int k32 = k & ~31;
         nint need = (nint)m * k32;
-        if (pairBufferFloats < need)
-        {
-            NativeMemory.AlignedFree(pairBuffer);
-            pairBuffer = (float*)NativeMemory.AlignedAlloc((nuint)(need * sizeof(float)), 64);
-            pairBufferFloats = need;
-        }
+        float* pairBuffer = (pairScratch ??= new()).Get(need);
         for (int i = 0; i < m; i++)
         {
             float* src = x + i * ldx, dst = pairBuffer + (nint)i * k32;
