@@ -1,6 +1,6 @@
 namespace PureVlm.Tests;
 
-/// <summary>Where the tests find their data: the copies in tests/data and the demo model in models/, never ../shared.</summary>
+/// <summary>Where the tests find their data: the copies in tests/data and the demo model in models/, never anything outside the repository.</summary>
 public static class TestPaths
 {
     /// <summary>The repository root (the folder holding PureVlm.sln), found by walking up from the test binary.</summary>
