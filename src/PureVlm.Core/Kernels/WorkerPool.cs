@@ -20,11 +20,21 @@ internal static unsafe class WorkerPool
 {
     sealed class Worker
     {
-        public readonly ManualResetEventSlim Go = new(false);
+        public readonly ManualResetEventSlim Go = Eager(new(false));
     }
 
     static readonly object Gate = new();
-    static readonly ManualResetEventSlim Done = new(false);
+    static readonly ManualResetEventSlim Done = Eager(new(false));
+
+    /// <summary>
+    /// ManualResetEventSlim creates its kernel event on the first wait that does not end while spinning; doing that
+    /// up front keeps a later kernel call from allocating.
+    /// </summary>
+    static ManualResetEventSlim Eager(ManualResetEventSlim e)
+    {
+        _ = e.WaitHandle;
+        return e;
+    }
     static Worker[] workers = [];
     [ThreadStatic] static bool insideJob;
 

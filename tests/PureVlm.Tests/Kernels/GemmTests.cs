@@ -156,6 +156,12 @@ public class GemmTests
         var bias = Reference.RandomFloats(rng, n);
         using var w = new TestWeights(Reference.RandomFloats(rng, n * k), n, k, DType.BF16);
         for (int i = 0; i < 3; i++) Gemm.Linear(x, m, w.Stored, bias, y);
+        // One call on this thread alone: its per-thread scratch (one small object, once per thread) is then in place
+        // whichever tasks the pool hands it later.
+        int threads = KernelSettings.Threads;
+        KernelSettings.Threads = 1;
+        try { Gemm.Linear(x, m, w.Stored, bias, y); }
+        finally { KernelSettings.Threads = threads; }
         long before = GC.GetAllocatedBytesForCurrentThread();
         long beforeAll = GC.GetTotalAllocatedBytes(true);
         for (int i = 0; i < 10; i++) Gemm.Linear(x, m, w.Stored, bias, y);
