@@ -200,8 +200,7 @@ public sealed class VlmModel : IDisposable
                 Observer = observer,
                 Adapters = AdapterSet.Select(owner._adapters.Values, options.Adapters),
             });
-            if (ids.Length + options.MaxNewTokens - 1 > session.MaxContextLength)
-                throw new ContextLengthException($"the prompt takes {ids.Length} tokens (with {owner.Model.Config.Vision!.NumPatches} image tokens) and {options.MaxNewTokens} new tokens were asked for; the model's context is {session.MaxContextLength}");
+            session.EnsureRoom(ids.Length, options.MaxNewTokens);
             var clock = Stopwatch.StartNew();
             var features = session.EncodeImage(owner.Preprocessor.PixelValues(image));
             _encode = clock.Elapsed.TotalSeconds;

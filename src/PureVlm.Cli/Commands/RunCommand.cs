@@ -60,8 +60,7 @@ static class RunCommand
         if (json) Console.Out.WriteLine(ToJson(result, model.LoadSeconds));
         if (annotate != null)
         {
-            var boxes = result.Detections.Select(d => new LabelledBox(
-                (int)Math.Round(d.Box[0]), (int)Math.Round(d.Box[1]), (int)Math.Round(d.Box[2]), (int)Math.Round(d.Box[3]), d.Label)).ToList();
+            var boxes = result.Detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
             PngWriter.Save(ImageAnnotator.Draw(image, boxes), annotate);
             Console.Error.WriteLine($"wrote {annotate} with {boxes.Count} box(es)");
         }

@@ -41,7 +41,7 @@ public static class ReportHtml
     {
         var r = e.Report;
         var shown = r.Detections.Count == 0 ? e.Image : ImageAnnotator.Draw(e.Image, r.Detections.Select(d =>
-            new LabelledBox((int)Math.Round(d.Box[0]), (int)Math.Round(d.Box[1]), (int)Math.Round(d.Box[2]), (int)Math.Round(d.Box[3]), d.Label)).ToList(),
+            LabelledBox.FromPixels(d.Box, d.Label)).ToList(),
             thickness: Math.Max(1, Math.Min(e.Image.Width, e.Image.Height) / 100));
         h.Append("<section class=\"summary\"><div class=\"figs\">");
         Figure(h, shown, $"input, {e.Image.Width}×{e.Image.Height}" + (r.Detections.Count > 0 ? $", {r.Detections.Count} box(es) from the answer" : ""), MinDisplaySide);

@@ -107,6 +107,14 @@ public sealed class InferenceSession
     /// <summary>Empties the KV cache for a new prompt (buffers are kept).</summary>
     public void Reset() { _cache.Clear(); _decodeSteps = 0; }
 
+    /// <summary>
+    /// Throws <see cref="ContextLengthException"/> unless a prompt of <paramref name="promptLength"/> tokens plus
+    /// <paramref name="newTokens"/> generated ones fits (the last generated token is never fed back). Lets a caller
+    /// refuse a request before spending time on the image.
+    /// </summary>
+    public void EnsureRoom(int promptLength, int newTokens) =>
+        CheckRoom(promptLength + newTokens - 1, "the prompt plus the requested new tokens");
+
     void CheckRoom(int n, string what)
     {
         if (_cache.Length + n > _maxContext)
@@ -148,7 +156,7 @@ public sealed class InferenceSession
 
     GeneratedToken Step(Sampler sampler, int[] inputIds, float[]? imageFeatures, int k, int maxNew)
     {
-        if (k == 0) CheckRoom(inputIds.Length + maxNew - 1, "the prompt plus the requested new tokens");
+        if (k == 0) EnsureRoom(inputIds.Length, maxNew);
         var logits = k == 0 ? Prefill(inputIds, imageFeatures) : Decode(_lastToken);
         int id = sampler.Next(logits, out float logprob);
         _lastToken = id;

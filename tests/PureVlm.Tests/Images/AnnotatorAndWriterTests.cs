@@ -61,10 +61,10 @@ public class AnnotatorAndWriterTests
     }
 
     [Fact]
-    public void Location_tokens_map_to_pixels_in_units_of_1_1024()
+    public void Detection_box_rounds_to_whole_pixels()
     {
-        var box = LabelledBox.FromLocationTokens(256, 512, 768, 1023, "circle", width: 200, height: 100);
-        Assert.Equal(new LabelledBox(100, 25, 200, 75, "circle"), box);
+        var box = LabelledBox.FromPixels([99.6f, 25.2f, 199.8f, 74.5f], "circle");
+        Assert.Equal(new LabelledBox(100, 25, 200, 74, "circle"), box); // 74.5 rounds to even, as Math.Round does
     }
 
     [Fact]

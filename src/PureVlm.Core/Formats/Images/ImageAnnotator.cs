@@ -3,15 +3,9 @@ namespace PureVlm.Formats.Images;
 /// <summary>A labelled box in pixel coordinates: columns [X0, X1), rows [Y0, Y1).</summary>
 public readonly record struct LabelledBox(int X0, int Y0, int X1, int Y1, string Label)
 {
-    /// <summary>
-    /// A box from PaliGemma's four location tokens (<c>&lt;locYMIN&gt;&lt;locXMIN&gt;&lt;locYMAX&gt;&lt;locXMAX&gt;</c>, each 0..1023,
-    /// in units of 1/1024 of the image side) for an image of <paramref name="width"/> × <paramref name="height"/>.
-    /// </summary>
-    public static LabelledBox FromLocationTokens(int yMin, int xMin, int yMax, int xMax, string label, int width, int height)
-    {
-        static int Scale(int loc, int side) => (int)Math.Round(Math.Clamp(loc, 0, 1024) / 1024.0 * side);
-        return new LabelledBox(Scale(xMin, width), Scale(yMin, height), Scale(xMax, width), Scale(yMax, height), label);
-    }
+    /// <summary>A box given in fractional pixels as [x0, y0, x1, y1] (a parsed detection), rounded to whole pixels.</summary>
+    public static LabelledBox FromPixels(IReadOnlyList<float> box, string label) =>
+        new((int)Math.Round(box[0]), (int)Math.Round(box[1]), (int)Math.Round(box[2]), (int)Math.Round(box[3]), label);
 }
 
 /// <summary>Draws labelled boxes (outline plus a label in a built-in 5×7 font on a filled tab) onto a copy of an image.</summary>
