@@ -22,6 +22,9 @@ public sealed class TraceRecorder(bool wantsAttentionProbabilities = false) : IF
     /// <summary>Activations of step 0 in the order they were produced.</summary>
     public IReadOnlyList<(string Name, Tensor Tensor)> Prefill => _prefill;
 
+    /// <summary>Names of the step-0 activations, in forward order.</summary>
+    public IEnumerable<string> Names => _prefill.Select(p => p.Name);
+
     /// <summary>Last-row logits of each step: row 0 from the prefill, row k from the k-th decode step.</summary>
     public IReadOnlyList<float[]> StepLogits => _stepLogits;
 

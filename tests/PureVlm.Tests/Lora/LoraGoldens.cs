@@ -1,3 +1,4 @@
+using PureVlm.Inspection;
 using PureVlm.Adapters;
 using PureVlm.Models;
 using PureVlm.Runtime;
@@ -45,14 +46,14 @@ static class LoraGoldens
             report.Add($"{name}: max|diff| {diff:E2} (rel {diff / scale:E2}){(pass ? "" : "  FAIL")}");
         }
 
-        var observer = new RecordingObserver();
+        var observer = new TraceRecorder();
         var traced = model.CreateSession(new SessionOptions { Observer = observer, Adapters = adapters() });
         traced.Prefill(inputs.Ints("input_ids"), traced.EncodeImage(inputs["pixel_values"]));
         int compared = 0;
-        foreach (var name in observer.Order)
+        foreach (var name in observer.Names)
         {
             if (!g.Has(name)) continue;
-            Check(name, observer.Tensors[name].Span, g[name].Span);
+            Check(name, observer[name].Span, g[name].Span);
             compared++;
         }
         if (compared < 8) { ok = false; report.Add($"only {compared} traced stages found in the golden"); }

@@ -1,3 +1,4 @@
+using PureVlm.Inspection;
 using PureVlm.Runtime;
 using PureVlm.Tensors;
 using Xunit;
@@ -23,18 +24,18 @@ public class FixtureParityTests(ITestOutputHelper output)
     {
         using var g = new GoldenFixture(fixture, golden);
         using var model = LoadedModel.Load(Path.Combine(g.Dir, "config.json"), Path.Combine(g.Dir, weights));
-        var observer = new RecordingObserver();
+        var observer = new TraceRecorder();
         var session = model.CreateSession(new SessionOptions { Observer = observer });
         var features = g.Has("pixel_values") ? session.EncodeImage(g["pixel_values"]) : null;
         session.Prefill(g.Ints("input_ids"), features);
 
         var report = new List<string>();
         bool ok = true;
-        foreach (var name in observer.Order)
+        foreach (var name in observer.Names)
         {
             if (!g.Has(name)) continue;
             var want = g[name];
-            var got = observer.Tensors[name];
+            var got = observer[name];
             Assert.Equal(want.Shape, got.Shape);
             var (diff, scale) = GoldenFixture.Compare(got.Span, want.Span);
             bool pass = diff <= GoldenFixture.Rtol * scale;
@@ -43,7 +44,7 @@ public class FixtureParityTests(ITestOutputHelper output)
         }
         // Every activation the golden file holds must have been reported, so no stage can silently go unchecked.
         string[] notActivations = ["image.resized", "input_ids", "position_ids", "generated_ids", "generated_logits"];
-        foreach (var name in g.Names.Except(notActivations)) Assert.Contains(name, observer.Order);
+        foreach (var name in g.Names.Except(notActivations)) Assert.Contains(name, observer.Names);
         output.WriteLine($"{fixture} {weights}:\n" + string.Join("\n", report));
         Assert.True(ok, $"{fixture} {weights}:\n" + string.Join("\n", report));
     }

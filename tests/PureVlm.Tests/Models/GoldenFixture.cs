@@ -42,19 +42,3 @@ sealed class GoldenFixture : IDisposable
 
     public void Dispose() => _file.Dispose();
 }
-
-/// <summary>Keeps a copy of every activation reported at step 0.</summary>
-sealed class RecordingObserver(bool wantsProbs = false) : IForwardObserver
-{
-    public Dictionary<string, Tensor> Tensors { get; } = new();
-    public List<string> Order { get; } = new();
-    public bool WantsAttentionProbabilities => wantsProbs;
-    public bool WantsAllLogits => true;
-
-    public void OnTensor(string name, Tensor tensor, int step)
-    {
-        if (step != 0) return;
-        Order.Add(name);
-        Tensors[name] = new Tensor(tensor.Data.AsSpan(0, tensor.Length).ToArray(), (int[])tensor.Shape.Clone());
-    }
-}

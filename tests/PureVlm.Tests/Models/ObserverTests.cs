@@ -1,3 +1,4 @@
+using PureVlm.Inspection;
 using PureVlm.Models;
 using PureVlm.Runtime;
 using PureVlm.Tensors;
@@ -13,11 +14,11 @@ public class ObserverTests
     {
         using var g = new GoldenFixture("paligemma-tiny", "golden.safetensors");
         using var model = LoadedModel.Load(g.Dir);
-        var obs = new RecordingObserver();
+        var obs = new TraceRecorder();
         var s = model.CreateSession(new SessionOptions { Observer = obs });
         s.Prefill(g.Ints("input_ids"), s.EncodeImage(g["pixel_values"]));
         Assert.Equal(new[] { "pixel_values", "vision.embeddings", "vision.layers.0", "vision.layers.1", "vision.post_layernorm", "projector",
-            "text.inputs_embeds", "text.layers.0", "text.layers.1", "text.layers.2", "text.norm", "logits" }, obs.Order);
+            "text.inputs_embeds", "text.layers.0", "text.layers.1", "text.layers.2", "text.norm", "logits" }, obs.Names);
     }
 
     sealed class StepLog : IForwardObserver
@@ -49,10 +50,10 @@ public class ObserverTests
     {
         using var g = new GoldenFixture("gemma2-text-tiny", "golden.safetensors");
         using var model = LoadedModel.Load(g.Dir);
-        var obs = new RecordingObserver(wantsProbs: true);
+        var obs = new TraceRecorder(wantsAttentionProbabilities: true);
         model.CreateSession(new SessionOptions { Observer = obs }).Prefill(g.Ints("input_ids"));
-        var local = obs.Tensors["text.layers.0.attn_probs"];  // even layer: window 6
-        var global = obs.Tensors["text.layers.1.attn_probs"];
+        var local = obs["text.layers.0.attn_probs"];  // even layer: window 6
+        var global = obs["text.layers.1.attn_probs"];
         Assert.Equal(new[] { 4, 20, 20 }, local.Shape);
         for (int h = 0; h < 4; h++)
             for (int i = 0; i < 20; i++)
@@ -75,11 +76,11 @@ public class ObserverTests
     {
         using var g = new GoldenFixture("paligemma-tiny", "golden.safetensors");
         using var model = LoadedModel.Load(g.Dir);
-        var obs = new RecordingObserver(wantsProbs: true);
+        var obs = new TraceRecorder(wantsAttentionProbabilities: true);
         var s = model.CreateSession(new SessionOptions { Observer = obs });
         s.Prefill(g.Ints("input_ids"), s.EncodeImage(g["pixel_values"]));
-        Assert.Equal(new[] { 4, 16, 16 }, obs.Tensors["vision.layers.1.attn_probs"].Shape);
-        var text = obs.Tensors["text.layers.2.attn_probs"]; // [4, 23, 23]: every prefix token sees every prefix token
+        Assert.Equal(new[] { 4, 16, 16 }, obs["vision.layers.1.attn_probs"].Shape);
+        var text = obs["text.layers.2.attn_probs"]; // [4, 23, 23]: every prefix token sees every prefix token
         Assert.All(text.Data, p => Assert.True(p > 0));
     }
 
@@ -100,9 +101,9 @@ public class ObserverTests
         using var g = new GoldenFixture("gemma2-text-tiny", "golden.safetensors");
         using var model = LoadedModel.Load(g.Dir);
         var ids = g.Ints("input_ids");
-        var rec = new RecordingObserver();
+        var rec = new TraceRecorder();
         var baseline = model.CreateSession(new SessionOptions { Observer = rec }).Prefill(ids).ToArray();
-        var layer1 = rec.Tensors["text.layers.1"].Data;
+        var layer1 = rec["text.layers.1"].Data;
 
         var same = model.CreateSession(new SessionOptions { Observer = new Patch("text.layers.1", layer1) }).Prefill(ids).ToArray();
         Assert.Equal(baseline, same);
