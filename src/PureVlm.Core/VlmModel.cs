@@ -145,7 +145,8 @@ public sealed class VlmModel : IDisposable
         var request = new Request(this, image, prompt, options ?? new GenerationOptions(), null);
         using var steps = request.Run(cancel).GetEnumerator();
         // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
-        while (await Task.Run(steps.MoveNext, cancel).ConfigureAwait(false))
+        Func<bool> next = steps.MoveNext; // one delegate for the whole answer, not one per token
+        while (await Task.Run(next, cancel).ConfigureAwait(false))
             yield return steps.Current;
     }
 
