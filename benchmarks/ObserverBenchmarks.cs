@@ -38,7 +38,7 @@ public class ObserverBenchmarks
     public void Setup()
     {
         _model = VlmModel.Load();
-        var image = ImageLoader.Load(Path.Combine(_model.Directory, "samples", "03-red-circle.png"));
+        var image = ImageLoader.Load(Path.Combine(_model.Directory, "samples", "04-red-circle.png"));
         _pixels = _model.Preprocessor.PixelValues(image);
         _ids = _model.PromptIds("caption en");
         _session = _model.Model.CreateSession(new SessionOptions { Observer = Observer == Hook.NoOp ? new NoOpObserver() : null });

@@ -18,7 +18,7 @@ namespace PureVlm;
 /// <example>
 /// <code>
 /// using var model = VlmModel.Load();                       // the embedded demo model
-/// var image = ImageLoader.Load("samples/03-red-circle.png");
+/// var image = ImageLoader.Load("samples/04-red-circle.png");
 /// var answer = model.Generate(image, "answer en what color is the circle?");
 /// Console.WriteLine(answer.Text);                           // red
 /// </code>

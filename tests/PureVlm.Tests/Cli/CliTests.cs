@@ -31,45 +31,50 @@ public class CliTests
         foreach (var m in mentions) Assert.Contains(m, r.Err);
     }
 
-    [Fact]
-    public void Run_streams_only_the_answer_to_stdout()
+    public static TheoryData<int> SampleIndices() => Demo.DemoModelTests.SampleIndices();
+
+    [Theory]
+    [MemberData(nameof(SampleIndices))]
+    public void Run_prints_each_samples_reference_answer_and_only_that_on_stdout(int index)
     {
-        var r = Run("run", "--image", Sample("03-red-circle.png"), "--prompt", "answer en what color is the circle?");
+        var s = Demo.DemoModelTests.Samples[index];
+        var r = Run("run", "--image", Sample(s.Image), "--prompt", s.Prompt);
         Assert.Equal(0, r.Code);
-        Assert.Equal("red" + Environment.NewLine, r.Out);
+        Assert.Equal(s.Expected + Environment.NewLine, r.Out);
         Assert.Contains("prefill", r.Err);
     }
 
     [Fact]
     public void Run_json_gives_tokens_detections_and_timings()
     {
-        var r = Run("run", "--image", Sample("02-blue-circle.png"), "--prompt", "detect circle", "--json");
+        var s = Demo.DemoModelTests.Samples.Single(x => x.Image == "02-blue-square.png" && x.Prompt == "detect square");
+        var r = Run("run", "--image", Sample(s.Image), "--prompt", s.Prompt, "--json");
         Assert.Equal(0, r.Code);
         using var doc = JsonDocument.Parse(r.Out);
         var root = doc.RootElement;
-        Assert.Equal("<loc0512><loc0256><loc0817><loc0593> circle", root.GetProperty("text").GetString());
+        Assert.Equal(s.Expected, root.GetProperty("text").GetString()); // <loc0072><loc0078><loc0365><loc0365> square
         Assert.Equal(5, root.GetProperty("tokens").GetArrayLength());
         Assert.All(root.GetProperty("tokens").EnumerateArray(), t => Assert.InRange(t.GetProperty("probability").GetDouble(), 0, 1));
         var box = root.GetProperty("detections")[0].GetProperty("box").EnumerateArray().Select(v => v.GetDouble()).ToArray();
-        // 112×112 image: x0 = 256/1024·112, y0 = 512/1024·112, x1 = 593/1024·112, y1 = 817/1024·112
-        Assert.Equal(new[] { 28.0, 56.0, 64.859375, 89.359375 }, box.Select(v => Math.Round(v, 6)));
+        // 112×112 image: x0 = 78/1024·112, y0 = 72/1024·112, x1 = y1 = 365/1024·112
+        Assert.Equal(new[] { 8.53125, 7.875, 39.921875, 39.921875 }, box.Select(v => Math.Round(v, 6)));
         Assert.True(root.GetProperty("timings").GetProperty("prefill_s").GetDouble() > 0);
     }
 
     [Fact]
     public void Annotate_writes_a_png_and_leaves_the_input_untouched()
     {
-        string input = Sample("03-red-circle.png");
+        string input = Sample("03-green-triangle.png");
         var before = SHA256.HashData(File.ReadAllBytes(input));
         string output = Path.Combine(Path.GetTempPath(), $"purevlm-annotate-{Guid.NewGuid():N}.png");
         try
         {
-            var r = Run("run", "--image", input, "--prompt", "detect circle", "--annotate", output);
+            var r = Run("run", "--image", input, "--prompt", "detect triangle", "--annotate", output);
             Assert.Equal(0, r.Code);
             var annotated = PureVlm.Formats.Images.ImageLoader.Load(output);
             Assert.Equal((160, 160), (annotated.Width, annotated.Height));
             Assert.Equal(before, SHA256.HashData(File.ReadAllBytes(input)));
-            AssertOneLineError(Run("run", "--image", input, "--prompt", "detect circle", "--annotate", input), "overwrite");
+            AssertOneLineError(Run("run", "--image", input, "--prompt", "detect triangle", "--annotate", input), "overwrite");
         }
         finally { File.Delete(output); }
     }
@@ -98,7 +103,7 @@ public class CliTests
     public void Prompt_longer_than_the_context_is_a_clear_error()
     {
         string prompt = string.Concat(Enumerable.Repeat("red ", 9000)); // the demo model's context is 8192 tokens
-        AssertOneLineError(Run("run", "--image", Sample("01-blue-square.png"), "--prompt", prompt), "context", "8192");
+        AssertOneLineError(Run("run", "--image", Sample("02-blue-square.png"), "--prompt", prompt), "context", "8192");
     }
 
     [Fact]
@@ -118,7 +123,7 @@ public class CliTests
     public void Directory_without_config_is_a_clear_error()
     {
         string dir = Directory.CreateTempSubdirectory("purevlm-empty-").FullName;
-        try { AssertOneLineError(Run("run", "--model", dir, "--image", Sample("01-blue-square.png"), "--prompt", "caption en"), "config.json"); }
+        try { AssertOneLineError(Run("run", "--model", dir, "--image", Sample("02-blue-square.png"), "--prompt", "caption en"), "config.json"); }
         finally { Directory.Delete(dir, true); }
     }
 
@@ -130,7 +135,7 @@ public class CliTests
         {
             string config = Path.Combine(dir, "config.json");
             File.WriteAllText(config, File.ReadAllText(config).Replace("\"model_type\": \"paligemma\"", "\"model_type\": \"llava\""));
-            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("01-blue-square.png"), "--prompt", "caption en"), "llava");
+            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("02-blue-square.png"), "--prompt", "caption en"), "llava");
         }
         finally { Directory.Delete(dir, true); }
     }
@@ -143,7 +148,7 @@ public class CliTests
         {
             // spm-tiny has 3000 pieces; the demo model's vocabulary has 1536 rows.
             File.Copy(Path.Combine(TestPaths.TokenizerFixture("spm-tiny"), "tokenizer.model"), Path.Combine(dir, "tokenizer.model"), overwrite: true);
-            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("01-blue-square.png"), "--prompt", "caption en"), "3000", "1536");
+            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("02-blue-square.png"), "--prompt", "caption en"), "3000", "1536");
         }
         finally { Directory.Delete(dir, true); }
     }
@@ -155,7 +160,7 @@ public class CliTests
     [InlineData("--bogus", "1", "--bogus")]
     public void Bad_options_are_usage_errors(string option, string value, string mention)
     {
-        var r = Run("run", "--image", Sample("01-blue-square.png"), "--prompt", "caption en", option, value);
+        var r = Run("run", "--image", Sample("02-blue-square.png"), "--prompt", "caption en", option, value);
         Assert.Equal(2, r.Code);
         AssertOneLineError(r, mention);
     }

@@ -31,5 +31,10 @@ public class ReadmeExampleTests
         string readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md")).ReplaceLineEndings("\n");
         string shown = Regex.Match(readme, "```csharp\n.*?```\n\n```\n(.*?)```", RegexOptions.Singleline).Groups[1].Value;
         Assert.Equal(shown, output.ToString().ReplaceLineEndings("\n"));
+        // The answers shown are the reference's (samples/expected.jsonl), not our own output copied.
+        var lines = shown.Split('\n');
+        var expected = Demo.DemoModelTests.Samples.Where(s => s.Image == "04-red-circle.png").ToDictionary(s => s.Prompt, s => s.Expected);
+        Assert.Equal(expected["caption en"], lines[0]);
+        Assert.StartsWith(expected["detect circle"] + " (", lines[1]);
     }
 }

@@ -80,15 +80,17 @@ public class DemoModelTests : IClassFixture<DemoModelTests.Loaded>
     }
 
     [Fact]
-    public void Detect_answer_is_parsed_into_boxes_in_original_pixels()
+    public void Detect_answers_are_parsed_into_boxes_in_original_pixels()
     {
-        var s = Samples.First(x => x.Prompt.StartsWith("detect", StringComparison.Ordinal) && x.Image.StartsWith("03"));
-        var image = Image(s);
-        var result = _model.Generate(image, s.Prompt);
-        var d = Assert.Single(result.Detections);
-        Assert.Equal("circle", d.Label);
-        // <loc0512><loc0512><loc0852><loc0852> on a 160×160 image: 512/1024·160 = 80, 852/1024·160 = 133.125.
-        Assert.Equal(new[] { 80f, 80f, 133.125f, 133.125f }, d.Box);
+        foreach (var s in Samples.Where(x => x.Prompt.StartsWith("detect ", StringComparison.Ordinal)))
+        {
+            var image = Image(s);
+            var d = Assert.Single(_model.Generate(image, s.Prompt).Detections);
+            // The reference answer is <locY0><locX0><locY1><locX1> label; each value n is n/1024 of the side.
+            var loc = System.Text.RegularExpressions.Regex.Matches(s.Expected, @"<loc(\d{4})>").Select(m => int.Parse(m.Groups[1].Value)).ToArray();
+            Assert.Equal(s.Expected[(s.Expected.LastIndexOf('>') + 1)..].Trim(), d.Label);
+            Assert.Equal(new[] { loc[1] / 1024f * image.Width, loc[0] / 1024f * image.Height, loc[3] / 1024f * image.Width, loc[2] / 1024f * image.Height }, d.Box);
+        }
     }
 }
 
@@ -98,14 +100,15 @@ public class VlmModelLifetimeTests
     public async Task Dispose_during_a_streamed_request_lets_it_finish_and_refuses_new_ones()
     {
         var model = VlmModel.Load(TestPaths.DemoModel);
-        var image = PureVlm.Formats.Images.ImageLoader.Load(Path.Combine(TestPaths.DemoModel, "samples", "02-blue-circle.png"));
+        var s = DemoModelTests.Samples.First(x => x.Prompt.StartsWith("detect ", StringComparison.Ordinal));
+        var image = PureVlm.Formats.Images.ImageLoader.Load(Path.Combine(TestPaths.DemoModel, "samples", s.Image));
         var pieces = new List<string>();
-        await foreach (var piece in model.GenerateStreaming(image, "detect circle"))
+        await foreach (var piece in model.GenerateStreaming(image, s.Prompt))
         {
             if (pieces.Count == 0) model.Dispose(); // the weights must stay mapped until this request ends
             pieces.Add(piece);
         }
-        Assert.Equal("<loc0512><loc0256><loc0817><loc0593> circle", string.Concat(pieces));
+        Assert.Equal(s.Expected, string.Concat(pieces));
         Assert.Throws<ObjectDisposedException>(() => model.Generate(image, "caption en"));
         model.Dispose(); // twice is harmless
     }

@@ -72,9 +72,9 @@ public class ResizeAndPreprocessTests
     [InlineData("01-blue-square")]
     [InlineData("03-red-circle")]
     [InlineData("08-yellow-circle")]
-    public void Bicubic_resize_of_demo_samples_equals_pil_9_4_exactly(string sample)
+    public void Bicubic_resize_of_shape_pictures_equals_pil_9_4_exactly(string sample)
     {
-        var image = ImageLoader.Load(Path.Combine(TestPaths.DemoModel, "samples", sample + ".png"));
+        var image = ImageLoader.Load(Path.Combine(TestPaths.Data, "images", "samples-v1", sample + ".png"));
         var want = File.ReadAllBytes(Path.Combine(TestPaths.Data, "images", "pil-bicubic", sample + ".112x112.rgb.bin"));
 
         var got = BicubicResampler.Resize(image, 112, 112);

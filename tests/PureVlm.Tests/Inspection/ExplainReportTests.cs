@@ -14,7 +14,8 @@ public sealed class ExplainReportTests : IDisposable
 
     public void Dispose() => Directory.Delete(_out, recursive: true);
 
-    static readonly string Image = Path.Combine(TestPaths.DemoModel, "samples", "03-red-circle.png");
+    static readonly Demo.DemoModelTests.Sample Caption = Demo.DemoModelTests.Samples.Single(s => s.Image == "04-red-circle.png" && s.Prompt == "caption en");
+    static readonly string Image = Path.Combine(TestPaths.DemoModel, "samples", Caption.Image);
 
     // docs/report-schema.md, as key → kind per object.
     static readonly Dictionary<string, JsonValueKind> Root = new()
@@ -126,12 +127,12 @@ public sealed class ExplainReportTests : IDisposable
         Assert.DoesNotContain("https:", html, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("<script", html, StringComparison.OrdinalIgnoreCase);
         var sources = Regex.Matches(html, "src=\"([^\"]*)\"").Select(m => m.Groups[1].Value).ToList();
-        // Per token: layer heatmap, mean heatmap and 4 per-layer thumbnails; plus the input and the model's view.
+        // Per token (the caption has two): layer heatmap, mean heatmap and 4 per-layer thumbnails; plus the input and the model's view.
         Assert.Equal(2 + 2 * 6, sources.Count);
         Assert.All(sources, s => Assert.StartsWith("data:image/png;base64,", s));
         var png = Convert.FromBase64String(sources[0]["data:image/png;base64,".Length..]);
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
-        Assert.Contains("red circle", html);
+        Assert.Contains(Caption.Expected, html);
     }
 
     [Fact]
