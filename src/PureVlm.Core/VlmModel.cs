@@ -7,13 +7,14 @@ using PureVlm.Formats.Images;
 using PureVlm.Tokenization;
 using PureVlm.Models;
 using PureVlm.Outputs;
+using PureVlm.Prompts;
 using PureVlm.Runtime;
 
 namespace PureVlm;
 
 /// <summary>
-/// A PaliGemma checkpoint ready to answer questions about images: weights (memory-mapped), tokenizer and image
-/// preprocessor of one model directory. Thread-safe: concurrent requests each get their own KV cache.
+/// A vision-language checkpoint (PaliGemma, LLaVA) ready to answer questions about images: weights (memory-mapped),
+/// tokenizer, image preprocessor and prompt format of one model directory. Thread-safe: concurrent requests each get their own KV cache.
 /// </summary>
 /// <example>
 /// <code>
@@ -36,6 +37,10 @@ public sealed class VlmModel : IDisposable
     public GemmaTokenizer Tokenizer { get; }
     /// <summary>Resize and normalisation as the checkpoint's preprocessor_config.json says.</summary>
     public ImagePreprocessor Preprocessor { get; }
+    /// <summary>How the family lays out a prompt and reads its answers.</summary>
+    public IPromptFormat PromptFormat { get; }
+    /// <summary>The module tree with its vision tower.</summary>
+    public IVisionLanguageModel VisionLanguage { get; }
     /// <summary>Seconds spent in <see cref="Load"/>.</summary>
     public double LoadSeconds { get; }
     /// <summary>LoRA adapters loaded beside the base weights, by name; a request activates them with <see cref="GenerationOptions.Adapters"/>.</summary>
@@ -50,10 +55,12 @@ public sealed class VlmModel : IDisposable
     VlmModel(string directory, LoadedModel model, GemmaTokenizer tokenizer, ImagePreprocessor preprocessor, double loadSeconds)
     {
         Directory = directory; Model = model; Tokenizer = tokenizer; Preprocessor = preprocessor; LoadSeconds = loadSeconds;
+        VisionLanguage = model.VisionLanguage!;
+        PromptFormat = ModelFamilies.PromptFormat(VisionLanguage);
     }
 
     /// <summary>
-    /// Loads a PaliGemma model directory (config.json, safetensors, tokenizer, optional preprocessor_config.json);
+    /// Loads a vision-language model directory (config.json, safetensors, tokenizer, optional preprocessor_config.json);
     /// null loads <see cref="DefaultModelPath"/>. <paramref name="progress"/> receives short status lines.
     /// </summary>
     public static VlmModel Load(string? directory = null, Action<string>? progress = null)
@@ -67,8 +74,8 @@ public sealed class VlmModel : IDisposable
         var model = LoadedModel.Load(directory);
         try
         {
-            if (model.PaliGemma == null)
-                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a PaliGemma checkpoint (model_type paligemma)");
+            if (model.VisionLanguage == null)
+                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma or llava)");
             progress?.Invoke("loading tokenizer");
             var tokenizer = LoadTokenizer(directory);
             CheckTokenizerFits(tokenizer, model.Config, directory);
@@ -81,7 +88,8 @@ public sealed class VlmModel : IDisposable
         catch { model.Dispose(); throw; }
     }
 
-    static GemmaTokenizer LoadTokenizer(string directory)
+    /// <summary>The tokenizer of a model directory: its <c>tokenizer.model</c>, else <c>tokenizer.json</c>(<c>.gz</c>).</summary>
+    public static GemmaTokenizer LoadTokenizer(string directory)
     {
         foreach (var name in new[] { "tokenizer.model", "tokenizer.json", "tokenizer.json.gz" })
         {
@@ -114,9 +122,8 @@ public sealed class VlmModel : IDisposable
         return adapter;
     }
 
-    /// <summary>The ids PaliGemma sees for a prompt: <c>&lt;image&gt;</c> × N, <c>&lt;bos&gt;</c>, the prompt, "\n".</summary>
-    public int[] PromptIds(string prompt) =>
-        PaliGemmaPrompt.Build(Tokenizer, prompt, Model.Config.Vision!.NumPatches, Model.Config.ImageTokenIndex);
+    /// <summary>The ids the model sees for a prompt about one image, as the family's processor builds them.</summary>
+    public int[] PromptIds(string prompt) => PromptFormat.Build(Tokenizer, prompt, images: 1);
 
     /// <summary>Answers <paramref name="prompt"/> about <paramref name="image"/>.</summary>
     public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options = null, CancellationToken cancel = default) =>
@@ -232,8 +239,8 @@ public sealed class VlmModel : IDisposable
         {
             string text = _text.ToString();
             return new GenerationResult(text, _tokens,
-                LocationTokens.ParseDetections(text, image.Width, image.Height),
-                LocationTokens.ParseSegments(text, image.Width, image.Height),
+                owner.PromptFormat.ParseDetections(text, image.Width, image.Height),
+                owner.PromptFormat.ParseSegments(text, image.Width, image.Height),
                 new GenerationTimings(_encode, _prefill, _decode, _promptLength, Math.Max(0, _tokens.Count - 1)));
         }
     }

@@ -34,7 +34,7 @@ static class BenchCommand
         using var model = LoadedModel.Load(dir);
         double load = clock.Elapsed.TotalSeconds;
         double rssAfterLoad = Rss("VmRSS");
-        if (model.PaliGemma == null) throw new UsageException($"{dir} is not a PaliGemma model");
+        var vlm = model.VisionLanguage ?? throw new UsageException($"{dir} is a text-only model ({model.Config.ModelType}); bench needs a vision-language model");
         var config = model.Config;
         var pre = ImagePreprocessor.FromCheckpoint(dir);
         var pixels = pre.PixelValues(SyntheticImage(640, 480));

@@ -11,19 +11,23 @@ namespace PureVlm.Cli.Commands;
 static class TraceCommand
 {
     const string Help = """
-        usage: purevlm trace --model DIR [--weights FILE] [--image FILE | --pixel-values FILE] --input-ids IDS
-                             [--generate N] [--lora DIR] --out FILE.safetensors
+        usage: purevlm trace --model DIR [--weights FILE] [--image FILE | --pixel-values FILE]
+                             (--prompt TEXT | --input-ids IDS) [--generate N] [--lora DIR] --out FILE.safetensors
 
         Runs one forward pass and writes every named intermediate tensor as F32 (pixel_values,
-        vision.embeddings, vision.layers.{i}, vision.post_layernorm, projector, text.inputs_embeds,
-        text.layers.{i}, text.norm, logits), in the layout of the golden fixtures, for `purevlm diff`.
+        vision.embeddings, vision.layers.{i}, projector, text.inputs_embeds, text.layers.{i}, text.norm,
+        logits, and each family's own stages), plus input_ids and position_ids, in the layout of the
+        golden fixtures, for `purevlm diff`.
 
           --model DIR          model directory (config.json + weights)
           --weights FILE       weights file or directory to use instead of DIR's (e.g. model-bf16.safetensors)
-          --image FILE         the image (PaliGemma); its preprocessed image is traced as image.resized
+          --image FILE         the image; its preprocessing steps are traced too (image.resized, …)
           --pixel-values FILE  a safetensors file with a pixel_values tensor [1, 3, S, S]; skips preprocessing
-          --input-ids IDS      comma-separated ids after the image tokens (bos, prompt, "\n"), or the whole
-                               input of a text-only model; the image tokens are put in front by the engine
+          --prompt TEXT        the user's prompt: the family's processor builds the ids (PaliGemma: image
+                               tokens, bos, prompt, "\n"; LLaVA: "USER: <image>\n{prompt} ASSISTANT:")
+          --input-ids IDS      comma-separated ids instead of --prompt. PaliGemma: the ids after the image
+                               tokens (bos, prompt, "\n"), which the engine puts in front; other models: the
+                               whole input, image tokens included
           --generate N         also run N greedy steps (eos ignored) and write input_ids, position_ids,
                                generated_ids and generated_logits
           --out FILE           the trace to write (never one of the inputs)
@@ -32,13 +36,14 @@ static class TraceCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("trace", args, ["--model", "--weights", "--image", "--pixel-values", "--input-ids", "--generate", "--out", "--lora"], []);
+        var cl = new CommandLine("trace", args, ["--model", "--weights", "--image", "--pixel-values", "--prompt", "--input-ids", "--generate", "--out", "--lora"], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string dir = cl.Require("--model");
         string output = cl.Require("--out");
         int generate = cl.Int("--generate", 0, 1 << 16) ?? 0;
-        int[] ids = ParseIds(cl.Require("--input-ids"));
+        string? prompt = cl.Get("--prompt"), idsText = cl.Get("--input-ids");
+        if ((prompt == null) == (idsText == null)) throw new UsageException("give exactly one of --prompt TEXT and --input-ids IDS");
         foreach (var source in new[] { cl.Get("--image"), cl.Get("--pixel-values"), cl.Get("--weights") })
             if (source != null && Path.GetFullPath(source) == Path.GetFullPath(output))
                 throw new UsageException($"--out {output} is one of the inputs; choose another file");
@@ -52,11 +57,9 @@ static class TraceCommand
         var extra = new List<(string, DType, long[], ReadOnlyMemory<byte>)>();
 
         float[]? features = null;
-        int[] input = ids;
-        int firstPosition = 0;
-        if (model.PaliGemma is { } pali)
+        int[] input = prompt != null ? [] : ParseIds(idsText!);
+        if (model.VisionLanguage is { } vlm)
         {
-            var vision = model.Config.Vision!;
             Tensor pixels;
             if (cl.Get("--pixel-values") is { } pvPath)
             {
@@ -72,19 +75,26 @@ static class TraceCommand
                 pixels = pre.PixelValues(image);
             }
             features = session.EncodeImage(pixels);
-            input = Enumerable.Repeat(model.Config.ImageTokenIndex, vision.NumPatches).Concat(ids).ToArray();
-            firstPosition = 1; // HF PaliGemma positions are 1-based
+            if (prompt != null) input = ModelFamilies.PromptFormat(vlm).Build(VlmModel.LoadTokenizer(dir), prompt, images: 1);
+            else if (model.Config.IsPaliGemma) input = [.. Enumerable.Repeat(model.Config.ImageTokenIndex, vlm.ImageTokensPerImage), .. input];
         }
         else if (cl.Get("--image") != null || cl.Get("--pixel-values") != null)
             throw new UsageException($"{dir} is a text-only model ({model.Config.ModelType}); leave out --image and --pixel-values");
+        else if (prompt != null)
+        {
+            // A text-only LM: bos (when the tokenizer has one) and the prompt, as HF's tokenizers add it.
+            var tokenizer = VlmModel.LoadTokenizer(dir);
+            input = tokenizer.BosId >= 0 ? [tokenizer.BosId, .. tokenizer.Encode(prompt)] : tokenizer.Encode(prompt);
+        }
+        int firstPosition = model.Model.FirstPosition;
+        extra.Add(SafeTensorsWriter.I64("input_ids", input.Select(i => (long)i).ToArray(), 1, input.Length));
+        extra.Add(SafeTensorsWriter.I64("position_ids", Enumerable.Range(firstPosition, input.Length).Select(i => (long)i).ToArray(), 1, input.Length));
 
         if (generate == 0) session.Prefill(input, features);
         else
         {
             var tokens = session.Generate(input, features, new GenerationOptions { MaxNewTokens = generate, StopAtEos = false }).Select(t => (long)t.Id).ToArray();
             int vocab = model.Config.Text.VocabSize;
-            extra.Add(SafeTensorsWriter.I64("input_ids", input.Select(i => (long)i).ToArray(), 1, input.Length));
-            extra.Add(SafeTensorsWriter.I64("position_ids", Enumerable.Range(firstPosition, input.Length).Select(i => (long)i).ToArray(), 1, input.Length));
             extra.Add(SafeTensorsWriter.I64("generated_ids", tokens, tokens.Length));
             extra.Add(SafeTensorsWriter.F32("generated_logits", recorder.StepLogits.Take(generate).SelectMany(r => r).ToArray(), generate, vocab));
         }

@@ -1,11 +1,15 @@
 using System.Text.Json;
+using PureVlm.Kernels;
 
 namespace PureVlm.Formats;
 
 /// <summary>Raised for a config.json that cannot describe a supported model; the message names the file, the key, what was found and what was expected.</summary>
 public sealed class ModelConfigException(string message) : Exception(message);
 
-/// <summary>The Gemma / Gemma 2 decoder of HF <c>GemmaConfig</c> / <c>Gemma2Config</c>.</summary>
+/// <summary>
+/// A decoder's config: HF <c>GemmaConfig</c> / <c>Gemma2Config</c> / <c>LlamaConfig</c> (the keys they share, plus
+/// Gemma 2's soft-caps, <c>query_pre_attn_scalar</c> and window, which are 0 / off for the others).
+/// </summary>
 public sealed record TextConfig(
     string ModelType, int HiddenSize, int IntermediateSize, int NumHiddenLayers, int NumAttentionHeads,
     int NumKeyValueHeads, int HeadDim, int VocabSize, float RmsNormEps, float RopeTheta, int MaxPositionEmbeddings,
@@ -13,24 +17,46 @@ public sealed record TextConfig(
 {
     /// <summary>True for <c>gemma2</c>: extra norms, soft-caps, <c>query_pre_attn_scalar</c>, sliding window on even layers.</summary>
     public bool IsGemma2 => ModelType == "gemma2";
+    /// <summary>True for <c>gemma</c> and <c>gemma2</c>.</summary>
+    public bool IsGemma => ModelType is "gemma" or "gemma2";
+    /// <summary>The MLP's activation (<c>hidden_activation</c> for Gemma, <c>hidden_act</c> for LLaMA).</summary>
+    public Activation HiddenAct { get; init; } = Activation.GeluTanh;
+    /// <summary><c>attention_bias</c>: q/k/v/o projections with a bias.</summary>
+    public bool AttentionBias { get; init; }
+    /// <summary><c>mlp_bias</c>: gate/up/down projections with a bias.</summary>
+    public bool MlpBias { get; init; }
 }
 
-/// <summary>The SigLIP vision tower of HF <c>SiglipVisionConfig</c>.</summary>
+/// <summary>A ViT vision tower: HF <c>SiglipVisionConfig</c> or <c>CLIPVisionConfig</c>.</summary>
 public sealed record VisionConfig(
     int HiddenSize, int IntermediateSize, int NumHiddenLayers, int NumAttentionHeads, int NumChannels,
     int ImageSize, int PatchSize, float LayerNormEps)
 {
+    /// <summary><c>siglip_vision_model</c> or <c>clip_vision_model</c>.</summary>
+    public string ModelType { get; init; } = "siglip_vision_model";
+    /// <summary>The MLP's activation (<c>hidden_act</c>).</summary>
+    public Activation HiddenAct { get; init; } = Activation.GeluTanh;
     /// <summary>hidden_size / num_attention_heads.</summary>
     public int HeadDim => HiddenSize / NumAttentionHeads;
     /// <summary>Patches per side.</summary>
     public int GridSize => ImageSize / PatchSize;
-    /// <summary>Image tokens: (image_size / patch_size)².</summary>
+    /// <summary>Patches: (image_size / patch_size)².</summary>
     public int NumPatches => GridSize * GridSize;
 }
 
+/// <summary>The keys of HF <c>LlavaConfig</c> that say how image features are taken and projected.</summary>
+/// <param name="VisionFeatureLayer"><c>vision_feature_layer</c>: the index into the tower's hidden states (negative counts from the end).</param>
+/// <param name="VisionFeatureSelectStrategy"><c>vision_feature_select_strategy</c>: "default" drops the class token, "full" keeps it.</param>
+/// <param name="ProjectorHiddenAct"><c>projector_hidden_act</c>.</param>
+/// <param name="MultimodalProjectorBias"><c>multimodal_projector_bias</c>.</param>
+/// <param name="ImageSeqLength"><c>image_seq_length</c>: image tokens per image in the prompt.</param>
+public sealed record LlavaConfig(int VisionFeatureLayer, string VisionFeatureSelectStrategy, Activation ProjectorHiddenAct,
+    bool MultimodalProjectorBias, int ImageSeqLength);
+
 /// <summary>
-/// A model's config.json: <c>paligemma</c> (text <c>gemma</c> or <c>gemma2</c>, vision <c>siglip_vision_model</c>) or a plain
-/// <c>gemma</c> / <c>gemma2</c> causal LM. Omitted keys take the defaults of HF's config classes.
+/// A model's config.json: <c>paligemma</c> (text <c>gemma</c> or <c>gemma2</c>, vision <c>siglip_vision_model</c>),
+/// <c>llava</c> (text <c>llama</c>, vision <c>clip_vision_model</c>) or a plain <c>gemma</c> / <c>gemma2</c> / <c>llama</c>
+/// causal LM. Omitted keys take the defaults of HF's config classes.
 /// </summary>
 /// <param name="ModelType">Top-level <c>model_type</c>.</param>
 /// <param name="Text">The decoder (for PaliGemma, <c>text_config</c>; never the top-level <c>hidden_size</c>).</param>
@@ -42,8 +68,13 @@ public sealed record VisionConfig(
 public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig? Vision, int ImageTokenIndex,
     int BosTokenId, IReadOnlyList<int> EosTokenIds, int PadTokenId)
 {
-    /// <summary>True for PaliGemma (vision + text).</summary>
-    public bool IsPaliGemma => Vision != null;
+    /// <summary>The model types this engine builds.</summary>
+    public static readonly IReadOnlyList<string> SupportedModelTypes = ["paligemma", "llava", "gemma", "gemma2", "llama"];
+
+    /// <summary>True for PaliGemma.</summary>
+    public bool IsPaliGemma => ModelType == "paligemma";
+    /// <summary>LLaVA's feature-selection and projector keys, or null for other models.</summary>
+    public LlavaConfig? Llava { get; init; }
 
     /// <summary>Reads and validates a config.json.</summary>
     public static ModelConfig Load(string path)
@@ -72,12 +103,17 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
     {
         if (root.ValueKind != JsonValueKind.Object) throw new ModelConfigException($"{src}: expected a JSON object, found {root.ValueKind}");
         var top = new Keys(root, src, "");
+        string supported = string.Join(", ", SupportedModelTypes);
         string modelType = top.String("model_type", null)
-            ?? throw new ModelConfigException($"{src}: missing key 'model_type' (expected paligemma, gemma or gemma2)");
+            ?? throw new ModelConfigException($"{src}: missing key 'model_type' (expected one of {supported})");
         int bos = top.Int("bos_token_id", 2), pad = top.Int("pad_token_id", 0);
         var eos = top.IntOrList("eos_token_id", 1);
         switch (modelType)
         {
+            case "llama":
+                return new ModelConfig(modelType, ParseLlamaText(top), null, -1, top.Int("bos_token_id", 1), top.IntOrList("eos_token_id", 2), top.Int("pad_token_id", -1));
+            case "llava":
+                return ParseLlava(root, top, src);
             case "gemma" or "gemma2":
                 return new ModelConfig(modelType, ParseText(top, modelType, vocabDefault: 256000, gemma1Defaults: null), null, -1, bos, eos, pad);
             case "paligemma":
@@ -85,7 +121,7 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
                 // PaliGemmaConfig builds a SiglipVisionConfig with paligemma-3b sizes when vision_config is absent,
                 // but a given dict only gets SiglipVisionConfig's own defaults for its missing keys.
                 VisionConfig vision = root.TryGetProperty("vision_config", out var v) && v.ValueKind == JsonValueKind.Object
-                    ? ParseVision(new Keys(v, src, "vision_config."))
+                    ? ParseVision(new Keys(v, src, "vision_config."), "siglip_vision_model")
                     : new VisionConfig(1152, 4096, 27, 16, 3, 224, 14, 1e-6f);
                 TextConfig text;
                 if (root.TryGetProperty("text_config", out var t) && t.ValueKind == JsonValueKind.Object)
@@ -102,8 +138,83 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
                     throw new ModelConfigException($"{src}: image_token_index {imageToken} is outside the vocabulary [0, {text.VocabSize})");
                 return new ModelConfig(modelType, text, vision, imageToken, bos, eos, pad);
             default:
-                throw new ModelConfigException($"{src}: model_type '{modelType}' is not supported (expected paligemma, gemma or gemma2)");
+                throw new ModelConfigException($"{src}: model_type '{modelType}' is not supported (expected one of {supported})");
         }
+    }
+
+    static ModelConfig ParseLlava(JsonElement root, Keys top, string src)
+    {
+        // LlavaConfig builds llava-1.5's CLIP ViT-L/14-336 when vision_config is absent; a given dict gets CLIPVisionConfig's own defaults.
+        VisionConfig vision = root.TryGetProperty("vision_config", out var v) && v.ValueKind == JsonValueKind.Object
+            ? ParseVision(new Keys(v, src, "vision_config."), "clip_vision_model")
+            : new VisionConfig(1024, 4096, 24, 16, 3, 336, 14, 1e-5f) { ModelType = "clip_vision_model", HiddenAct = Activation.QuickGelu };
+        var tk = new Keys(root.TryGetProperty("text_config", out var t) && t.ValueKind == JsonValueKind.Object ? t : default, src, "text_config.");
+        string textType = tk.String("model_type", "llama")!;
+        if (textType != "llama") throw new ModelConfigException($"{src}: text_config.model_type is '{textType}', expected llama");
+        var text = ParseLlamaText(tk);
+        if (top.Has("vision_feature_layer") && !top.IsInt("vision_feature_layer"))
+            throw new ModelConfigException($"{src}: vision_feature_layer is a list; only one layer (an integer) is supported");
+        int layer = top.Int("vision_feature_layer", -2);
+        if (layer < -(vision.NumHiddenLayers + 1) || layer > vision.NumHiddenLayers)
+            throw new ModelConfigException($"{src}: vision_feature_layer is {layer}, expected an index into the {vision.NumHiddenLayers + 1} hidden states (-{vision.NumHiddenLayers + 1}..{vision.NumHiddenLayers})");
+        string strategy = top.String("vision_feature_select_strategy", "default")!;
+        if (strategy is not ("default" or "full"))
+            throw new ModelConfigException($"{src}: vision_feature_select_strategy is '{strategy}', expected default or full");
+        int perImage = vision.NumPatches + (strategy == "full" ? 1 : 0);
+        int seq = top.Int("image_seq_length", perImage);
+        if (seq != perImage)
+            throw new ModelConfigException($"{src}: image_seq_length is {seq}, but the vision tower gives {perImage} image tokens ((image_size / patch_size)²{(strategy == "full" ? " + 1" : "")})");
+        var llava = new LlavaConfig(layer, strategy, ParseActivation(top, "projector_hidden_act", "gelu"), top.Bool("multimodal_projector_bias", true), seq);
+        int imageToken = top.Int("image_token_index", 32000);
+        if (imageToken < 0 || imageToken >= text.VocabSize)
+            throw new ModelConfigException($"{src}: image_token_index {imageToken} is outside the vocabulary [0, {text.VocabSize})");
+        // LlavaConfig has no bos/eos of its own: the text config's are the model's.
+        int bos = top.Has("bos_token_id") ? top.Int("bos_token_id", 1) : tk.Int("bos_token_id", 1);
+        var eos = top.Has("eos_token_id") ? top.IntOrList("eos_token_id", 2) : tk.IntOrList("eos_token_id", 2);
+        return new ModelConfig("llava", text, vision, imageToken, bos, eos, top.Int("pad_token_id", -1)) { Llava = llava };
+    }
+
+    static Activation ParseActivation(Keys k, string key, string fallback)
+    {
+        string name = k.String(key, fallback)!;
+        return name switch
+        {
+            "gelu_pytorch_tanh" or "gelu_new" => Activation.GeluTanh,
+            "gelu" => Activation.GeluErf,
+            "quick_gelu" => Activation.QuickGelu,
+            "silu" or "swish" => Activation.Silu,
+            _ => throw new ModelConfigException($"{k.Source}: {k.Prefix}{key} is '{name}', expected gelu, gelu_pytorch_tanh, gelu_new, quick_gelu or silu"),
+        };
+    }
+
+    /// <summary>HF <c>LlamaConfig</c> with its defaults (llama-7b's sizes).</summary>
+    static TextConfig ParseLlamaText(Keys k)
+    {
+        int hidden = k.Int("hidden_size", 4096), heads = k.Int("num_attention_heads", 32);
+        k.Positive("num_attention_heads", heads);
+        if (k.Has("rope_scaling"))
+            throw new ModelConfigException($"{k.Source}: {k.Prefix}rope_scaling is set; only plain RoPE (rope_scaling null) is supported for llama");
+        var c = new TextConfig("llama",
+            HiddenSize: hidden,
+            IntermediateSize: k.Int("intermediate_size", 11008),
+            NumHiddenLayers: k.Int("num_hidden_layers", 32),
+            NumAttentionHeads: heads,
+            NumKeyValueHeads: k.Int("num_key_value_heads", heads),
+            HeadDim: k.Int("head_dim", hidden / heads),
+            VocabSize: k.Int("vocab_size", 32000),
+            RmsNormEps: k.Float("rms_norm_eps", 1e-6f),
+            RopeTheta: k.Float("rope_theta", 10000f),
+            MaxPositionEmbeddings: k.Int("max_position_embeddings", 2048),
+            TieWordEmbeddings: k.Bool("tie_word_embeddings", false),
+            QueryPreAttnScalar: 0, AttnLogitSoftcapping: 0, FinalLogitSoftcapping: 0, SlidingWindow: int.MaxValue)
+        {
+            HiddenAct = ParseActivation(k, "hidden_act", "silu"),
+            AttentionBias = k.Bool("attention_bias", false),
+            MlpBias = k.Bool("mlp_bias", false),
+        };
+        if (k.Int("pretraining_tp", 1) != 1)
+            throw new ModelConfigException($"{k.Source}: {k.Prefix}pretraining_tp is {k.Int("pretraining_tp", 1)}; it changes only the summation order, set it to 1");
+        return ValidateText(k, c);
     }
 
     /// <summary>Largest accepted dimension: far above any Gemma / SigLIP (vocab 257216), far below sizes whose buffers overflow.</summary>
@@ -136,11 +247,16 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         string act = k.String("hidden_activation", null) ?? "gelu_pytorch_tanh";
         if (act != "gelu_pytorch_tanh")
             throw new ModelConfigException($"{k.Source}: {k.Prefix}hidden_activation is '{act}', only gelu_pytorch_tanh is supported");
+        if (g2 && !(c.QueryPreAttnScalar > 0)) throw new ModelConfigException($"{k.Source}: {k.Prefix}query_pre_attn_scalar must be > 0, found {c.QueryPreAttnScalar}");
+        return ValidateText(k, c);
+    }
+
+    static TextConfig ValidateText(Keys k, TextConfig c)
+    {
         k.Positive("num_key_value_heads", c.NumKeyValueHeads);
         if (c.NumAttentionHeads % c.NumKeyValueHeads != 0)
             throw new ModelConfigException($"{k.Source}: {k.Prefix}num_attention_heads {c.NumAttentionHeads} is not a multiple of num_key_value_heads {c.NumKeyValueHeads}");
         if (c.HeadDim % 2 != 0) throw new ModelConfigException($"{k.Source}: {k.Prefix}head_dim {c.HeadDim} must be even for RoPE");
-        if (g2 && !(c.QueryPreAttnScalar > 0)) throw new ModelConfigException($"{k.Source}: {k.Prefix}query_pre_attn_scalar must be > 0, found {c.QueryPreAttnScalar}");
         foreach (var (key, value) in new[] { ("hidden_size", c.HiddenSize), ("intermediate_size", c.IntermediateSize), ("num_hidden_layers", c.NumHiddenLayers),
                      ("num_attention_heads", c.NumAttentionHeads), ("head_dim", c.HeadDim), ("vocab_size", c.VocabSize),
                      ("max_position_embeddings", c.MaxPositionEmbeddings), ("sliding_window", c.SlidingWindow) })
@@ -156,9 +272,13 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         return c;
     }
 
-    static VisionConfig ParseVision(Keys k)
+    /// <summary>A SigLIP or CLIP vision config; <paramref name="expectedType"/> is what the outer model needs.</summary>
+    static VisionConfig ParseVision(Keys k, string expectedType)
     {
-        int patch = k.Int("patch_size", 16);
+        string type = k.String("model_type", expectedType)!;
+        if (type != expectedType) throw new ModelConfigException($"{k.Source}: {k.Prefix}model_type is '{type}', expected {expectedType}");
+        bool clip = type == "clip_vision_model";
+        int patch = k.Int("patch_size", clip ? 32 : 16);
         int imageSize;
         if (k.Has("image_size")) imageSize = k.Int("image_size", 224);
         else if (k.Has("num_image_tokens"))
@@ -171,10 +291,11 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         var c = new VisionConfig(
             HiddenSize: k.Int("hidden_size", 768), IntermediateSize: k.Int("intermediate_size", 3072),
             NumHiddenLayers: k.Int("num_hidden_layers", 12), NumAttentionHeads: k.Int("num_attention_heads", 12),
-            NumChannels: k.Int("num_channels", 3), ImageSize: imageSize, PatchSize: patch, LayerNormEps: k.Float("layer_norm_eps", 1e-6f));
-        string act = k.String("hidden_act", "gelu_pytorch_tanh")!;
-        if (act != "gelu_pytorch_tanh")
-            throw new ModelConfigException($"{k.Source}: {k.Prefix}hidden_act is '{act}', only gelu_pytorch_tanh is supported");
+            NumChannels: k.Int("num_channels", 3), ImageSize: imageSize, PatchSize: patch, LayerNormEps: k.Float("layer_norm_eps", clip ? 1e-5f : 1e-6f))
+        {
+            ModelType = type,
+            HiddenAct = ParseActivation(k, "hidden_act", clip ? "quick_gelu" : "gelu_pytorch_tanh"),
+        };
         foreach (var (key, value) in new[] { ("hidden_size", c.HiddenSize), ("intermediate_size", c.IntermediateSize), ("num_hidden_layers", c.NumHiddenLayers),
                      ("num_attention_heads", c.NumAttentionHeads), ("num_channels", c.NumChannels), ("image_size", c.ImageSize), ("patch_size", c.PatchSize) })
             k.Positive(key, value);
@@ -200,6 +321,8 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
     {
         public string Source => source;
         public string Prefix => prefix;
+
+        public bool IsInt(string key) => TryGet(key, out var v) && v.ValueKind == JsonValueKind.Number;
 
         public bool Has(string key) => obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
 

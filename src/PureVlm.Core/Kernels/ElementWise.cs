@@ -14,7 +14,7 @@ public static class ElementWise
 {
     const int Chunk = 256;
 
-    /// <summary>Gemma's RMSNorm per row: <c>x · rsqrt(mean(x²) + eps) · (1 + w)</c> (HF multiplies by 1 + w, not w).</summary>
+    /// <summary>RMSNorm per row: <c>x · rsqrt(mean(x²) + eps) · w</c> (Gemma's <c>1 + w</c> is folded into w by the model when it loads).</summary>
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y)
     {
         int d = CheckRows(x.Length, weight.Length, y.Length, nameof(RmsNorm));
@@ -24,7 +24,7 @@ public static class ElementWise
             var yr = y.Slice(r * d, d);
             float inv = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(xr) / d + eps);
             TensorPrimitives.Multiply(xr, inv, yr);
-            TensorPrimitives.AddMultiply(weight, 1f, yr, yr); // (w + 1) · y
+            TensorPrimitives.Multiply(yr, weight, yr);
         }
     }
 
@@ -65,6 +65,55 @@ public static class ElementWise
             TensorPrimitives.Sigmoid(us, us);
             TensorPrimitives.Multiply(xs, us, xs);
         }
+    }
+
+    /// <summary>Applies <paramref name="activation"/> in place.</summary>
+    public static void Activate(Span<float> x, Activation activation)
+    {
+        switch (activation)
+        {
+            case Activation.GeluTanh: GeluTanh(x); break;
+            case Activation.GeluErf: GeluErf(x); break;
+            case Activation.QuickGelu: SigmoidGate(x, 1.702f); break;
+            case Activation.Silu: SigmoidGate(x, 1f); break;
+            default: throw new ArgumentOutOfRangeException(nameof(activation), activation, "unknown activation");
+        }
+    }
+
+    /// <summary><c>x · sigmoid(a·x)</c> in place: SiLU for a = 1, CLIP's quick_gelu for a = 1.702.</summary>
+    static void SigmoidGate(Span<float> x, float a)
+    {
+        Span<float> u = stackalloc float[Chunk];
+        for (int i = 0; i < x.Length; i += Chunk)
+        {
+            var xs = x.Slice(i, Math.Min(Chunk, x.Length - i));
+            var us = u[..xs.Length];
+            if (a == 1f) TensorPrimitives.Sigmoid(xs, us);
+            else { TensorPrimitives.Multiply(xs, a, us); TensorPrimitives.Sigmoid(us, us); }
+            TensorPrimitives.Multiply(xs, us, xs);
+        }
+    }
+
+    /// <summary>
+    /// The exact GELU <c>x · ½(1 + erf(x/√2))</c> (PyTorch's default), in place. erf is evaluated in float64 from
+    /// erfc's Chebyshev-fitted exponential form (relative error below 1.2e-7), so the float32 result is as close as
+    /// float32 allows; .NET has no erf of its own.
+    /// </summary>
+    public static void GeluErf(Span<float> x)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            double v = x[i];
+            x[i] = (float)(0.5 * v * Erfc(-v * 0.70710678118654752)); // 1 + erf(z) = erfc(-z), accurate where it is tiny
+        }
+    }
+
+    static double Erfc(double x)
+    {
+        double z = Math.Abs(x), t = 1 / (1 + 0.5 * z);
+        double r = t * Math.Exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+                   + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+        return x >= 0 ? r : 2 - r;
     }
 
     /// <summary>Softmax of each row of length <paramref name="d"/>, in place.</summary>

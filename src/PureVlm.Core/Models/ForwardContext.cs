@@ -101,10 +101,14 @@ public sealed class Workspace
     /// <summary>Exactly <paramref name="length"/> floats of <paramref name="slot"/>'s buffer.</summary>
     public Span<float> Span(Slot slot, int length) => Get(slot, length).AsSpan(0, length);
 
-    /// <summary>A buffer of at least <paramref name="length"/> ints for RoPE positions.</summary>
-    public int[] Positions(int length)
+    /// <summary>
+    /// RoPE positions of <paramref name="length"/> new tokens after <paramref name="cached"/> ones: <c>firstPosition + cached + i</c>
+    /// (HF numbers from 0, PaliGemma from 1).
+    /// </summary>
+    public ReadOnlySpan<int> Positions(int cached, int length, int firstPosition)
     {
         if (_positions.Length < length) _positions = new int[Math.Max(length, _positions.Length * 2)];
-        return _positions;
+        for (int i = 0; i < length; i++) _positions[i] = firstPosition + cached + i;
+        return _positions.AsSpan(0, length);
     }
 }

@@ -9,35 +9,39 @@ namespace PureVlm.Models;
 /// (its <c>post_attention_layernorm</c> is the pre-MLP norm). Gemma 2 normalises each block's output too:
 /// <c>x += post_attention_ln(attn(input_ln(x))); x += post_feedforward_ln(mlp(pre_feedforward_ln(x)))</c>.
 /// </summary>
-public sealed class GemmaDecoderLayer
+public sealed class GemmaDecoderLayer : IDecoderLayer
 {
     readonly int _hidden;
-    readonly GemmaRmsNorm _inputLayernorm;
-    readonly GemmaAttention _selfAttn;
-    readonly GemmaRmsNorm? _postAttentionLayernorm; // Gemma 2 only
-    readonly GemmaRmsNorm _preMlpLayernorm;         // Gemma 1: post_attention_layernorm; Gemma 2: pre_feedforward_layernorm
-    readonly GemmaMlp _mlp;
-    readonly GemmaRmsNorm? _postFeedforwardLayernorm; // Gemma 2 only
+    readonly RmsNorm _inputLayernorm;
+    readonly DecoderAttention _selfAttn;
+    readonly RmsNorm? _postAttentionLayernorm; // Gemma 2 only
+    readonly RmsNorm _preMlpLayernorm;         // Gemma 1: post_attention_layernorm; Gemma 2: pre_feedforward_layernorm
+    readonly GatedMlp _mlp;
+    readonly RmsNorm? _postFeedforwardLayernorm; // Gemma 2 only
 
     /// <summary>Loads decoder layer <paramref name="layerIdx"/> under <paramref name="scope"/> (<c>…layers.N</c>).</summary>
     public GemmaDecoderLayer(WeightScope scope, TextConfig c, int layerIdx, string traceName)
     {
         _hidden = c.HiddenSize;
         float eps = c.RmsNormEps;
-        _inputLayernorm = new GemmaRmsNorm(scope.Sub("input_layernorm"), _hidden, eps);
-        _selfAttn = new GemmaAttention(scope.Sub("self_attn"), c, layerIdx, traceName);
-        _mlp = new GemmaMlp(scope.Sub("mlp"), c, traceName);
-        var postAttention = new GemmaRmsNorm(scope.Sub("post_attention_layernorm"), _hidden, eps);
+        _inputLayernorm = new RmsNorm(scope.Sub("input_layernorm"), _hidden, eps, addOne: true);
+        // Gemma 2 scales scores by query_pre_attn_scalar^-0.5, soft-caps them, and slides a window on even layers.
+        _selfAttn = new DecoderAttention(scope.Sub("self_attn"), c,
+            scale: (float)(1.0 / Math.Sqrt(c.IsGemma2 ? c.QueryPreAttnScalar : c.HeadDim)),
+            softCap: c.IsGemma2 ? c.AttnLogitSoftcapping : 0,
+            window: c.IsGemma2 && layerIdx % 2 == 0 ? c.SlidingWindow : int.MaxValue, traceName);
+        _mlp = new GatedMlp(scope.Sub("mlp"), _hidden, c.IntermediateSize, c.HiddenAct, bias: false, traceName);
+        var postAttention = new RmsNorm(scope.Sub("post_attention_layernorm"), _hidden, eps, addOne: true);
         if (c.IsGemma2)
         {
             _postAttentionLayernorm = postAttention;
-            _preMlpLayernorm = new GemmaRmsNorm(scope.Sub("pre_feedforward_layernorm"), _hidden, eps);
-            _postFeedforwardLayernorm = new GemmaRmsNorm(scope.Sub("post_feedforward_layernorm"), _hidden, eps);
+            _preMlpLayernorm = new RmsNorm(scope.Sub("pre_feedforward_layernorm"), _hidden, eps, addOne: true);
+            _postFeedforwardLayernorm = new RmsNorm(scope.Sub("post_feedforward_layernorm"), _hidden, eps, addOne: true);
         }
         else _preMlpLayernorm = postAttention;
     }
 
-    /// <summary>Updates the residual stream x [n, hidden] in place for n new tokens.</summary>
+    /// <inheritdoc/>
     public void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, int prefixLength, ForwardContext ctx)
     {
         var normed = ctx.Scratch.Span(Slot.Normed, n * _hidden);

@@ -2,7 +2,7 @@ using PureVlm.Kernels;
 
 namespace PureVlm.Models;
 
-/// <summary>HF <c>nn.LayerNorm</c> with weight and bias (SigLIP).</summary>
+/// <summary>HF <c>nn.LayerNorm</c> with weight and bias (SigLIP, CLIP).</summary>
 public sealed class LayerNorm(WeightScope scope, int dim, float eps)
 {
     readonly float[] _weight = scope.GetFloats("weight", dim);

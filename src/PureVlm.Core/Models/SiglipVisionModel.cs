@@ -9,7 +9,7 @@ public sealed class SiglipVisionModel
     /// <summary>The config it was built from.</summary>
     public VisionConfig Config { get; }
     readonly SiglipVisionEmbeddings _embeddings;
-    readonly SiglipEncoderLayer[] _layers;
+    readonly EncoderLayer[] _layers;
     readonly LayerNorm _postLayernorm;
     readonly string[] _layerNames;
 
@@ -20,7 +20,7 @@ public sealed class SiglipVisionModel
         _embeddings = new SiglipVisionEmbeddings(scope.Sub("embeddings"), c);
         _layerNames = Enumerable.Range(0, c.NumHiddenLayers).Select(i => $"vision.layers.{i}").ToArray();
         var layers = scope.Sub("encoder").Sub("layers");
-        _layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => new SiglipEncoderLayer(layers.Sub(i), c, _layerNames[i])).ToArray();
+        _layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => new EncoderLayer(layers.Sub(i), c, _layerNames[i])).ToArray();
         _postLayernorm = new LayerNorm(scope.Sub("post_layernorm"), c.HiddenSize, c.LayerNormEps);
     }
 

@@ -45,11 +45,11 @@ public sealed class InferenceSession
     /// <summary>The most tokens this session may hold.</summary>
     public int MaxContextLength => _maxContext;
 
-    /// <summary>pixel_values [3, S, S] or [1, 3, S, S] (normalised, CHW) → image features [P, text hidden] for <see cref="Prefill"/>.</summary>
+    /// <summary>pixel_values [3, S, S] or [1, 3, S, S] (normalised, CHW) → image features [image tokens, text hidden] for <see cref="Prefill"/>.</summary>
     public float[] EncodeImage(Tensor pixelValues)
     {
-        var pali = _model.PaliGemma ?? throw new InvalidOperationException("this model has no vision tower");
-        var v = pali.Config.Vision!;
+        var vlm = _model.VisionLanguage ?? throw new InvalidOperationException($"this model ({_model.Config.ModelType}) has no vision tower");
+        var v = vlm.Vision;
         int[] want = [v.NumChannels, v.ImageSize, v.ImageSize];
         var shape = pixelValues.Shape.AsSpan(pixelValues.Rank == 4 && pixelValues.Shape[0] == 1 ? 1 : 0);
         if (!shape.SequenceEqual(want))
@@ -61,11 +61,11 @@ public sealed class InferenceSession
             pixels = pixels.Clone(); // the observer may edit it
             _ctx.Report("pixel_values", pixels.Data, 1, want[0], want[1], want[2]);
         }
-        return pali.EncodeImage(pixels.Span, _ctx);
+        return vlm.EncodeImage(pixels.Span, _ctx);
     }
 
     /// <summary>
-    /// Runs the prompt (for PaliGemma, with image-token rows filled from <paramref name="imageFeatures"/>) on an empty
+    /// Runs the prompt (for a vision-language model, with image-token rows filled from <paramref name="imageFeatures"/>) on an empty
     /// session and returns the last position's logits [vocab], valid until the next call.
     /// </summary>
     public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> inputIds, ReadOnlySpan<float> imageFeatures = default)

@@ -16,18 +16,15 @@ public sealed class LoadedModel : IDisposable
     public ModelConfig Config { get; }
     /// <summary>The weights.</summary>
     public Checkpoint Checkpoint { get; }
-    /// <summary>The module tree (<see cref="PaliGemmaForConditionalGeneration"/> or <see cref="GemmaForCausalLM"/>).</summary>
+    /// <summary>The module tree, built by the family of <c>model_type</c> (<see cref="ModelFamilies"/>).</summary>
     public IGenerativeModel Model { get; }
-    /// <summary>The PaliGemma model, or null for a text-only LM.</summary>
-    public PaliGemmaForConditionalGeneration? PaliGemma => Model as PaliGemmaForConditionalGeneration;
+    /// <summary>The model with its vision tower, or null for a text-only LM.</summary>
+    public IVisionLanguageModel? VisionLanguage => Model as IVisionLanguageModel;
 
     LoadedModel(ModelConfig config, Checkpoint checkpoint, bool owns)
     {
         Config = config; Checkpoint = checkpoint; _owned = owns ? checkpoint : null;
-        var root = new WeightScope(checkpoint);
-        Model = config.IsPaliGemma
-            ? new PaliGemmaForConditionalGeneration(root, config, DetectNewLayout(checkpoint))
-            : new GemmaForCausalLM(root, config);
+        Model = ModelFamilies.Build(config, checkpoint);
     }
 
     /// <summary>Loads <c>config.json</c> and the safetensors of a HF model directory.</summary>
@@ -44,14 +41,6 @@ public sealed class LoadedModel : IDisposable
 
     /// <summary>Builds a model over an open checkpoint, which the caller keeps and disposes.</summary>
     public static LoadedModel Load(ModelConfig config, Checkpoint checkpoint) => new(config, checkpoint, owns: false);
-
-    /// <summary>True for transformers ≥ 4.52 names (<c>model.language_model.…</c>), false for the hub's (<c>language_model.model.…</c>).</summary>
-    static bool DetectNewLayout(Checkpoint c)
-    {
-        if (c.Contains("model.language_model.embed_tokens.weight")) return true;
-        if (c.Contains("language_model.model.embed_tokens.weight")) return false;
-        throw new InvalidModelFileException($"{c.Path}: missing tensor 'language_model.model.embed_tokens.weight' (or 'model.language_model.embed_tokens.weight'): not a PaliGemma checkpoint");
-    }
 
     /// <summary>A new session (KV cache, scratch) for one request.</summary>
     public InferenceSession CreateSession(SessionOptions? options = null)

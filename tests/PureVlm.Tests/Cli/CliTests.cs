@@ -134,8 +134,8 @@ public class CliTests
         try
         {
             string config = Path.Combine(dir, "config.json");
-            File.WriteAllText(config, File.ReadAllText(config).Replace("\"model_type\": \"paligemma\"", "\"model_type\": \"llava\""));
-            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("02-blue-square.png"), "--prompt", "caption en"), "llava");
+            File.WriteAllText(config, File.ReadAllText(config).Replace("\"model_type\": \"paligemma\"", "\"model_type\": \"mllama\""));
+            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("02-blue-square.png"), "--prompt", "caption en"), "mllama", "paligemma, llava, gemma, gemma2, llama");
         }
         finally { Directory.Delete(dir, true); }
     }

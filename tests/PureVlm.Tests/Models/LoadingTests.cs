@@ -55,15 +55,37 @@ public sealed class LoadingTests : IDisposable
         Assert.Null(gemma.Vision);
     }
 
+    [Fact]
+    public void Llava_config_without_sub_configs_is_llava_1_5_7b()
+    {
+        // LlavaConfig's defaults: CLIP ViT-L/14-336 and LlamaConfig's llama-7b decoder.
+        var c = ModelConfig.Parse("""{"model_type": "llava"}""");
+        Assert.Equal((1024, 24, 16, 336, 14, "clip_vision_model", Kernels.Activation.QuickGelu),
+            (c.Vision!.HiddenSize, c.Vision.NumHiddenLayers, c.Vision.NumAttentionHeads, c.Vision.ImageSize, c.Vision.PatchSize, c.Vision.ModelType, c.Vision.HiddenAct));
+        Assert.Equal((4096, 11008, 32, 32, 32, 128, 32000, Kernels.Activation.Silu, false),
+            (c.Text.HiddenSize, c.Text.IntermediateSize, c.Text.NumHiddenLayers, c.Text.NumAttentionHeads, c.Text.NumKeyValueHeads, c.Text.HeadDim, c.Text.VocabSize, c.Text.HiddenAct, c.Text.TieWordEmbeddings));
+        Assert.Equal((-2, "default", Kernels.Activation.GeluErf, 576, 32000, 1), (c.Llava!.VisionFeatureLayer, c.Llava.VisionFeatureSelectStrategy, c.Llava.ProjectorHiddenAct, c.Llava.ImageSeqLength, c.ImageTokenIndex, c.BosTokenId));
+        Assert.Equal([2], c.EosTokenIds);
+    }
+
     [Theory]
     [InlineData("""{"text_config": {"model_type": "gemma"}}""", "model_type")]
-    [InlineData("""{"model_type": "llama"}""", "llama")]
+    [InlineData("""{"model_type": "mistral"}""", "mistral")]
     [InlineData("""{"model_type": "paligemma", "vision_config": {"hidden_size": 30, "num_attention_heads": 4}}""", "vision_config.hidden_size 30")]
     [InlineData("""{"model_type": "gemma2", "num_attention_heads": 8, "num_key_value_heads": 3}""", "num_key_value_heads 3")]
     [InlineData("""{"model_type": "paligemma", "text_config": {"hidden_size": "big"}}""", "text_config.hidden_size")]
     [InlineData("""{"model_type": "paligemma", "vision_config": {"image_size": 224, "num_image_tokens": 100}}""", "num_image_tokens")]
     [InlineData("""{"model_type": "gemma", "num_hidden_layers": 0}""", "num_hidden_layers")]
     [InlineData("""{"model_type": "gemma", "hidden_activation": "relu"}""", "hidden_activation")]
+    [InlineData("""{"model_type": "llava", "text_config": {"model_type": "mistral"}}""", "text_config.model_type is 'mistral', expected llama")]
+    [InlineData("""{"model_type": "llava", "vision_config": {"model_type": "siglip_vision_model"}}""", "vision_config.model_type is 'siglip_vision_model', expected clip_vision_model")]
+    [InlineData("""{"model_type": "llava", "vision_feature_layer": [-2, -5]}""", "vision_feature_layer is a list")]
+    [InlineData("""{"model_type": "llava", "vision_feature_layer": -30}""", "vision_feature_layer is -30")]
+    [InlineData("""{"model_type": "llava", "vision_feature_select_strategy": "cls"}""", "vision_feature_select_strategy is 'cls'")]
+    [InlineData("""{"model_type": "llava", "image_seq_length": 577}""", "image_seq_length is 577, but the vision tower gives 576")]
+    [InlineData("""{"model_type": "llava", "projector_hidden_act": "relu"}""", "projector_hidden_act is 'relu'")]
+    [InlineData("""{"model_type": "llama", "rope_scaling": {"type": "linear", "factor": 2.0}}""", "rope_scaling")]
+    [InlineData("""{"model_type": "llama", "num_attention_heads": 0}""", "num_attention_heads is 0")]
     public void Bad_config_names_the_key(string json, string expected)
     {
         var e = Assert.Throws<ModelConfigException>(() => ModelConfig.Parse(json));

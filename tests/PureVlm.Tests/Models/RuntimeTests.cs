@@ -39,7 +39,7 @@ public class RuntimeTests
         // Decoding a token after the bidirectional prefix = prefilling prefix + token where only the prefix is bidirectional.
         using var g = new GoldenFixture("paligemma-tiny", "golden.safetensors");
         using var model = Load("paligemma-tiny");
-        var pali = model.PaliGemma!;
+        var pali = model.VisionLanguage!;
         var ctx = new ForwardContext();
         var features = pali.EncodeImage(g["pixel_values"].Span, ctx);
         var ids = g.Ints("input_ids");

@@ -1,4 +1,5 @@
 using PureVlm.Tokenization;
+using PureVlm.Prompts;
 using Xunit;
 using static PureVlm.Tests.Tokenizer.TokenizerFixtureData;
 

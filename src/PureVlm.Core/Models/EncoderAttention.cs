@@ -4,8 +4,8 @@ using static PureVlm.Models.Workspace;
 
 namespace PureVlm.Models;
 
-/// <summary>HF <c>SiglipAttention</c>: multi-head self-attention with biased q/k/v/out projections, no mask, scale head_dim^-0.5.</summary>
-public sealed class SiglipAttention
+/// <summary>HF <c>SiglipAttention</c> / <c>CLIPAttention</c>: multi-head self-attention with biased q/k/v/out projections, no mask, scale head_dim^-0.5.</summary>
+public sealed class EncoderAttention
 {
     readonly Linear _qProj, _kProj, _vProj, _outProj;
     readonly int _heads, _headDim;
@@ -13,7 +13,7 @@ public sealed class SiglipAttention
     readonly string _probsName, _outputName;
 
     /// <summary>Loads <c>{q,k,v,out}_proj</c> under <paramref name="scope"/>; <paramref name="traceName"/> prefixes the attn_probs report.</summary>
-    public SiglipAttention(WeightScope scope, VisionConfig c, string traceName)
+    public EncoderAttention(WeightScope scope, VisionConfig c, string traceName)
     {
         int d = c.HiddenSize;
         _qProj = new Linear(scope.Sub("q_proj"), d, d, bias: true);

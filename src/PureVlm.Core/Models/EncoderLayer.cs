@@ -4,13 +4,13 @@ using static PureVlm.Models.Workspace;
 
 namespace PureVlm.Models;
 
-/// <summary>HF <c>SiglipEncoderLayer</c> (pre-LN): <c>x += attn(LN1(x)); x += mlp(LN2(x))</c>.</summary>
-public sealed class SiglipEncoderLayer(WeightScope scope, VisionConfig c, string traceName)
+/// <summary>HF <c>SiglipEncoderLayer</c> / <c>CLIPEncoderLayer</c> (pre-LN; they differ only in the MLP's activation): <c>x += attn(LN1(x)); x += mlp(LN2(x))</c>.</summary>
+public sealed class EncoderLayer(WeightScope scope, VisionConfig c, string traceName)
 {
     readonly LayerNorm _layerNorm1 = new(scope.Sub("layer_norm1"), c.HiddenSize, c.LayerNormEps);
-    readonly SiglipAttention _selfAttn = new(scope.Sub("self_attn"), c, traceName);
+    readonly EncoderAttention _selfAttn = new(scope.Sub("self_attn"), c, traceName);
     readonly LayerNorm _layerNorm2 = new(scope.Sub("layer_norm2"), c.HiddenSize, c.LayerNormEps);
-    readonly SiglipMlp _mlp = new(scope.Sub("mlp"), c, traceName);
+    readonly Mlp _mlp = new(scope.Sub("mlp"), c.HiddenSize, c.IntermediateSize, c.HiddenAct, traceName);
 
     /// <summary>Updates the residual stream x [n, d] in place.</summary>
     public void Forward(Span<float> x, int n, ForwardContext ctx)

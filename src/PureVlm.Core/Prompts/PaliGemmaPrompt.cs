@@ -1,8 +1,23 @@
-namespace PureVlm.Tokenization;
+using PureVlm.Outputs;
+using PureVlm.Tokenization;
 
-/// <summary>The PaliGemma input sequence, as HF <c>PaliGemmaProcessor</c> builds it: <c>&lt;image&gt;</c>×N, <c>&lt;bos&gt;</c>, prompt, "\n".</summary>
-public static class PaliGemmaPrompt
+namespace PureVlm.Prompts;
+
+/// <summary>
+/// The PaliGemma input sequence, as HF <c>PaliGemmaProcessor</c> builds it: <c>&lt;image&gt;</c>×N per image, <c>&lt;bos&gt;</c>,
+/// prompt, "\n"; answers may hold <c>&lt;locNNNN&gt;</c> boxes and <c>&lt;segNNN&gt;</c> mask codes.
+/// </summary>
+public sealed class PaliGemmaPrompt(int imageTokensPerImage, int imageTokenId) : IPromptFormat
 {
+    /// <inheritdoc/>
+    public int[] Build(GemmaTokenizer tokenizer, string prompt, int images) => Build(tokenizer, prompt, images * imageTokensPerImage, imageTokenId);
+
+    /// <inheritdoc/>
+    public IReadOnlyList<Detection> ParseDetections(string answer, int width, int height) => LocationTokens.ParseDetections(answer, width, height);
+
+    /// <inheritdoc/>
+    public IReadOnlyList<Segment> ParseSegments(string answer, int width, int height) => LocationTokens.ParseSegments(answer, width, height);
+
     /// <summary>
     /// Ids <c>[imageTokenId × numImageTokens, BosId, Encode(prompt + "\n")...]</c>. Bos is inserted by id, never
     /// by text; "\n" is encoded with the prompt, so it becomes Gemma's "\n" piece (108; 5 in the demo model).

@@ -5,10 +5,11 @@ using static PureVlm.Models.Workspace;
 namespace PureVlm.Models;
 
 /// <summary>
-/// HF <c>GemmaAttention</c> / <c>Gemma2Attention</c>: q/k/v/o without bias, RoPE (rotate_half), grouped KV heads, KV cache.
-/// Gemma 2 adds three things: scale <c>query_pre_attn_scalar^-0.5</c>, logit soft-cap, and a sliding window on even layers.
+/// The self-attention of HF's decoders (<c>LlamaAttention</c>, <c>GemmaAttention</c>, <c>Gemma2Attention</c>): q/k/v/o,
+/// RoPE (rotate_half), grouped KV heads, KV cache. What differs between them is passed in: the score scale, an
+/// optional logit soft-cap (0 = off) and an optional sliding window.
 /// </summary>
-public sealed class GemmaAttention
+public sealed class DecoderAttention
 {
     readonly Linear _qProj, _kProj, _vProj, _oProj;
     readonly int _heads, _kvHeads, _headDim;
@@ -16,18 +17,15 @@ public sealed class GemmaAttention
     readonly int _window;
     readonly string _probsName, _outputName;
 
-    /// <summary>Loads <c>{q,k,v,o}_proj</c> of decoder layer <paramref name="layerIdx"/> under <paramref name="scope"/>.</summary>
-    public GemmaAttention(WeightScope scope, TextConfig c, int layerIdx, string traceName)
+    /// <summary>Loads <c>{q,k,v,o}_proj</c> under <paramref name="scope"/>, all four with a bias when <c>attention_bias</c> (as LlamaAttention).</summary>
+    public DecoderAttention(WeightScope scope, TextConfig c, float scale, float softCap, int window, string traceName)
     {
         _heads = c.NumAttentionHeads; _kvHeads = c.NumKeyValueHeads; _headDim = c.HeadDim;
-        _qProj = new Linear(scope.Sub("q_proj"), c.HiddenSize, _heads * _headDim, bias: false);
-        _kProj = new Linear(scope.Sub("k_proj"), c.HiddenSize, _kvHeads * _headDim, bias: false);
-        _vProj = new Linear(scope.Sub("v_proj"), c.HiddenSize, _kvHeads * _headDim, bias: false);
-        _oProj = new Linear(scope.Sub("o_proj"), _heads * _headDim, c.HiddenSize, bias: false);
-        _scale = (float)(1.0 / Math.Sqrt(c.IsGemma2 ? c.QueryPreAttnScalar : _headDim));
-        _softCap = c.IsGemma2 ? c.AttnLogitSoftcapping : 0;
-        _window = c.IsGemma2 && layerIdx % 2 == 0 ? c.SlidingWindow : int.MaxValue;
-        _ropeTheta = c.RopeTheta;
+        _qProj = new Linear(scope.Sub("q_proj"), c.HiddenSize, _heads * _headDim, c.AttentionBias);
+        _kProj = new Linear(scope.Sub("k_proj"), c.HiddenSize, _kvHeads * _headDim, c.AttentionBias);
+        _vProj = new Linear(scope.Sub("v_proj"), c.HiddenSize, _kvHeads * _headDim, c.AttentionBias);
+        _oProj = new Linear(scope.Sub("o_proj"), _heads * _headDim, c.HiddenSize, c.AttentionBias);
+        (_scale, _softCap, _window, _ropeTheta) = (scale, softCap, window, c.RopeTheta);
         _probsName = traceName + ".attn_probs";
         _outputName = traceName + ".attn_output";
     }

@@ -1,0 +1,124 @@
+using PureVlm.Formats;
+using PureVlm.Kernels;
+using PureVlm.Tensors;
+using static PureVlm.Models.Workspace;
+
+namespace PureVlm.Models;
+
+/// <summary>One decoder layer: updates the residual stream of n new tokens in place, appending their keys and values to its cache.</summary>
+public interface IDecoderLayer
+{
+    /// <summary>x [n, hidden] += the layer's attention and MLP blocks, at RoPE <paramref name="positions"/>.</summary>
+    void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, int prefixLength, ForwardContext ctx);
+}
+
+/// <summary>
+/// What HF's decoder-only LMs share (<c>LlamaModel</c>, <c>GemmaModel</c>, … plus the LM head): embed_tokens, an optional
+/// embedding scale, the decoder layers, the final norm, the output projection (its own <c>lm_head</c> or tied to
+/// embed_tokens) and an optional final soft-cap. Each architecture supplies its layers and those two constants.
+/// </summary>
+public abstract class DecoderModel
+{
+    /// <summary>The config it was built from.</summary>
+    public TextConfig Config { get; }
+    /// <summary><c>embed_tokens.weight</c> [vocab, hidden].</summary>
+    public StoredTensor EmbedTokens { get; }
+    /// <summary>The output projection (<c>lm_head</c>, or <c>embed_tokens</c> when tied).</summary>
+    public Linear LmHead { get; }
+    /// <summary>The decoder layers, in order.</summary>
+    public IReadOnlyList<IDecoderLayer> Layers => _layers;
+    readonly IDecoderLayer[] _layers;
+    readonly RmsNorm _norm;
+    readonly string[] _layerNames;
+    readonly float _embedScale, _finalSoftCap;
+
+    /// <summary>
+    /// Loads embed_tokens and the final norm under <paramref name="scope"/> and builds the layers with <paramref name="layer"/>
+    /// (scope of <c>layers.N</c>, N, trace name). <paramref name="lmHead"/> is a separate head's weight, or null when tied.
+    /// </summary>
+    protected DecoderModel(WeightScope scope, TextConfig c, string lmHeadPath, StoredTensor? lmHead, bool normAddsOne,
+        float embedScale, float finalSoftCap, Func<WeightScope, int, string, IDecoderLayer> layer)
+    {
+        Config = c;
+        EmbedTokens = scope.Sub("embed_tokens").Get("weight", c.VocabSize, c.HiddenSize);
+        _layerNames = Enumerable.Range(0, c.NumHiddenLayers).Select(i => $"text.layers.{i}").ToArray();
+        var layers = scope.Sub("layers");
+        _layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => layer(layers.Sub(i), i, _layerNames[i])).ToArray();
+        _norm = new RmsNorm(scope.Sub("norm"), c.HiddenSize, c.RmsNormEps, normAddsOne);
+        LmHead = new Linear(lmHeadPath, lmHead ?? EmbedTokens, null);
+        (_embedScale, _finalSoftCap) = (embedScale, finalSoftCap);
+    }
+
+    /// <summary>A KV cache sized for this decoder (empty; it grows with use).</summary>
+    public KvCache NewCache() => new(Config.NumHiddenLayers, Config.NumKeyValueHeads * Config.HeadDim);
+
+    /// <summary>x [n, hidden] = embed_tokens[ids] (before any embedding scale).</summary>
+    public void Embed(ReadOnlySpan<int> ids, Span<float> x)
+    {
+        int d = Config.HiddenSize;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if ((uint)ids[i] >= (uint)Config.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(ids), $"token id {ids[i]} at index {i} is outside the vocabulary [0, {Config.VocabSize})");
+            EmbedTokens.ReadFloats((long)ids[i] * d, x.Slice(i * d, d));
+        }
+    }
+
+    /// <summary>
+    /// Runs n new tokens whose embeddings are in <paramref name="x"/> [n, hidden] (overwritten) at RoPE positions
+    /// <paramref name="positions"/>. Returns logits [1, vocab] of the last token, or [n, vocab] when an observer asks for all rows.
+    /// </summary>
+    public ReadOnlySpan<float> Forward(float[] x, int n, ReadOnlySpan<int> positions, KvCache cache, ForwardContext ctx)
+    {
+        int d = Config.HiddenSize, vocab = Config.VocabSize;
+        var xs = x.AsSpan(0, n * d);
+        if (_embedScale != 1f) ElementWise.Scale(xs, _embedScale);
+        ctx.Report("text.inputs_embeds", x, 1, n, d);
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            _layers[i].Forward(xs, n, positions, cache[i], cache.PrefixLength, ctx);
+            ctx.Report(_layerNames[i], x, 1, n, d);
+        }
+        _norm.Forward(xs, xs);
+        ctx.Report("text.norm", x, 1, n, d);
+
+        int rows = ctx.Observer is { WantsAllLogits: true } ? n : 1;
+        var logits = ctx.Scratch.Get(Slot.Logits, rows * vocab);
+        var ls = logits.AsSpan(0, rows * vocab);
+        LmHead.Forward(xs[((n - rows) * d)..], rows, ls, ctx);
+        FinalSoftCap(ls);
+        ctx.Report("logits", logits, 1, rows, vocab);
+        return ls[((rows - 1) * vocab)..];
+    }
+
+    /// <summary>
+    /// The logit lens: <paramref name="logits"/> [vocab] = soft-cap(lm_head(norm(<paramref name="hiddenRow"/> [hidden]))), the model's own
+    /// final norm and output layer applied to one row of any layer's residual stream (<c>text.layers.{i}</c>). Applied to the
+    /// last layer's row it gives that row's logits. For inspection: it allocates a row and uses no adapters.
+    /// </summary>
+    public void Logits(ReadOnlySpan<float> hiddenRow, Span<float> logits)
+    {
+        int d = Config.HiddenSize, vocab = Config.VocabSize;
+        if (hiddenRow.Length != d) throw new ArgumentException($"the hidden row has {hiddenRow.Length} values, expected hidden_size {d}", nameof(hiddenRow));
+        if (logits.Length != vocab) throw new ArgumentException($"the logits span has {logits.Length} values, expected vocab_size {vocab}", nameof(logits));
+        var normed = new float[d];
+        _norm.Forward(hiddenRow, normed);
+        LmHead.Forward(normed, 1, logits, new ForwardContext());
+        FinalSoftCap(logits);
+    }
+
+    void FinalSoftCap(Span<float> logits)
+    {
+        if (_finalSoftCap > 0) ElementWise.SoftCap(logits, _finalSoftCap);
+    }
+
+    /// <summary>The separate <c>lm_head.weight</c> under <paramref name="headPath"/> if present; null means tied; absent and untied is an error.</summary>
+    public static StoredTensor? LmHeadWeight(WeightScope root, string headPath, TextConfig c)
+    {
+        var head = root.Sub(headPath);
+        if (head.Contains("weight")) return head.Get("weight", c.VocabSize, c.HiddenSize);
+        if (!c.TieWordEmbeddings)
+            throw new InvalidModelFileException($"missing tensor '{head.FullName("weight")}': tie_word_embeddings is false, so a separate lm_head is expected");
+        return null;
+    }
+}

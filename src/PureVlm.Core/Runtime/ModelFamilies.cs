@@ -1,0 +1,45 @@
+using PureVlm.Formats;
+using PureVlm.Models;
+using PureVlm.Prompts;
+
+namespace PureVlm.Runtime;
+
+/// <summary>
+/// Which module tree a <c>model_type</c> builds, as HF's Auto classes map it. A new architecture adds its line here
+/// (and its prompt format in <see cref="PromptFormat"/>); nothing else in the runtime knows the architectures.
+/// </summary>
+public static class ModelFamilies
+{
+    /// <summary>Builds the module tree of <paramref name="config"/> over <paramref name="checkpoint"/>'s tensors.</summary>
+    public static IGenerativeModel Build(ModelConfig config, Checkpoint checkpoint)
+    {
+        var root = new WeightScope(checkpoint);
+        return config.ModelType switch
+        {
+            "paligemma" => new PaliGemmaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "PaliGemma")),
+            "llava" => new LlavaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "LLaVA")),
+            "gemma" or "gemma2" => new CausalLM(config, new GemmaModel(root.Sub("model"), config.Text, "lm_head", DecoderModel.LmHeadWeight(root, "lm_head", config.Text))),
+            "llama" => new CausalLM(config, new LlamaModel(root.Sub("model"), config.Text, "lm_head", DecoderModel.LmHeadWeight(root, "lm_head", config.Text))),
+            _ => throw new ModelConfigException($"model_type '{config.ModelType}' is not supported (expected one of {string.Join(", ", ModelConfig.SupportedModelTypes)})"),
+        };
+    }
+
+    /// <summary>The prompt format of a vision-language family (how its processor lays out image tokens and text).</summary>
+    public static IPromptFormat PromptFormat(IVisionLanguageModel model) => model.Config.ModelType switch
+    {
+        "paligemma" => new PaliGemmaPrompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex),
+        "llava" => new LlavaPrompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex),
+        _ => throw new ModelConfigException($"model_type '{model.Config.ModelType}' has no prompt format"),
+    };
+
+    /// <summary>
+    /// True for transformers ≥ 4.52 names of a vision-language checkpoint (<c>model.language_model.…</c>), false for the
+    /// hub's (<c>language_model.model.…</c>); PaliGemma and LLaVA were renamed the same way.
+    /// </summary>
+    public static bool NewMultimodalLayout(Checkpoint c, string family)
+    {
+        if (c.Contains("model.language_model.embed_tokens.weight")) return true;
+        if (c.Contains("language_model.model.embed_tokens.weight")) return false;
+        throw new InvalidModelFileException($"{c.Path}: missing tensor 'language_model.model.embed_tokens.weight' (or 'model.language_model.embed_tokens.weight'): not a {family} checkpoint");
+    }
+}
