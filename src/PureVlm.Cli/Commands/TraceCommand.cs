@@ -21,7 +21,8 @@ static class TraceCommand
 
           --model DIR          model directory (config.json + weights)
           --weights FILE       weights file or directory to use instead of DIR's (e.g. model-bf16.safetensors)
-          --image FILE         the image; its preprocessing steps are traced too (image.resized, …)
+          --image FILE         the image; its resized image is traced as image.resized and,
+                               when the preprocessor centre-crops (CLIP), the crop as image.cropped
           --pixel-values FILE  a safetensors file with a pixel_values tensor [1, 3, S, S]; skips preprocessing
           --prompt TEXT        the user's prompt: the family's processor builds the ids (PaliGemma: image
                                tokens, bos, prompt, "\n"; LLaVA: "USER: <image>\n{prompt} ASSISTANT:")
@@ -71,7 +72,8 @@ static class TraceCommand
                 var image = ImageLoader.Load(cl.Require("--image"));
                 var pre = ImagePreprocessor.FromCheckpoint(dir);
                 var resized = pre.Resize(image);
-                extra.Add(SafeTensorsWriter.F32("image.resized", resized.Pixels.Select(b => (float)b).ToArray(), resized.Height, resized.Width, 3));
+                extra.Add(Hwc("image.resized", resized));
+                if (pre.ShortestEdge != null) extra.Add(Hwc("image.cropped", pre.CenterCrop(resized)));
                 pixels = pre.PixelValues(image);
             }
             features = session.EncodeImage(pixels);
@@ -102,6 +104,10 @@ static class TraceCommand
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {recorder.Prefill.Count + extra.Count} tensors to {output}"));
         return 0;
     }
+
+    /// <summary>An image's bytes as F32 [H, W, 3], the fixtures' layout for image.* goldens.</summary>
+    static (string, DType, long[], ReadOnlyMemory<byte>) Hwc(string name, RgbImage image) =>
+        SafeTensorsWriter.F32(name, image.Pixels.Select(b => (float)b).ToArray(), image.Height, image.Width, 3);
 
     static int[] ParseIds(string text)
     {

@@ -133,7 +133,7 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
             Summarise(result.Text, tokens, stoppedAtEos: recorder.Steps.Count > result.Tokens.Count),
             tokens,
             result.Detections.Select(d => new ReportDetection(d.Label, d.Box)).ToList());
-        return new Explanation(report, image, model.Preprocessor.Resize(image));
+        return new Explanation(report, image, model.Preprocessor.ModelView(image));
     }
 
     static TokenProbability Token(VlmModel model, int id, double probability) => new(id, Piece(model, id), probability);
@@ -191,5 +191,5 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
 /// <summary>A report plus the pictures it is drawn on: the input image and the model's resized view of it.</summary>
 /// <param name="Report">The report (report.json).</param>
 /// <param name="Image">The image as given.</param>
-/// <param name="ModelView">The image resized as the model saw it (image_size × image_size).</param>
+/// <param name="ModelView">The image resized (and, for CLIP, centre-cropped) as the model saw it (image_size × image_size).</param>
 public sealed record Explanation(ExplainReport Report, RgbImage Image, RgbImage ModelView);

@@ -67,7 +67,7 @@ public static partial class TraceDiff
 
     static readonly string[] Stages =
     [
-        "image.resized", "pixel_values", "vision.embeddings", "vision.layers.", "vision.post_layernorm", "projector",
+        "image.resized", "image.cropped", "pixel_values", "vision.embeddings", "vision.layers.", "vision.post_layernorm", "projector",
         "input_ids", "position_ids", "text.inputs_embeds", "text.layers.", "text.norm", "logits", "generated_ids", "generated_logits",
     ];
 

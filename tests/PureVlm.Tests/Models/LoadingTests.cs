@@ -58,13 +58,14 @@ public sealed class LoadingTests : IDisposable
     [Fact]
     public void Llava_config_without_sub_configs_is_llava_1_5_7b()
     {
-        // LlavaConfig's defaults: CLIP ViT-L/14-336 and LlamaConfig's llama-7b decoder.
-        var c = ModelConfig.Parse("""{"model_type": "llava"}""");
-        Assert.Equal((1024, 24, 16, 336, 14, "clip_vision_model", Kernels.Activation.QuickGelu),
+        // LlavaConfig's defaults: CLIP ViT-L/14-336 and LlamaConfig's llama-7b decoder (whose 32000-entry vocabulary
+        // must grow to hold <image> = 32000, as llava-1.5-7b-hf's 32064 does).
+        var c = ModelConfig.Parse("""{"model_type": "llava", "text_config": {"vocab_size": 32064}}""");
+        Assert.Equal((1024, 24, 16, 336, 14, "clip_vision_model", PureVlm.Kernels.Activation.QuickGelu),
             (c.Vision!.HiddenSize, c.Vision.NumHiddenLayers, c.Vision.NumAttentionHeads, c.Vision.ImageSize, c.Vision.PatchSize, c.Vision.ModelType, c.Vision.HiddenAct));
-        Assert.Equal((4096, 11008, 32, 32, 32, 128, 32000, Kernels.Activation.Silu, false),
-            (c.Text.HiddenSize, c.Text.IntermediateSize, c.Text.NumHiddenLayers, c.Text.NumAttentionHeads, c.Text.NumKeyValueHeads, c.Text.HeadDim, c.Text.VocabSize, c.Text.HiddenAct, c.Text.TieWordEmbeddings));
-        Assert.Equal((-2, "default", Kernels.Activation.GeluErf, 576, 32000, 1), (c.Llava!.VisionFeatureLayer, c.Llava.VisionFeatureSelectStrategy, c.Llava.ProjectorHiddenAct, c.Llava.ImageSeqLength, c.ImageTokenIndex, c.BosTokenId));
+        Assert.Equal((4096, 11008, 32, 32, 32, 128, 32000, PureVlm.Kernels.Activation.Silu, false),
+            (c.Text.HiddenSize, c.Text.IntermediateSize, c.Text.NumHiddenLayers, c.Text.NumAttentionHeads, c.Text.NumKeyValueHeads, c.Text.HeadDim, c.Text.VocabSize - 64, c.Text.HiddenAct, c.Text.TieWordEmbeddings));
+        Assert.Equal((-2, "default", PureVlm.Kernels.Activation.GeluErf, 576, 32000, 1), (c.Llava!.VisionFeatureLayer, c.Llava.VisionFeatureSelectStrategy, c.Llava.ProjectorHiddenAct, c.Llava.ImageSeqLength, c.ImageTokenIndex, c.BosTokenId));
         Assert.Equal([2], c.EosTokenIds);
     }
 
@@ -83,7 +84,8 @@ public sealed class LoadingTests : IDisposable
     [InlineData("""{"model_type": "llava", "vision_feature_layer": -30}""", "vision_feature_layer is -30")]
     [InlineData("""{"model_type": "llava", "vision_feature_select_strategy": "cls"}""", "vision_feature_select_strategy is 'cls'")]
     [InlineData("""{"model_type": "llava", "image_seq_length": 577}""", "image_seq_length is 577, but the vision tower gives 576")]
-    [InlineData("""{"model_type": "llava", "projector_hidden_act": "relu"}""", "projector_hidden_act is 'relu'")]
+    [InlineData("""{"model_type": "llava", "text_config": {"vocab_size": 32064}, "projector_hidden_act": "relu"}""", "projector_hidden_act is 'relu'")]
+    [InlineData("""{"model_type": "llava"}""", "image_token_index 32000 is outside the vocabulary [0, 32000)")]
     [InlineData("""{"model_type": "llama", "rope_scaling": {"type": "linear", "factor": 2.0}}""", "rope_scaling")]
     [InlineData("""{"model_type": "llama", "num_attention_heads": 0}""", "num_attention_heads is 0")]
     public void Bad_config_names_the_key(string json, string expected)

@@ -4,18 +4,26 @@ using PureVlm.Tensors;
 namespace PureVlm.Formats.Images;
 
 /// <summary>
-/// HF <c>SiglipImageProcessor</c> as PaliGemma uses it: resize to <see cref="Height"/> × <see cref="Width"/> with PIL
-/// bicubic, then per channel <c>p = (float32(u8 · rescale_factor in float64) − mean) / std</c> in float32, laid out CHW.
+/// HF <c>SiglipImageProcessor</c> (PaliGemma) and <c>CLIPImageProcessor</c> (LLaVA-1.5): resize with PIL bicubic, either
+/// straight to <see cref="Height"/> × <see cref="Width"/> or, with <see cref="ShortestEdge"/>, keeping the aspect ratio
+/// and then centre-cropping to <see cref="Height"/> × <see cref="Width"/>; then per channel
+/// <c>p = (float32(u8 · rescale_factor in float64) − mean) / std</c> in float32, laid out CHW.
 /// </summary>
 public sealed class ImagePreprocessor
 {
     /// <summary>The only <c>resample</c> value supported: PIL's BICUBIC.</summary>
     public const int ResampleBicubic = 3;
 
-    /// <summary>Target height (<c>size.height</c>).</summary>
+    /// <summary>Height of pixel_values: <c>size.height</c>, or <c>crop_size.height</c> when <see cref="ShortestEdge"/> is set.</summary>
     public int Height { get; }
-    /// <summary>Target width (<c>size.width</c>).</summary>
+    /// <summary>Width of pixel_values: <c>size.width</c>, or <c>crop_size.width</c> when <see cref="ShortestEdge"/> is set.</summary>
     public int Width { get; }
+    /// <summary>
+    /// <c>size.shortest_edge</c> (CLIP): <see cref="Resize"/> scales the short side to it and the long side in proportion,
+    /// and <see cref="CenterCrop"/> then cuts out <see cref="Height"/> × <see cref="Width"/>. Null: resize straight to
+    /// <see cref="Height"/> × <see cref="Width"/>, nothing to crop.
+    /// </summary>
+    public int? ShortestEdge { get; }
     /// <summary><c>do_rescale</c>.</summary>
     public bool DoRescale { get; }
     /// <summary><c>rescale_factor</c>, applied in float64 before the cast to float32, as HF does.</summary>
@@ -30,12 +38,17 @@ public sealed class ImagePreprocessor
     // [3, 256]: the float for each channel and byte value; the mapping is per-value, so a table is exact.
     readonly float[] _lookup;
 
-    /// <summary>A preprocessor with explicit settings; defaults are SigLIP's (rescale 1/255, mean = std = 0.5).</summary>
+    /// <summary>
+    /// A preprocessor with explicit settings; defaults are SigLIP's (rescale 1/255, mean = std = 0.5, no crop). With
+    /// <paramref name="shortestEdge"/>, <paramref name="height"/> × <paramref name="width"/> is the centre crop's size.
+    /// </summary>
     public ImagePreprocessor(int height, int width, bool doRescale = true, double rescaleFactor = 1 / 255.0,
-                             bool doNormalize = true, float[]? mean = null, float[]? std = null)
+                             bool doNormalize = true, float[]? mean = null, float[]? std = null, int? shortestEdge = null)
     {
         if (height <= 0 || width <= 0 || height > ImageLoader.MaxSide || width > ImageLoader.MaxSide)
             throw new ArgumentOutOfRangeException(nameof(height), $"image size {height}x{width}: each side must be 1..{ImageLoader.MaxSide}");
+        if (shortestEdge is <= 0 or > ImageLoader.MaxSide)
+            throw new ArgumentOutOfRangeException(nameof(shortestEdge), $"shortest_edge is {shortestEdge}, expected 1..{ImageLoader.MaxSide}");
         mean ??= [0.5f, 0.5f, 0.5f];
         std ??= [0.5f, 0.5f, 0.5f];
         if (mean.Length != 3 || std.Length != 3)
@@ -48,6 +61,7 @@ public sealed class ImagePreprocessor
             throw new ArgumentOutOfRangeException(nameof(rescaleFactor), $"rescale_factor is {rescaleFactor}, expected a finite number > 0");
         Height = height;
         Width = width;
+        ShortestEdge = shortestEdge;
         DoRescale = doRescale;
         RescaleFactor = rescaleFactor;
         DoNormalize = doNormalize;
@@ -65,7 +79,8 @@ public sealed class ImagePreprocessor
     /// <summary>
     /// Settings for a checkpoint directory: its <c>preprocessor_config.json</c> when present; otherwise (and for keys it
     /// leaves out or sets to null) the square <c>vision_config.image_size</c> of <c>config.json</c>, rescale 1/255,
-    /// mean = std = 0.5. <c>do_convert_rgb</c> is accepted and ignored: images are always RGB here.
+    /// mean = std = 0.5 (OpenAI CLIP's for a CLIP processor). <c>do_convert_rgb</c> is accepted and ignored: images are
+    /// always RGB here.
     /// </summary>
     public static ImagePreprocessor FromCheckpoint(string directory)
     {
@@ -80,27 +95,37 @@ public sealed class ImagePreprocessor
         return FromPreprocessorConfig(preprocessorPath, imageSize);
     }
 
-    /// <summary>Reads an HF <c>preprocessor_config.json</c>; <paramref name="defaultImageSize"/> fills a missing <c>size</c>.</summary>
+    /// <summary>
+    /// Reads an HF <c>preprocessor_config.json</c> of a <c>SiglipImageProcessor</c> (also assumed when the file names no
+    /// class) or a <c>CLIPImageProcessor</c>; <paramref name="defaultImageSize"/> fills a missing <c>size</c> (and
+    /// <c>crop_size</c>).
+    /// </summary>
     public static ImagePreprocessor FromPreprocessorConfig(string path, int? defaultImageSize = null)
     {
         using var doc = ParseJson(path);
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidModelFileException($"{path}: expected a JSON object");
+        bool clip = IsClip(root, path);
 
         if (!Bool(root, "do_resize", path, true))
             throw new InvalidModelFileException($"{path}: do_resize false is not supported (the vision tower needs a fixed size)");
-        if (Get(root, "resample") is { } resample && (!resample.TryGetInt32(out int r) || r != ResampleBicubic))
+        if (Get(root, "resample") is { } resample && (resample.ValueKind != JsonValueKind.Number || !resample.TryGetInt32(out int r) || r != ResampleBicubic))
             throw new InvalidModelFileException($"{path}: resample {resample.GetRawText()} is not supported, only {ResampleBicubic} (bicubic)");
 
-        int height, width;
-        if (Get(root, "size") is { } size)
+        var (height, width, shortestEdge) = Get(root, "size") is { } size ? Size(size, "size", path, shortestEdge: clip, bareSquare: false)
+            : defaultImageSize is { } s ? (clip ? (s, s, s) : (s, s, (int?)null))
+            : throw new InvalidModelFileException($"{path}: no size and no vision_config.image_size to fall back on");
+        if (clip && Bool(root, "do_center_crop", path, true))
         {
-            if (size.ValueKind != JsonValueKind.Object || Get(size, "height") is not { } h || Get(size, "width") is not { } w
-                || !h.TryGetInt32(out height) || !w.TryGetInt32(out width))
-                throw new InvalidModelFileException($"{path}: size must be {{\"height\": int, \"width\": int}}, found {Short(size.GetRawText())}");
+            var (cropHeight, cropWidth, _) = Get(root, "crop_size") is { } crop ? Size(crop, "crop_size", path, shortestEdge: false, bareSquare: true)
+                : defaultImageSize is { } c ? (c, c, null)
+                : throw new InvalidModelFileException($"{path}: do_center_crop without crop_size and no vision_config.image_size to fall back on");
+            if (shortestEdge is null && (cropHeight, cropWidth) != (height, width))
+                throw new InvalidModelFileException($"{path}: crop_size {cropHeight}x{cropWidth} differs from size {height}x{width}; expected equal sizes (or size {{\"shortest_edge\": int}})");
+            (height, width) = (cropHeight, cropWidth);
         }
-        else if (defaultImageSize is { } s) height = width = s;
-        else throw new InvalidModelFileException($"{path}: no size and no vision_config.image_size to fall back on");
+        else if (shortestEdge is { } edge)
+            throw new InvalidModelFileException($"{path}: do_center_crop is false with size {{\"shortest_edge\": {edge}}}, expected true (without the crop pixel_values take each image's aspect ratio; the vision tower needs a fixed size)");
 
         try
         {
@@ -108,22 +133,63 @@ public sealed class ImagePreprocessor
                 Bool(root, "do_rescale", path, true),
                 Get(root, "rescale_factor") is { } f ? (f.ValueKind == JsonValueKind.Number ? f.GetDouble() : throw new InvalidModelFileException($"{path}: rescale_factor must be a number, found {Short(f.GetRawText())}")) : 1 / 255.0,
                 Bool(root, "do_normalize", path, true),
-                Floats(root, "image_mean", path), Floats(root, "image_std", path));
+                Floats(root, "image_mean", path) ?? (clip ? ClipMean : null), Floats(root, "image_std", path) ?? (clip ? ClipStd : null),
+                shortestEdge);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
         { throw new InvalidModelFileException($"{path}: {e.Message}"); }
     }
 
-    /// <summary>Resizes (PIL bicubic) when the image is not already <see cref="Width"/> × <see cref="Height"/>.</summary>
-    public RgbImage Resize(RgbImage image) => image.Width == Width && image.Height == Height ? image : BicubicResampler.Resize(image, Width, Height);
+    /// <summary>
+    /// The size <see cref="Resize"/> gives a <paramref name="width"/> × <paramref name="height"/> image. With
+    /// <see cref="ShortestEdge"/> S this is transformers' <c>get_resize_output_image_size(default_to_square=False)</c>:
+    /// short side S, long side <c>int(S * long / short)</c> (truncated; 98×71 → 77×56).
+    /// </summary>
+    public (int Width, int Height) ResizedSize(int width, int height)
+    {
+        if (ShortestEdge is not { } s) return (Width, Height);
+        // Python's int * int / int is one float64 division of exact integers (all < 2^53 here), then truncation.
+        int longSide = (int)((double)s * Math.Max(width, height) / Math.Min(width, height));
+        if (longSide > ImageLoader.MaxSide)
+            throw new InvalidImageException($"image {width}x{height}: its short side scaled to {s} makes the long side {longSide}, over the limit of {ImageLoader.MaxSide}");
+        return width <= height ? (s, longSide) : (longSide, s);
+    }
+
+    /// <summary>Resizes (PIL bicubic) to <see cref="ResizedSize"/>, returning the image itself when it already has that size.</summary>
+    public RgbImage Resize(RgbImage image)
+    {
+        var (width, height) = ResizedSize(image.Width, image.Height);
+        return image.Width == width && image.Height == height ? image : BicubicResampler.Resize(image, width, height);
+    }
+
+    /// <summary>
+    /// transformers' <c>center_crop</c> to <see cref="Height"/> × <see cref="Width"/>: <c>top = (H − Height) // 2</c>,
+    /// <c>left = (W − Width) // 2</c> (floor). A side shorter than the crop is zero-padded around the image as HF does
+    /// (ceil of half the difference before it); returns the image itself when it already has the crop's size.
+    /// </summary>
+    public RgbImage CenterCrop(RgbImage image)
+    {
+        if (image.Width == Width && image.Height == Height) return image;
+        // Floor division also when the image is smaller (>> rounds toward −∞): HF pads ceil(d / 2) = −floor(−d / 2)
+        // in front, so this same offset addresses the padded image, and out-of-image rows and columns stay zero.
+        int top = (image.Height - Height) >> 1, left = (image.Width - Width) >> 1;
+        int x0 = Math.Max(0, -left), x1 = Math.Min(Width, image.Width - left); // output columns inside the image
+        var pixels = new byte[Height * Width * 3];
+        for (int y = Math.Max(0, -top); y < Math.Min(Height, image.Height - top); y++)
+            image.Pixels.AsSpan(3 * ((y + top) * image.Width + x0 + left), 3 * (x1 - x0)).CopyTo(pixels.AsSpan(3 * (y * Width + x0)));
+        return new RgbImage(Width, Height, pixels, image.SourcePath);
+    }
+
+    /// <summary>The image as the vision tower sees it, <see cref="Width"/> × <see cref="Height"/>: <see cref="Resize"/>, then <see cref="CenterCrop"/>.</summary>
+    public RgbImage ModelView(RgbImage image) => CenterCrop(Resize(image));
 
     /// <summary>pixel_values for one image, [3, Height, Width] flattened (CHW).</summary>
     public float[] Preprocess(RgbImage image)
     {
-        var resized = Resize(image);
+        var view = ModelView(image);
         int plane = Width * Height;
         var chw = new float[3 * plane];
-        var px = resized.Pixels;
+        var px = view.Pixels;
         for (int i = 0; i < plane; i++)
             for (int c = 0; c < 3; c++)
                 chw[c * plane + i] = _lookup[c * 256 + px[3 * i + c]];
@@ -132,6 +198,52 @@ public sealed class ImagePreprocessor
 
     /// <summary>pixel_values as a [1, 3, Height, Width] tensor.</summary>
     public Tensor PixelValues(RgbImage image) => new(Preprocess(image), [1, 3, Height, Width]);
+
+    // CLIPImageProcessor's defaults for a missing image_mean / image_std (OPENAI_CLIP_MEAN / _STD); fresh arrays, as the
+    // constructor keeps the one it is given.
+    static float[] ClipMean => [0.48145466f, 0.4578275f, 0.40821073f];
+    static float[] ClipStd => [0.26862954f, 0.26130258f, 0.27577711f];
+
+    /// <summary>True for a CLIP processor, false for SigLIP's (also when the file names none, as before CLIP support).</summary>
+    static bool IsClip(JsonElement root, string path)
+    {
+        // Older files name the class only as feature_extractor_type (CLIPFeatureExtractor); transformers maps it the same way.
+        string key = Get(root, "image_processor_type") is null && Get(root, "feature_extractor_type") is not null ? "feature_extractor_type" : "image_processor_type";
+        if (Get(root, key) is not { } type) return false;
+        return (type.ValueKind == JsonValueKind.String ? type.GetString()!.Replace("FeatureExtractor", "ImageProcessor") : null) switch
+        {
+            "SiglipImageProcessor" => false,
+            "CLIPImageProcessor" => true,
+            _ => throw new InvalidModelFileException($"{path}: {key} is {Short(type.GetRawText())}, expected \"SiglipImageProcessor\" or \"CLIPImageProcessor\""),
+        };
+    }
+
+    /// <summary>
+    /// An HF size dict <c>{"height": h, "width": w}</c>, or with <paramref name="shortestEdge"/> also
+    /// <c>{"shortest_edge": s}</c>. A bare s is HF's shorthand: <c>{"shortest_edge": s}</c> for CLIP's <c>size</c>,
+    /// s × s with <paramref name="bareSquare"/> (<c>crop_size</c>).
+    /// </summary>
+    static (int Height, int Width, int? ShortestEdge) Size(JsonElement v, string key, string path, bool shortestEdge, bool bareSquare)
+    {
+        if (v.ValueKind == JsonValueKind.Number && (shortestEdge || bareSquare))
+        {
+            int n = Side(v, key, path);
+            return (n, n, shortestEdge ? n : null);
+        }
+        string[] keys = v.ValueKind == JsonValueKind.Object ? v.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal).ToArray() : [];
+        if (keys is ["height", "width"])
+            return (Side(v.GetProperty("height"), key + ".height", path), Side(v.GetProperty("width"), key + ".width", path), null);
+        if (shortestEdge && keys is ["shortest_edge"])
+        {
+            int s = Side(v.GetProperty("shortest_edge"), key + ".shortest_edge", path);
+            return (s, s, s);
+        }
+        throw new InvalidModelFileException($"{path}: {key} is {Short(v.GetRawText())}, expected {{\"height\": int, \"width\": int}}{(shortestEdge ? " or {\"shortest_edge\": int}" : "")}");
+    }
+
+    static int Side(JsonElement v, string key, string path) =>
+        v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) && n > 0 && n <= ImageLoader.MaxSide ? n
+        : throw new InvalidModelFileException($"{path}: {key} is {Short(v.GetRawText())}, expected an integer 1..{ImageLoader.MaxSide}");
 
     static JsonDocument ParseJson(string path)
     {
