@@ -127,16 +127,15 @@ public sealed class VlmModel : IDisposable
 
     /// <summary>Answers <paramref name="prompt"/> about <paramref name="image"/>.</summary>
     public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options = null, CancellationToken cancel = default) =>
-        Generate(image, prompt, options, onText: null, observer: null, cancel);
+        Generate(image, prompt, options, onText: null, cancel);
 
     /// <summary>
     /// Answers <paramref name="prompt"/> about <paramref name="image"/>, passing each new piece of text to
-    /// <paramref name="onText"/> as it is generated and every named activation to <paramref name="observer"/> (glass box).
+    /// <paramref name="onText"/> as it is generated (and every named activation to <see cref="GenerationOptions.Observer"/>).
     /// </summary>
-    public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options, Action<string>? onText,
-        IForwardObserver? observer = null, CancellationToken cancel = default)
+    public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options, Action<string>? onText, CancellationToken cancel = default)
     {
-        var request = new Request(this, image, prompt, options ?? new GenerationOptions(), observer);
+        var request = new Request(this, image, prompt, options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -149,7 +148,7 @@ public sealed class VlmModel : IDisposable
     public async IAsyncEnumerable<string> GenerateStreaming(RgbImage image, string prompt, GenerationOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
-        var request = new Request(this, image, prompt, options ?? new GenerationOptions(), null);
+        var request = new Request(this, image, prompt, options ?? new GenerationOptions());
         using var steps = request.Run(cancel).GetEnumerator();
         // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
         Func<bool> next = steps.MoveNext; // one delegate for the whole answer, not one per token
@@ -180,7 +179,7 @@ public sealed class VlmModel : IDisposable
     }
 
     /// <summary>One request: image encode, prefill, decode, with timings and the parsed answer.</summary>
-    sealed class Request(VlmModel owner, RgbImage image, string prompt, GenerationOptions options, IForwardObserver? observer)
+    sealed class Request(VlmModel owner, RgbImage image, string prompt, GenerationOptions options)
     {
         readonly List<AnswerToken> _tokens = new();
         readonly System.Text.StringBuilder _text = new();
@@ -200,12 +199,11 @@ public sealed class VlmModel : IDisposable
 
         IEnumerable<string> Generate(CancellationToken cancel)
         {
-            if (options.MaxNewTokens < 1) throw new ArgumentException($"MaxNewTokens must be at least 1, got {options.MaxNewTokens}");
             var ids = owner.PromptIds(prompt);
             _promptLength = ids.Length;
             var session = owner.Model.CreateSession(new SessionOptions
             {
-                Observer = observer,
+                Observer = options.Observer,
                 Adapters = AdapterSet.Select(owner._adapters.Values, options.Adapters),
             });
             session.EnsureRoom(ids.Length, options.MaxNewTokens);

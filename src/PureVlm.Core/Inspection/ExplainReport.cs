@@ -103,7 +103,7 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
         if (options.TopK < 1) throw new ArgumentOutOfRangeException(nameof(options), $"TopK is {options.TopK}, expected >= 1");
 
         var recorder = new ExplainRecorder(text.NumHiddenLayers, vision.NumPatches);
-        var result = model.Generate(image, prompt, new GenerationOptions { MaxNewTokens = options.MaxNewTokens, Adapters = options.Adapters }, onText: null, recorder);
+        var result = model.Generate(image, prompt, new GenerationOptions { MaxNewTokens = options.MaxNewTokens, Adapters = options.Adapters, Observer = recorder });
         var lm = model.Model.Model.LanguageModel;
         var tokens = new List<TokenExplanation>();
         var lensLogits = new float[text.VocabSize];

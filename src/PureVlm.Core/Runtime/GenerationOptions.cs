@@ -1,10 +1,18 @@
+using PureVlm.Models;
+
 namespace PureVlm.Runtime;
 
-/// <summary>How to pick tokens. Temperature 0 is greedy (argmax, first index on ties, as torch.argmax).</summary>
+/// <summary>One request's settings: how to pick tokens (temperature 0 is greedy: argmax, first index on ties, as torch.argmax), adapters and observer.</summary>
 public sealed record GenerationOptions
 {
-    /// <summary>Most tokens to generate.</summary>
-    public int MaxNewTokens { get; init; } = 32;
+    readonly int _maxNewTokens = 32;
+
+    /// <summary>Most tokens to generate, at least 1 (checked here, once, for every path that generates).</summary>
+    public int MaxNewTokens
+    {
+        get => _maxNewTokens;
+        init => _maxNewTokens = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), value, $"MaxNewTokens is {value}, expected at least 1");
+    }
     /// <summary>Softmax temperature; 0 means greedy.</summary>
     public float Temperature { get; init; }
     /// <summary>Keep only the k most likely tokens (0: all).</summary>
@@ -17,4 +25,6 @@ public sealed record GenerationOptions
     public bool StopAtEos { get; init; } = true;
     /// <summary>Names of LoRA adapters (loaded with <see cref="VlmModel.LoadAdapter"/>) active for this request only; empty: the base model.</summary>
     public IReadOnlyCollection<string> Adapters { get; init; } = [];
+    /// <summary>Sees every named activation of this request (the glass box; see <see cref="IForwardObserver"/>), or null.</summary>
+    public IForwardObserver? Observer { get; init; }
 }

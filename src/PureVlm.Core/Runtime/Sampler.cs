@@ -20,7 +20,6 @@ public sealed class Sampler
     /// <summary>A sampler for a vocabulary of <paramref name="vocab"/> tokens.</summary>
     public Sampler(GenerationOptions options, int vocab)
     {
-        if (options.MaxNewTokens < 0) throw new ArgumentOutOfRangeException(nameof(options), $"MaxNewTokens is {options.MaxNewTokens}, expected >= 0");
         if (!(options.Temperature >= 0) || float.IsInfinity(options.Temperature)) throw new ArgumentOutOfRangeException(nameof(options), $"Temperature is {options.Temperature}, expected a finite value >= 0");
         if (options.TopK < 0) throw new ArgumentOutOfRangeException(nameof(options), $"TopK is {options.TopK}, expected >= 0");
         if (!(options.TopP > 0 && options.TopP <= 1)) throw new ArgumentOutOfRangeException(nameof(options), $"TopP is {options.TopP}, expected in (0, 1]");

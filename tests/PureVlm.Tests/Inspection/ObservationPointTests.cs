@@ -194,7 +194,7 @@ public class ObservationPointTests
     }
 
     static string Answer(VlmModel model, string image, string prompt, IForwardObserver? observer = null) =>
-        model.Generate(ImageLoader.Load(Path.Combine(TestPaths.DemoModel, "samples", image)), prompt, new GenerationOptions { MaxNewTokens = 8 }, null, observer).Text;
+        model.Generate(ImageLoader.Load(Path.Combine(TestPaths.DemoModel, "samples", image)), prompt, new GenerationOptions { MaxNewTokens = 8, Observer = observer }).Text;
 
     [Fact]
     public void Demo_blanking_the_image_tokens_changes_the_colour_answer_and_swapping_them_in_from_another_image_moves_it()
@@ -213,5 +213,28 @@ public class ObservationPointTests
         var blueFeatures = donor.Copies[("projector", 0)];
         var swap = new Log(false, (name, t, step) => { if (name == "projector") blueFeatures.CopyTo(t.Data.AsSpan(0, t.Length)); });
         Assert.Equal(blue.Expected, Answer(model, yellow.Image, prompt, swap));
+    }
+
+    [Fact]
+    public async Task Streaming_request_takes_its_observer_from_the_options_and_sees_each_decode_step()
+    {
+        using var model = VlmModel.Load(TestPaths.DemoModel);
+        var s = Demo.DemoModelTests.Samples[1]; // a detect prompt: six tokens with eos
+        var log = new Log(false);
+        var pieces = new List<string>();
+        await foreach (var piece in model.GenerateStreaming(ImageLoader.Load(Path.Combine(TestPaths.DemoModel, "samples", s.Image)), s.Prompt,
+                           new GenerationOptions { Observer = log })) pieces.Add(piece);
+        Assert.Equal(s.Expected, string.Concat(pieces));
+        // Prefill (step 0) gives the first token and each decode step one more, up to eos; eos itself is never fed back.
+        Assert.Equal(Enumerable.Range(0, s.ExpectedIds.Length), log.Events.Where(e => e.Name == "logits").Select(e => e.Step));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-3)]
+    public void Max_new_tokens_below_one_is_refused_where_the_options_are_made(int max)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new GenerationOptions { MaxNewTokens = max });
+        Assert.Contains($"MaxNewTokens is {max}, expected at least 1", e.Message);
     }
 }
