@@ -9,14 +9,14 @@ static class TokenizerFixtureData
     public sealed record EncodeCase(int Line, string Text, int[] Ids, string[] Pieces, string Decoded);
     public sealed record DecodeCase(int Line, int[] Ids, string Decoded, string? DecodedSkipSpecial);
 
-    static readonly Lazy<GemmaTokenizer> SpmTiny = new(() => GemmaTokenizer.Load(TokenizerFile("spm-tiny")));
-    static readonly Lazy<GemmaTokenizer> Gemma = new(() => GemmaTokenizer.Load(TokenizerFile("gemma")));
-    static readonly Lazy<GemmaTokenizer> Gemma3 = new(() => GemmaTokenizer.Load(TokenizerFile("gemma3")));
+    static readonly Lazy<SentencePieceTokenizer> SpmTiny = new(() => SentencePieceTokenizer.Load(TokenizerFile("spm-tiny")));
+    static readonly Lazy<SentencePieceTokenizer> Gemma = new(() => SentencePieceTokenizer.Load(TokenizerFile("gemma")));
+    static readonly Lazy<SentencePieceTokenizer> Gemma3 = new(() => SentencePieceTokenizer.Load(TokenizerFile("gemma3")));
 
     public static string TokenizerFile(string set) =>
         Path.Combine(TestPaths.TokenizerFixture(set), set == "spm-tiny" ? "tokenizer.model" : "tokenizer.json.gz");
 
-    public static GemmaTokenizer Loaded(string set) => set switch
+    public static SentencePieceTokenizer Loaded(string set) => set switch
     {
         "spm-tiny" => SpmTiny.Value,
         "gemma" => Gemma.Value,

@@ -7,7 +7,7 @@ public static class PaliGemmaPrompt
     /// Ids <c>[imageTokenId × numImageTokens, BosId, Encode(prompt + "\n")...]</c>. Bos is inserted by id, never
     /// by text; "\n" is encoded with the prompt, so it becomes Gemma's "\n" piece (108; 5 in the demo model).
     /// </summary>
-    public static int[] Build(GemmaTokenizer tokenizer, string prompt, int numImageTokens, int imageTokenId)
+    public static int[] Build(SentencePieceTokenizer tokenizer, string prompt, int numImageTokens, int imageTokenId)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(prompt);

@@ -2,7 +2,7 @@ using System.Text;
 
 namespace PureVlm.Tokenization;
 
-/// <summary>Which file a <see cref="GemmaTokenizer"/> was loaded from; encoding and decoding follow that format's rules.</summary>
+/// <summary>Which file a <see cref="SentencePieceTokenizer"/> was loaded from; encoding and decoding follow that format's rules.</summary>
 public enum TokenizerFormat
 {
     /// <summary>A SentencePiece <c>tokenizer.model</c> (protobuf <c>ModelProto</c>, BPE).</summary>
@@ -20,7 +20,7 @@ public enum TokenizerFormat
 /// <c>&lt;0xNN&gt;</c> byte pieces. Never adds bos/eos. A lone UTF-16 surrogate is encoded as U+FFFD (as a
 /// UTF-8 encoder would replace it). Instances are immutable and thread-safe.
 /// </summary>
-public sealed class GemmaTokenizer
+public sealed class SentencePieceTokenizer
 {
     const char SpaceMark = '\u2581';
 
@@ -44,7 +44,7 @@ public sealed class GemmaTokenizer
     /// <summary>Id of <c>&lt;unk&gt;</c>, or -1.</summary>
     public int UnkId { get; }
 
-    GemmaTokenizer(TokenizerFormat format, Vocabulary vocab, TokenTrie cutTokens, Bpe bpe, bool escapeSpaces, bool[] special,
+    SentencePieceTokenizer(TokenizerFormat format, Vocabulary vocab, TokenTrie cutTokens, Bpe bpe, bool escapeSpaces, bool[] special,
         string unkSurface, int bos, int eos, int pad, int unk)
     {
         (Format, _vocab, _cutTokens, _bpe, _escapeSpaces, _special, _unkSurface) = (format, vocab, cutTokens, bpe, escapeSpaces, special, unkSurface);
@@ -56,7 +56,7 @@ public sealed class GemmaTokenizer
     /// content (gzip magic, a leading <c>{</c>, else protobuf). Throws <see cref="InvalidTokenizerException"/>
     /// naming the file for a corrupt, truncated or unsupported file.
     /// </summary>
-    public static GemmaTokenizer Load(string path)
+    public static SentencePieceTokenizer Load(string path)
     {
         byte[] data;
         try { data = File.ReadAllBytes(path); }
@@ -71,7 +71,7 @@ public sealed class GemmaTokenizer
         return FromSentencePiece(data, path);
     }
 
-    static GemmaTokenizer FromSentencePiece(byte[] data, string file)
+    static SentencePieceTokenizer FromSentencePiece(byte[] data, string file)
     {
         var m = SentencePieceModelReader.Read(data, file);
         var vocab = new Vocabulary(m.Pieces, m.Kinds, file);
@@ -87,12 +87,12 @@ public sealed class GemmaTokenizer
         }
         int unk = CheckId(m.UnkId, "unk_id", PieceKind.Unknown);
         var special = Array.ConvertAll(m.Kinds, k => k == PieceKind.Control);
-        return new GemmaTokenizer(TokenizerFormat.SentencePiece, vocab, trie, new ScoreBpe(vocab, m.Scores, m.ByteFallback, unk),
+        return new SentencePieceTokenizer(TokenizerFormat.SentencePiece, vocab, trie, new ScoreBpe(vocab, m.Scores, m.ByteFallback, unk),
             m.EscapeWhitespaces, special, m.UnkSurface,
             CheckId(m.BosId, "bos_id", PieceKind.Control), CheckId(m.EosId, "eos_id", PieceKind.Control), CheckId(m.PadId, "pad_id", PieceKind.Control), unk);
     }
 
-    static GemmaTokenizer FromJson(byte[] json, string file)
+    static SentencePieceTokenizer FromJson(byte[] json, string file)
     {
         var m = HfTokenizerJsonReader.Read(json, file);
         var vocab = new Vocabulary(m.Pieces, m.Kinds, file, m.PieceToId);
@@ -104,7 +104,7 @@ public sealed class GemmaTokenizer
             special[t.Id] = t.Special;
         }
         int IdOf(string piece) => vocab.PieceToId.TryGetValue(piece, out int id) ? id : -1;
-        return new GemmaTokenizer(TokenizerFormat.HuggingFaceJson, vocab, trie, new RankBpe(vocab, m.Merges, m.ByteFallback, m.UnkId, m.FuseUnk),
+        return new SentencePieceTokenizer(TokenizerFormat.HuggingFaceJson, vocab, trie, new RankBpe(vocab, m.Merges, m.ByteFallback, m.UnkId, m.FuseUnk),
             m.EscapeSpaces, special, m.UnkId >= 0 ? m.Pieces[m.UnkId] : "", IdOf("<bos>"), IdOf("<eos>"), IdOf("<pad>"), m.UnkId);
     }
 
