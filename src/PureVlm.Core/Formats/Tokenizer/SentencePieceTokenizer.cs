@@ -5,29 +5,34 @@ namespace PureVlm.Tokenization;
 /// <summary>Which file a <see cref="SentencePieceTokenizer"/> was loaded from; encoding and decoding follow that format's rules.</summary>
 public enum TokenizerFormat
 {
-    /// <summary>A SentencePiece <c>tokenizer.model</c> (protobuf <c>ModelProto</c>, BPE).</summary>
+    /// <summary>A SentencePiece <c>tokenizer.model</c> (protobuf <c>ModelProto</c>, BPE), with the <c>added_tokens.json</c> beside it if there is one.</summary>
     SentencePiece,
     /// <summary>A Hugging Face <c>tokenizer.json</c> (BPE), plain or gzipped.</summary>
     HuggingFaceJson,
 }
 
 /// <summary>
-/// The Gemma / PaliGemma tokenizer, loaded from either a SentencePiece <c>tokenizer.model</c> or a Hugging Face
-/// <c>tokenizer.json</c>(<c>.gz</c>). Encoding: spaces become "▁" (no dummy prefix, runs kept); tokens that
-/// must stay whole are cut out first, leftmost-longest (SentencePiece USER_DEFINED pieces in the normalized
-/// text; tokenizer.json <c>added_tokens</c>, special or not, in the raw text); each stretch in between is BPE
-/// (by piece score for .model, by merge rank for .json); characters without a piece become
-/// <c>&lt;0xNN&gt;</c> byte pieces. Never adds bos/eos. A lone UTF-16 surrogate is encoded as U+FFFD (as a
-/// UTF-8 encoder would replace it). Instances are immutable and thread-safe.
+/// A SentencePiece-style BPE tokenizer: Gemma / PaliGemma (<c>tokenizer.model</c> or Hugging Face
+/// <c>tokenizer.json</c>(<c>.gz</c>)) and LLaMA / LLaVA-1.5 (<c>tokenizer.model</c> plus <c>added_tokens.json</c>) are
+/// configurations of it. Encoding, as Hugging Face's tokenizers do it: added tokens (tokenizer.json <c>added_tokens</c>,
+/// special or not, or the entries of added_tokens.json) are cut out of the raw text first, leftmost-longest; each
+/// chunk in between is normalized on its own: spaces become "▁" (runs kept) and, if the .model says
+/// <c>add_dummy_prefix</c> (LLaMA; not Gemma), a "▁" is put in front, so every chunk after an added token starts with
+/// one. SentencePiece USER_DEFINED pieces are then cut out of the normalized chunk, and each stretch left is BPE (by
+/// piece score for .model, by merge rank for .json); characters without a piece become <c>&lt;0xNN&gt;</c> byte pieces.
+/// Never adds bos/eos. A lone UTF-16 surrogate is encoded as U+FFFD (as a UTF-8 encoder would replace it). Instances
+/// are immutable and thread-safe.
 /// </summary>
 public sealed class SentencePieceTokenizer
 {
     const char SpaceMark = '\u2581';
 
     readonly Vocabulary _vocab;
-    readonly TokenTrie _cutTokens;
+    readonly TokenTrie _addedTokens;
+    readonly TokenTrie _userDefined;
     readonly Bpe _bpe;
     readonly bool _escapeSpaces;
+    readonly bool _dummyPrefix;
     readonly bool[] _special;
     readonly string _unkSurface;
 
@@ -44,17 +49,19 @@ public sealed class SentencePieceTokenizer
     /// <summary>Id of <c>&lt;unk&gt;</c>, or -1.</summary>
     public int UnkId { get; }
 
-    SentencePieceTokenizer(TokenizerFormat format, Vocabulary vocab, TokenTrie cutTokens, Bpe bpe, bool escapeSpaces, bool[] special,
-        string unkSurface, int bos, int eos, int pad, int unk)
+    SentencePieceTokenizer(TokenizerFormat format, Vocabulary vocab, TokenTrie addedTokens, TokenTrie userDefined, Bpe bpe,
+        bool escapeSpaces, bool dummyPrefix, bool[] special, string unkSurface, int bos, int eos, int pad, int unk)
     {
-        (Format, _vocab, _cutTokens, _bpe, _escapeSpaces, _special, _unkSurface) = (format, vocab, cutTokens, bpe, escapeSpaces, special, unkSurface);
+        (Format, _vocab, _addedTokens, _userDefined, _bpe) = (format, vocab, addedTokens, userDefined, bpe);
+        (_escapeSpaces, _dummyPrefix, _special, _unkSurface) = (escapeSpaces, dummyPrefix, special, unkSurface);
         (BosId, EosId, PadId, UnkId) = (bos, eos, pad, unk);
     }
 
     /// <summary>
     /// Loads <c>tokenizer.model</c>, <c>tokenizer.json</c> or <c>tokenizer.json.gz</c>; the format is told from the
-    /// content (gzip magic, a leading <c>{</c>, else protobuf). Throws <see cref="InvalidTokenizerException"/>
-    /// naming the file for a corrupt, truncated or unsupported file.
+    /// content (gzip magic, a leading <c>{</c>, else protobuf). A <c>tokenizer.model</c>'s vocabulary is extended by the
+    /// <c>added_tokens.json</c> in the same directory, if there is one. Throws <see cref="InvalidTokenizerException"/>
+    /// naming the file for a corrupt, truncated, inconsistent or unsupported file.
     /// </summary>
     public static SentencePieceTokenizer Load(string path)
     {
@@ -74,10 +81,17 @@ public sealed class SentencePieceTokenizer
     static SentencePieceTokenizer FromSentencePiece(byte[] data, string file)
     {
         var m = SentencePieceModelReader.Read(data, file);
-        var vocab = new Vocabulary(m.Pieces, m.Kinds, file);
-        var trie = new TokenTrie();
+        var modelVocab = new Vocabulary(m.Pieces, m.Kinds, file);
+        string addedFile = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file))!, AddedTokensJsonReader.FileName);
+        string[] added = File.Exists(addedFile) ? AddedTokensJsonReader.Read(addedFile, file, m.Pieces, modelVocab.PieceToId) : [];
+        // added_tokens.json tokens are special in tokenizer_config.json, so they decode like control pieces.
+        var vocab = added.Length == 0 ? modelVocab
+            : new Vocabulary([.. m.Pieces, .. added], [.. m.Kinds, .. Enumerable.Repeat(PieceKind.Control, added.Length)], file);
+        var addedTrie = new TokenTrie();
+        for (int i = 0; i < added.Length; i++) addedTrie.Add(added[i], m.Pieces.Length + i);
+        var userDefined = new TokenTrie();
         for (int id = 0; id < m.Pieces.Length; id++)
-            if (m.Kinds[id] == PieceKind.UserDefined) trie.Add(m.Pieces[id], id);
+            if (m.Kinds[id] == PieceKind.UserDefined) userDefined.Add(m.Pieces[id], id);
         int CheckId(int id, string name, PieceKind kind)
         {
             if (id < 0) return -1;
@@ -86,9 +100,9 @@ public sealed class SentencePieceTokenizer
             return id;
         }
         int unk = CheckId(m.UnkId, "unk_id", PieceKind.Unknown);
-        var special = Array.ConvertAll(m.Kinds, k => k == PieceKind.Control);
-        return new SentencePieceTokenizer(TokenizerFormat.SentencePiece, vocab, trie, new ScoreBpe(vocab, m.Scores, m.ByteFallback, unk),
-            m.EscapeWhitespaces, special, m.UnkSurface,
+        var special = Array.ConvertAll(vocab.Kinds, k => k == PieceKind.Control);
+        return new SentencePieceTokenizer(TokenizerFormat.SentencePiece, vocab, addedTrie, userDefined, new ScoreBpe(vocab, m.Scores, m.ByteFallback, unk),
+            m.EscapeWhitespaces, m.AddDummyPrefix, special, m.UnkSurface,
             CheckId(m.BosId, "bos_id", PieceKind.Control), CheckId(m.EosId, "eos_id", PieceKind.Control), CheckId(m.PadId, "pad_id", PieceKind.Control), unk);
     }
 
@@ -104,8 +118,8 @@ public sealed class SentencePieceTokenizer
             special[t.Id] = t.Special;
         }
         int IdOf(string piece) => vocab.PieceToId.TryGetValue(piece, out int id) ? id : -1;
-        return new SentencePieceTokenizer(TokenizerFormat.HuggingFaceJson, vocab, trie, new RankBpe(vocab, m.Merges, m.ByteFallback, m.UnkId, m.FuseUnk),
-            m.EscapeSpaces, special, m.UnkId >= 0 ? m.Pieces[m.UnkId] : "", IdOf("<bos>"), IdOf("<eos>"), IdOf("<pad>"), m.UnkId);
+        return new SentencePieceTokenizer(TokenizerFormat.HuggingFaceJson, vocab, trie, new TokenTrie(), new RankBpe(vocab, m.Merges, m.ByteFallback, m.UnkId, m.FuseUnk),
+            m.EscapeSpaces, dummyPrefix: false, special, m.UnkId >= 0 ? m.Pieces[m.UnkId] : "", IdOf("<bos>"), IdOf("<eos>"), IdOf("<pad>"), m.UnkId);
     }
 
     /// <summary>Token ids of <paramref name="text"/>, without bos/eos.</summary>
@@ -123,25 +137,46 @@ public sealed class SentencePieceTokenizer
         return (ids, Array.ConvertAll(ids, IdToPiece));
     }
 
-    void EncodeInto(string text, List<int> ids)
+    void EncodeInto(string text, List<int> ids) => EncodeCutting(ReplaceLoneSurrogates(text), normalized: false, ids, new Bpe.Workspace());
+
+    /// <summary>
+    /// Cuts the tokens of one level out of <paramref name="text"/> and encodes the stretches in between: raw text loses
+    /// its added tokens and each chunk left is normalized and cut again; normalized text loses its user-defined pieces
+    /// and each stretch left is BPE.
+    /// </summary>
+    void EncodeCutting(ReadOnlySpan<char> text, bool normalized, List<int> ids, Bpe.Workspace work)
     {
-        // raw, normalized: [n]; normalization maps one UTF-16 unit to one, so offsets agree.
-        char[] raw = ReplaceLoneSurrogates(text);
-        char[] normalized = _escapeSpaces ? Array.ConvertAll(raw, c => c == ' ' ? SpaceMark : c) : raw;
-        // SentencePiece matches user-defined pieces after normalization, tokenizer.json added tokens before it.
-        char[] matched = Format == TokenizerFormat.SentencePiece ? normalized : raw;
-        var work = new Bpe.Workspace();
+        var trie = normalized ? _userDefined : _addedTokens;
         int stretch = 0;
-        for (int i = 0; i < matched.Length;)
+        for (int i = 0; i < text.Length;)
         {
-            var (length, id) = _cutTokens.LongestMatch(matched.AsSpan(i));
+            var (length, id) = trie.LongestMatch(text[i..]);
             if (length == 0) { i++; continue; }
-            if (i > stretch) _bpe.Encode(normalized.AsSpan(stretch, i - stretch), ids, work);
+            EncodeStretch(text[stretch..i], normalized, ids, work);
             ids.Add(id);
             i += length;
             stretch = i;
         }
-        if (matched.Length > stretch) _bpe.Encode(normalized.AsSpan(stretch), ids, work);
+        EncodeStretch(text[stretch..], normalized, ids, work);
+    }
+
+    void EncodeStretch(ReadOnlySpan<char> text, bool normalized, List<int> ids, Bpe.Workspace work)
+    {
+        // An empty chunk gives nothing, not a lone dummy prefix: SentencePiece encodes "" as no pieces.
+        if (text.IsEmpty) return;
+        if (normalized) _bpe.Encode(text, ids, work);
+        else EncodeCutting(Normalize(text), normalized: true, ids, work);
+    }
+
+    /// <summary>SentencePiece's normalization as far as supported: the dummy prefix, then spaces escaped as "▁".</summary>
+    char[] Normalize(ReadOnlySpan<char> raw)
+    {
+        int prefix = _dummyPrefix ? 1 : 0;
+        var normalized = new char[prefix + raw.Length];
+        if (_dummyPrefix) normalized[0] = ' ';
+        raw.CopyTo(normalized.AsSpan(prefix));
+        if (_escapeSpaces) normalized.AsSpan().Replace(' ', SpaceMark);
+        return normalized;
     }
 
     static char[] ReplaceLoneSurrogates(string text)
@@ -158,9 +193,10 @@ public sealed class SentencePieceTokenizer
 
     /// <summary>
     /// Text of <paramref name="ids"/>. SentencePiece rules for a .model: control ids give "", unk gives " ⁇ ",
-    /// invalid UTF-8 from byte pieces gives one U+FFFD per byte. tokenizer.json rules: every id gives its token
-    /// text (special ones dropped if <paramref name="skipSpecial"/>), invalid UTF-8 gives one U+FFFD per maximal
-    /// invalid subsequence. Both: "▁" becomes a space, runs of byte pieces are decoded together, ids ≥ <see cref="VocabSize"/>
+    /// invalid UTF-8 from byte pieces gives one U+FFFD per byte; with <c>add_dummy_prefix</c> the first piece that
+    /// shows anything loses a leading "▁" (so <see cref="Encode"/>'s ids decode to the text, not " " + text).
+    /// tokenizer.json rules: every id gives its token text (special ones dropped if <paramref name="skipSpecial"/>),
+    /// invalid UTF-8 gives one U+FFFD per maximal invalid subsequence. Both: "▁" becomes a space, runs of byte pieces are decoded together, ids ≥ <see cref="VocabSize"/>
     /// (the model's padded vocabulary can be larger) give "" as in HF fast tokenizers; a negative id throws.
     /// </summary>
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecial = false)
@@ -191,7 +227,10 @@ public sealed class SentencePieceTokenizer
     /// <summary>The id of a piece spelled exactly <paramref name="piece"/>.</summary>
     public bool TryGetId(string piece, out int id) => _vocab.PieceToId.TryGetValue(piece, out id);
 
-    /// <summary>Whether <paramref name="id"/> is a control piece (.model) or a special added token (.json), e.g. <c>&lt;bos&gt;</c>.</summary>
+    /// <summary>
+    /// Whether <paramref name="id"/> is a control piece (.model), a token of added_tokens.json or a special added
+    /// token (.json), e.g. <c>&lt;bos&gt;</c>.
+    /// </summary>
     public bool IsControl(int id) => _special[CheckId(id)];
 
     /// <summary>The kind of <paramref name="id"/> (byte, user-defined, control, …).</summary>
@@ -203,14 +242,18 @@ public sealed class SentencePieceTokenizer
     /// <summary>Byte value of a byte piece, or -1 (used by <see cref="StreamingDecoder"/>).</summary>
     internal int ByteOf(int id) => _vocab.ByteValue[CheckId(id)];
 
-    /// <summary>Text of a non-byte piece, or null if it is skipped without ending a run of byte pieces.</summary>
-    internal string? SurfaceOf(int id, bool skipSpecial)
+    /// <summary>
+    /// Text of a non-byte piece, or null if it is skipped without ending a run of byte pieces. <paramref name="atStart"/>:
+    /// nothing but control pieces came before it, so the dummy prefix's "▁" is dropped as SentencePiece does.
+    /// </summary>
+    internal string? SurfaceOf(int id, bool skipSpecial, bool atStart)
     {
         if (Format == TokenizerFormat.SentencePiece)
             return _vocab.Kinds[id] switch
             {
                 PieceKind.Control => "",
                 PieceKind.Unknown => _unkSurface,
+                _ when atStart && _dummyPrefix && _vocab.Pieces[id][0] == SpaceMark => _vocab.Pieces[id][1..].Replace(SpaceMark, ' '),
                 _ => _vocab.Pieces[id].Replace(SpaceMark, ' '),
             };
         return skipSpecial && _special[id] ? null : _vocab.Pieces[id].Replace(SpaceMark, ' ');

@@ -15,6 +15,7 @@ public sealed class StreamingDecoder
     readonly bool _errorPerByte;
     readonly byte[] _pending = new byte[4];
     int _pendingCount;
+    bool _atStart = true;
     readonly StringBuilder _text = new();
 
     internal StreamingDecoder(SentencePieceTokenizer tokenizer, bool skipSpecial)
@@ -47,6 +48,9 @@ public sealed class StreamingDecoder
     internal void Append(int id, StringBuilder text)
     {
         if (id >= _tokenizer.VocabSize) return;
+        bool atStart = _atStart;
+        // Every piece but a control piece shows something (a byte piece at the latest when the next piece flushes it).
+        _atStart &= _tokenizer.IsControl(id);
         int b = _tokenizer.ByteOf(id);
         if (b >= 0)
         {
@@ -54,13 +58,17 @@ public sealed class StreamingDecoder
             DecodePending(final: false, text);
             return;
         }
-        string? surface = _tokenizer.SurfaceOf(id, _skipSpecial);
+        string? surface = _tokenizer.SurfaceOf(id, _skipSpecial, atStart);
         if (surface == null) return;
         DecodePending(final: true, text);
         text.Append(surface);
     }
 
-    internal void Finish(StringBuilder text) => DecodePending(final: true, text);
+    internal void Finish(StringBuilder text)
+    {
+        DecodePending(final: true, text);
+        _atStart = true;
+    }
 
     /// <summary>
     /// Decodes the held bytes; unless <paramref name="final"/>, keeps a trailing valid-but-incomplete sequence
