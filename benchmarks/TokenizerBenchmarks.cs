@@ -10,15 +10,15 @@ namespace PureVlm.Benchmarks;
 public class TokenizerBenchmarks
 {
     string _fixtures = "";
-    GemmaTokenizer _gemma = null!, _spmTiny = null!;
+    SentencePieceTokenizer _gemma = null!, _spmTiny = null!;
     string _text = "";
 
     [GlobalSetup]
     public void Setup()
     {
         _fixtures = Path.Combine(RepoRoot(), "tests", "data", "tokenizer-fixtures");
-        _gemma = GemmaTokenizer.Load(Path.Combine(_fixtures, "gemma", "tokenizer.json.gz"));
-        _spmTiny = GemmaTokenizer.Load(Path.Combine(_fixtures, "spm-tiny", "tokenizer.model"));
+        _gemma = SentencePieceTokenizer.Load(Path.Combine(_fixtures, "gemma", "tokenizer.json.gz"));
+        _spmTiny = SentencePieceTokenizer.Load(Path.Combine(_fixtures, "spm-tiny", "tokenizer.model"));
         // 100 KB cut from the fixture strings: many scripts, code, emoji, whitespace runs, special-token text.
         var text = new StringBuilder();
         var cases = File.ReadLines(Path.Combine(_fixtures, "gemma", "cases.jsonl"))
@@ -28,7 +28,7 @@ public class TokenizerBenchmarks
     }
 
     [Benchmark]
-    public GemmaTokenizer Load_gemma_tokenizer_json_gz() => GemmaTokenizer.Load(Path.Combine(_fixtures, "gemma", "tokenizer.json.gz"));
+    public SentencePieceTokenizer Load_gemma_tokenizer_json_gz() => SentencePieceTokenizer.Load(Path.Combine(_fixtures, "gemma", "tokenizer.json.gz"));
 
     [Benchmark]
     public int[] Encode_100KB_gemma_json() => _gemma.Encode(_text);

@@ -34,7 +34,7 @@ public sealed class VlmModel : IDisposable
     /// <summary>Config, weights and module tree.</summary>
     public LoadedModel Model { get; }
     /// <summary>The model's tokenizer (tokenizer.model or tokenizer.json).</summary>
-    public GemmaTokenizer Tokenizer { get; }
+    public SentencePieceTokenizer Tokenizer { get; }
     /// <summary>Resize and normalisation as the checkpoint's preprocessor_config.json says.</summary>
     public ImagePreprocessor Preprocessor { get; }
     /// <summary>How the family lays out a prompt and reads its answers.</summary>
@@ -52,7 +52,7 @@ public sealed class VlmModel : IDisposable
     int _leases = 1;
     int _disposed;
 
-    VlmModel(string directory, LoadedModel model, GemmaTokenizer tokenizer, ImagePreprocessor preprocessor, double loadSeconds)
+    VlmModel(string directory, LoadedModel model, SentencePieceTokenizer tokenizer, ImagePreprocessor preprocessor, double loadSeconds)
     {
         Directory = directory; Model = model; Tokenizer = tokenizer; Preprocessor = preprocessor; LoadSeconds = loadSeconds;
         VisionLanguage = model.VisionLanguage!;
@@ -89,17 +89,17 @@ public sealed class VlmModel : IDisposable
     }
 
     /// <summary>The tokenizer of a model directory: its <c>tokenizer.model</c>, else <c>tokenizer.json</c>(<c>.gz</c>).</summary>
-    public static GemmaTokenizer LoadTokenizer(string directory)
+    public static SentencePieceTokenizer LoadTokenizer(string directory)
     {
         foreach (var name in new[] { "tokenizer.model", "tokenizer.json", "tokenizer.json.gz" })
         {
             string path = Path.Combine(directory, name);
-            if (File.Exists(path)) return GemmaTokenizer.Load(path);
+            if (File.Exists(path)) return SentencePieceTokenizer.Load(path);
         }
         throw new InvalidModelFileException($"{directory}: no tokenizer.model or tokenizer.json");
     }
 
-    static void CheckTokenizerFits(GemmaTokenizer tokenizer, ModelConfig config, string directory)
+    static void CheckTokenizerFits(SentencePieceTokenizer tokenizer, ModelConfig config, string directory)
     {
         if (tokenizer.VocabSize > config.Text.VocabSize)
             throw new ModelConfigException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's vocab_size is {config.Text.VocabSize}");

@@ -44,8 +44,8 @@ public static class TokenizeCommand
         if (path == null) return UsageError(stderr, "--tokenizer FILE is required");
         if (decode && addBos) return UsageError(stderr, "--add-bos applies to encoding only");
 
-        GemmaTokenizer tokenizer;
-        try { tokenizer = GemmaTokenizer.Load(path); }
+        SentencePieceTokenizer tokenizer;
+        try { tokenizer = SentencePieceTokenizer.Load(path); }
         catch (InvalidTokenizerException e) { return Fail(stderr, e.Message); }
         if (addBos && tokenizer.BosId < 0) return Fail(stderr, $"{path}: --add-bos given but the tokenizer has no <bos>");
 
@@ -65,7 +65,7 @@ public static class TokenizeCommand
         return 0;
     }
 
-    static string EncodeLine(GemmaTokenizer tokenizer, string line, bool addBos)
+    static string EncodeLine(SentencePieceTokenizer tokenizer, string line, bool addBos)
     {
         var text = Field(line, "text", JsonValueKind.String).GetString()!;
         var (ids, pieces) = tokenizer.EncodeWithPieces(text);
@@ -77,7 +77,7 @@ public static class TokenizeCommand
         return JsonSerializer.Serialize(new { ids, pieces }, Output);
     }
 
-    static string DecodeLine(GemmaTokenizer tokenizer, string line)
+    static string DecodeLine(SentencePieceTokenizer tokenizer, string line)
     {
         var ids = Field(line, "ids", JsonValueKind.Array).EnumerateArray()
             .Select(e => e.TryGetInt32(out int id) ? id : throw new FormatException($"\"ids\" holds {e.GetRawText()}, expected integers")).ToArray();

@@ -10,7 +10,7 @@ namespace PureVlm.Prompts;
 public interface IPromptFormat
 {
     /// <summary>The ids of <paramref name="prompt"/> with <paramref name="images"/> images, image tokens expanded, bos included.</summary>
-    int[] Build(GemmaTokenizer tokenizer, string prompt, int images);
+    int[] Build(SentencePieceTokenizer tokenizer, string prompt, int images);
 
     /// <summary>Labelled boxes in pixels of a <paramref name="width"/> × <paramref name="height"/> image, if the family answers with any.</summary>
     IReadOnlyList<Detection> ParseDetections(string answer, int width, int height) => [];

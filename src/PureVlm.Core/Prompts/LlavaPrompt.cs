@@ -15,7 +15,7 @@ public sealed class LlavaPrompt(int imageSeqLength, int imageTokenId) : IPromptF
     public const string ImageMarker = "<image>";
 
     /// <inheritdoc/>
-    public int[] Build(GemmaTokenizer tokenizer, string prompt, int images)
+    public int[] Build(SentencePieceTokenizer tokenizer, string prompt, int images)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(prompt);

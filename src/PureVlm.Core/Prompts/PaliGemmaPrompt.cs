@@ -10,7 +10,7 @@ namespace PureVlm.Prompts;
 public sealed class PaliGemmaPrompt(int imageTokensPerImage, int imageTokenId) : IPromptFormat
 {
     /// <inheritdoc/>
-    public int[] Build(GemmaTokenizer tokenizer, string prompt, int images) => Build(tokenizer, prompt, images * imageTokensPerImage, imageTokenId);
+    public int[] Build(SentencePieceTokenizer tokenizer, string prompt, int images) => Build(tokenizer, prompt, images * imageTokensPerImage, imageTokenId);
 
     /// <inheritdoc/>
     public IReadOnlyList<Detection> ParseDetections(string answer, int width, int height) => LocationTokens.ParseDetections(answer, width, height);
@@ -22,7 +22,7 @@ public sealed class PaliGemmaPrompt(int imageTokensPerImage, int imageTokenId) :
     /// Ids <c>[imageTokenId × numImageTokens, BosId, Encode(prompt + "\n")...]</c>. Bos is inserted by id, never
     /// by text; "\n" is encoded with the prompt, so it becomes Gemma's "\n" piece (108; 5 in the demo model).
     /// </summary>
-    public static int[] Build(GemmaTokenizer tokenizer, string prompt, int numImageTokens, int imageTokenId)
+    public static int[] Build(SentencePieceTokenizer tokenizer, string prompt, int numImageTokens, int imageTokenId)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(prompt);

@@ -24,7 +24,7 @@ public sealed class TokenizerErrorTests : IDisposable
 
     static InvalidTokenizerException LoadFails(string path, string problem)
     {
-        var e = Assert.Throws<InvalidTokenizerException>(() => GemmaTokenizer.Load(path));
+        var e = Assert.Throws<InvalidTokenizerException>(() => SentencePieceTokenizer.Load(path));
         Assert.StartsWith(path + ":", e.Message);
         Assert.Contains(problem, e.Message);
         return e;
@@ -84,7 +84,7 @@ public sealed class TokenizerErrorTests : IDisposable
         string path = Write($"damaged-{seed.Get}.model", bytes);
         try
         {
-            var tok = GemmaTokenizer.Load(path);
+            var tok = SentencePieceTokenizer.Load(path);
             tok.Decode(tok.Encode("caption en <loc0001> 🍕 äöü"));
         }
         catch (InvalidTokenizerException e)

@@ -3,24 +3,31 @@ using PureVlm.Tokenization;
 
 namespace PureVlm.Tests.Tokenizer;
 
-/// <summary>The tokenizers and cases of tests/data/tokenizer-fixtures, loaded once per test run.</summary>
+/// <summary>
+/// The tokenizers and cases of tests/data/tokenizer-fixtures, loaded once per test run, plus "llava": LLaMA's
+/// configuration, the llava-tiny fixture's tokenizer.model with its added_tokens.json.
+/// </summary>
 static class TokenizerFixtureData
 {
     public sealed record EncodeCase(int Line, string Text, int[] Ids, string[] Pieces, string Decoded);
     public sealed record DecodeCase(int Line, int[] Ids, string Decoded, string? DecodedSkipSpecial);
 
-    static readonly Lazy<GemmaTokenizer> SpmTiny = new(() => GemmaTokenizer.Load(TokenizerFile("spm-tiny")));
-    static readonly Lazy<GemmaTokenizer> Gemma = new(() => GemmaTokenizer.Load(TokenizerFile("gemma")));
-    static readonly Lazy<GemmaTokenizer> Gemma3 = new(() => GemmaTokenizer.Load(TokenizerFile("gemma3")));
+    public static readonly string LlavaModelFile = Path.Combine(TestPaths.Fixture("llava-tiny"), "tokenizer.model");
+
+    static readonly Lazy<SentencePieceTokenizer> SpmTiny = new(() => SentencePieceTokenizer.Load(TokenizerFile("spm-tiny")));
+    static readonly Lazy<SentencePieceTokenizer> Gemma = new(() => SentencePieceTokenizer.Load(TokenizerFile("gemma")));
+    static readonly Lazy<SentencePieceTokenizer> Gemma3 = new(() => SentencePieceTokenizer.Load(TokenizerFile("gemma3")));
+    static readonly Lazy<SentencePieceTokenizer> Llava = new(() => SentencePieceTokenizer.Load(LlavaModelFile));
 
     public static string TokenizerFile(string set) =>
         Path.Combine(TestPaths.TokenizerFixture(set), set == "spm-tiny" ? "tokenizer.model" : "tokenizer.json.gz");
 
-    public static GemmaTokenizer Loaded(string set) => set switch
+    public static SentencePieceTokenizer Loaded(string set) => set switch
     {
         "spm-tiny" => SpmTiny.Value,
         "gemma" => Gemma.Value,
         "gemma3" => Gemma3.Value,
+        "llava" => Llava.Value,
         _ => throw new ArgumentException(set),
     };
 

@@ -89,7 +89,7 @@ public class TokenizerFixtureTests
     [Fact]
     public void Tokenizer_paligemma_prompt_matches_demo_model_prompt_ids_for_all_24_samples()
     {
-        var tok = GemmaTokenizer.Load(Path.Combine(TestPaths.DemoModel, "tokenizer.model"));
+        var tok = SentencePieceTokenizer.Load(Path.Combine(TestPaths.DemoModel, "tokenizer.model"));
         Assert.True(tok.TryGetId("<image>", out int image));
         Assert.Equal(4, image);
         var lines = File.ReadLines(Path.Combine(TestPaths.DemoModel, "samples", "expected.jsonl")).ToList();

@@ -18,7 +18,7 @@ public class TokenizerLimitsTests
                 var zeros = new byte[1 << 20];
                 for (int i = 0; i < 300; i++) gz.Write(zeros); // 300 MB of zeros: a few hundred KB compressed
             }
-            var e = Assert.Throws<InvalidTokenizerException>(() => GemmaTokenizer.Load(path));
+            var e = Assert.Throws<InvalidTokenizerException>(() => SentencePieceTokenizer.Load(path));
             Assert.Contains(path, e.Message);
             Assert.Contains("256 MB", e.Message);
         }

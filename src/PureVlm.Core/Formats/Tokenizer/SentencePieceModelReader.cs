@@ -12,7 +12,7 @@ static class SentencePieceModelReader
     /// <summary>Everything taken from the file.</summary>
     public sealed record Model(
         string[] Pieces, float[] Scores, PieceKind[] Kinds,
-        bool ByteFallback, int UnkId, int BosId, int EosId, int PadId, string UnkSurface, bool EscapeWhitespaces);
+        bool ByteFallback, int UnkId, int BosId, int EosId, int PadId, string UnkSurface, bool EscapeWhitespaces, bool AddDummyPrefix);
 
     const int BpeModelType = 2;
 
@@ -85,11 +85,13 @@ static class SentencePieceModelReader
         if (pieces.Count == 0) throw new InvalidTokenizerException($"{file}: no pieces (not a SentencePiece model?)");
         if (modelType != BpeModelType)
             throw new InvalidTokenizerException($"{file}: model_type is {modelType}, only BPE (2) is supported");
-        if (charsMapBytes != 0 || addDummyPrefix || removeExtra)
+        // Gemma's and LLaMA's normalizers are both the identity map without whitespace removal (they differ only in
+        // add_dummy_prefix); anything else would need the charsmap's trie and whitespace folding, which are not implemented.
+        if (charsMapBytes != 0 || removeExtra)
             throw new InvalidTokenizerException(
-                $"{file}: normalizer '{normalizerName}' (precompiled_charsmap {charsMapBytes} bytes, add_dummy_prefix {addDummyPrefix}, " +
-                $"remove_extra_whitespaces {removeExtra}) is not supported; expected Gemma's identity normalizer with neither option");
-        return new Model(pieces.ToArray(), scores.ToArray(), kinds.ToArray(), byteFallback, unkId, bosId, eosId, padId, unkSurface, escape);
+                $"{file}: normalizer '{normalizerName}' (precompiled_charsmap {charsMapBytes} bytes, remove_extra_whitespaces {removeExtra}) " +
+                "is not supported; expected the identity normalizer (no charsmap) with remove_extra_whitespaces false, as Gemma and LLaMA have");
+        return new Model(pieces.ToArray(), scores.ToArray(), kinds.ToArray(), byteFallback, unkId, bosId, eosId, padId, unkSurface, escape, addDummyPrefix);
     }
 
     /// <summary>A bounds-checked cursor over one protobuf message.</summary>

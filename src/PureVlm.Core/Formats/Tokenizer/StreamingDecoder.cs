@@ -5,19 +5,20 @@ namespace PureVlm.Tokenization;
 /// <summary>
 /// Decodes ids one at a time for streaming output. Bytes of a UTF-8 character split over several byte pieces are
 /// held back until the character is complete (or known to be invalid), so no call returns half a character. The
-/// concatenation of every <see cref="Push"/> result and <see cref="Flush"/> equals <see cref="GemmaTokenizer.Decode"/>
+/// concatenation of every <see cref="Push"/> result and <see cref="Flush"/> equals <see cref="SentencePieceTokenizer.Decode"/>
 /// of the same ids. Not thread-safe; make one per stream.
 /// </summary>
 public sealed class StreamingDecoder
 {
-    readonly GemmaTokenizer _tokenizer;
+    readonly SentencePieceTokenizer _tokenizer;
     readonly bool _skipSpecial;
     readonly bool _errorPerByte;
     readonly byte[] _pending = new byte[4];
     int _pendingCount;
+    bool _atStart = true;
     readonly StringBuilder _text = new();
 
-    internal StreamingDecoder(GemmaTokenizer tokenizer, bool skipSpecial)
+    internal StreamingDecoder(SentencePieceTokenizer tokenizer, bool skipSpecial)
     {
         _tokenizer = tokenizer;
         _skipSpecial = skipSpecial;
@@ -41,12 +42,15 @@ public sealed class StreamingDecoder
     }
 
     /// <remarks>
-    /// Ids at or past <see cref="GemmaTokenizer.VocabSize"/> give "" and do not end a run of byte pieces, as HF fast
+    /// Ids at or past <see cref="SentencePieceTokenizer.VocabSize"/> give "" and do not end a run of byte pieces, as HF fast
     /// tokenizers skip ids they have no token for: PaliGemma's lm_head has 257216 rows, its tokenizer 257152 pieces.
     /// </remarks>
     internal void Append(int id, StringBuilder text)
     {
         if (id >= _tokenizer.VocabSize) return;
+        bool atStart = _atStart;
+        // Every piece but a control piece shows something (a byte piece at the latest when the next piece flushes it).
+        _atStart &= _tokenizer.IsControl(id);
         int b = _tokenizer.ByteOf(id);
         if (b >= 0)
         {
@@ -54,13 +58,17 @@ public sealed class StreamingDecoder
             DecodePending(final: false, text);
             return;
         }
-        string? surface = _tokenizer.SurfaceOf(id, _skipSpecial);
+        string? surface = _tokenizer.SurfaceOf(id, _skipSpecial, atStart);
         if (surface == null) return;
         DecodePending(final: true, text);
         text.Append(surface);
     }
 
-    internal void Finish(StringBuilder text) => DecodePending(final: true, text);
+    internal void Finish(StringBuilder text)
+    {
+        DecodePending(final: true, text);
+        _atStart = true;
+    }
 
     /// <summary>
     /// Decodes the held bytes; unless <paramref name="final"/>, keeps a trailing valid-but-incomplete sequence

@@ -57,5 +57,8 @@ sealed class Vocabulary
         return byte.TryParse(piece.AsSpan(3, 2), System.Globalization.NumberStyles.AllowHexSpecifier, null, out var b) ? b : -1;
     }
 
-    public static string Quote(string s) => System.Text.Json.JsonSerializer.Serialize(s);
+    /// <summary>A piece as a JSON string for error messages; only quotes and control characters are escaped, so "&lt;image&gt;" and "▁" stay readable.</summary>
+    public static string Quote(string s) => System.Text.Json.JsonSerializer.Serialize(s, QuoteOptions);
+
+    static readonly System.Text.Json.JsonSerializerOptions QuoteOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }
