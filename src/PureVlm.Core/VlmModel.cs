@@ -122,8 +122,8 @@ public sealed class VlmModel : IDisposable
         return adapter;
     }
 
-    /// <summary>The ids the model sees for a prompt about one image, as the family's processor builds them.</summary>
-    public int[] PromptIds(string prompt) => PromptFormat.Build(Tokenizer, prompt, images: 1);
+    /// <summary>The ids the model sees for a prompt about <paramref name="images"/> images, as the family's processor builds them.</summary>
+    public int[] PromptIds(string prompt, int images = 1) => PromptFormat.Build(Tokenizer, prompt, images);
 
     /// <summary>Answers <paramref name="prompt"/> about <paramref name="image"/>.</summary>
     public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options = null, CancellationToken cancel = default) =>
@@ -133,9 +133,16 @@ public sealed class VlmModel : IDisposable
     /// Answers <paramref name="prompt"/> about <paramref name="image"/>, passing each new piece of text to
     /// <paramref name="onText"/> as it is generated (and every named activation to <see cref="GenerationOptions.Observer"/>).
     /// </summary>
-    public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options, Action<string>? onText, CancellationToken cancel = default)
+    public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options, Action<string>? onText, CancellationToken cancel = default) =>
+        Generate([image], prompt, options, onText, cancel);
+
+    /// <summary>
+    /// Answers <paramref name="prompt"/> about several images, in order (LLaVA: one <c>&lt;image&gt;</c> marker per image in the
+    /// prompt, or none to put them first). Boxes in the answer are in pixels of the first image.
+    /// </summary>
+    public GenerationResult Generate(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
     {
-        var request = new Request(this, image, prompt, options ?? new GenerationOptions());
+        var request = new Request(this, images, prompt, options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -145,10 +152,14 @@ public sealed class VlmModel : IDisposable
         Generate(ImageLoader.Load(imagePath), prompt, options, cancel);
 
     /// <summary>Streams the answer's text as it is generated, one piece per token (never half a UTF-8 character).</summary>
-    public async IAsyncEnumerable<string> GenerateStreaming(RgbImage image, string prompt, GenerationOptions? options = null,
+    public IAsyncEnumerable<string> GenerateStreaming(RgbImage image, string prompt, GenerationOptions? options = null, CancellationToken cancel = default) =>
+        GenerateStreaming([image], prompt, options, cancel);
+
+    /// <summary>Streams the answer about several images (see <see cref="Generate(IReadOnlyList{RgbImage}, string, GenerationOptions?, Action{string}?, CancellationToken)"/>).</summary>
+    public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
-        var request = new Request(this, image, prompt, options ?? new GenerationOptions());
+        var request = new Request(this, images, prompt, options ?? new GenerationOptions());
         using var steps = request.Run(cancel).GetEnumerator();
         // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
         Func<bool> next = steps.MoveNext; // one delegate for the whole answer, not one per token
@@ -179,7 +190,7 @@ public sealed class VlmModel : IDisposable
     }
 
     /// <summary>One request: image encode, prefill, decode, with timings and the parsed answer.</summary>
-    sealed class Request(VlmModel owner, RgbImage image, string prompt, GenerationOptions options)
+    sealed class Request(VlmModel owner, IReadOnlyList<RgbImage> images, string prompt, GenerationOptions options)
     {
         readonly List<AnswerToken> _tokens = new();
         readonly System.Text.StringBuilder _text = new();
@@ -199,7 +210,8 @@ public sealed class VlmModel : IDisposable
 
         IEnumerable<string> Generate(CancellationToken cancel)
         {
-            var ids = owner.PromptIds(prompt);
+            if (images.Count == 0) throw new ArgumentException("a request needs at least one image", nameof(images));
+            var ids = owner.PromptIds(prompt, images.Count);
             _promptLength = ids.Length;
             var session = owner.Model.CreateSession(new SessionOptions
             {
@@ -208,7 +220,9 @@ public sealed class VlmModel : IDisposable
             });
             session.EnsureRoom(ids.Length, options.MaxNewTokens);
             var clock = Stopwatch.StartNew();
-            var features = session.EncodeImage(owner.Preprocessor.PixelValues(image));
+            // Each image's features in order: they fill the image-token rows in prompt order.
+            var features = images.Count == 1 ? session.EncodeImage(owner.Preprocessor.PixelValues(images[0]))
+                : images.SelectMany(image => session.EncodeImage(owner.Preprocessor.PixelValues(image))).ToArray();
             _encode = clock.Elapsed.TotalSeconds;
             var decoder = owner.Tokenizer.CreateStreamingDecoder();
             var eos = owner.Model.Config.EosTokenIds;
@@ -237,8 +251,8 @@ public sealed class VlmModel : IDisposable
         {
             string text = _text.ToString();
             return new GenerationResult(text, _tokens,
-                owner.PromptFormat.ParseDetections(text, image.Width, image.Height),
-                owner.PromptFormat.ParseSegments(text, image.Width, image.Height),
+                owner.PromptFormat.ParseDetections(text, images[0].Width, images[0].Height),
+                owner.PromptFormat.ParseSegments(text, images[0].Width, images[0].Height),
                 new GenerationTimings(_encode, _prefill, _decode, _promptLength, Math.Max(0, _tokens.Count - 1)));
         }
     }

@@ -67,7 +67,8 @@ public static partial class TraceDiff
 
     static readonly string[] Stages =
     [
-        "image.resized", "image.cropped", "pixel_values", "vision.embeddings", "vision.layers.", "vision.post_layernorm", "projector",
+        "image.resized", "image.cropped", "pixel_values", "vision.embeddings", "vision.pre_layrnorm", "vision.layers.", "vision.post_layernorm",
+        "vision.selected", "projector.linear_1", "projector",
         "input_ids", "position_ids", "text.inputs_embeds", "text.layers.", "text.norm", "logits", "generated_ids", "generated_logits",
     ];
 
@@ -80,7 +81,7 @@ public static partial class TraceDiff
         var m = LayerName().Match(name);
         string stageKey = m.Success ? m.Groups[1].Value : name;
         int layer = m.Success ? int.Parse(m.Groups[2].Value) : -1;
-        int stage = Array.FindIndex(Stages, s => stageKey == s || (!m.Success && name.StartsWith(s, StringComparison.Ordinal) && !s.EndsWith('.')));
+        int stage = Array.FindIndex(Stages, s => stageKey == s);
         return (stage < 0 ? Stages.Length : stage, layer, m.Success ? m.Groups[3].Value : "");
     }
 }

@@ -38,4 +38,21 @@ public sealed class TraceCommandDiffTests : IDisposable
         Assert.Equal("vision.embeddings", diffs.First(d => !d.WithinTolerance).Name);
         Assert.Equal(1, Program.Main(["diff", a, bf16]));
     }
+
+    [Theory]
+    [InlineData("model.safetensors", "golden.safetensors")]
+    [InlineData("model-bf16.safetensors", "golden-bf16.safetensors")]
+    public void Llava_trace_from_the_image_file_and_the_prompt_text_matches_every_golden_tensor(string weights, string golden)
+    {
+        // From input.png and the user's words alone: CLIP preprocessing, LLaVA's chat template, LLaMA's tokenizer, the model.
+        string llava = TestPaths.Fixture("llava-tiny"), output = Path.Combine(_dir, "llava.safetensors");
+        Assert.Equal(0, Program.Main(["trace", "--model", llava, "--weights", Path.Combine(llava, weights), "--image", Path.Combine(llava, "input.png"),
+            "--prompt", "What is in the picture?", "--generate", "12", "--out", output]));
+        var diffs = TraceDiff.Compare(Path.Combine(llava, golden), output, 1e-4);
+        Assert.Equal(21, diffs.Count); // every golden tensor is in the trace
+        Assert.All(diffs, d => Assert.True(d.WithinTolerance, $"{d.Name}: max|diff| {d.MaxAbs:E2}, relative {d.MaxRel:E2}"));
+        foreach (var exact in new[] { "image.resized", "image.cropped", "pixel_values", "input_ids", "position_ids", "generated_ids" })
+            Assert.Equal(0, diffs.Single(d => d.Name == exact).MaxAbs);
+        Assert.Equal(["image.resized", "image.cropped", "pixel_values", "vision.embeddings", "vision.pre_layrnorm", "vision.layers.0"], diffs.Take(6).Select(d => d.Name));
+    }
 }
