@@ -69,7 +69,7 @@ static class BenchCommand
             ["loadavg_1m"] = LoadAverage(),
         };
         foreach (var (k, v) in result) Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,-18} {v,10:0.###}"));
-        Console.Out.WriteLine(JsonSerializer.Serialize(result.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 4))));
+        Console.Out.WriteLine(JsonSerializer.Serialize(result.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 4)), CliJson.Options));
         return 0;
     }
 

@@ -8,14 +8,17 @@ namespace PureVlm.Cli.Commands;
 static class RunCommand
 {
     const string Help = """
-        usage: purevlm run [--model DIR] --image FILE --prompt TEXT [options]
+        usage: purevlm run [--model DIR] --image FILE [--image FILE ...] --prompt TEXT [options]
 
-        Asks a PaliGemma model about an image. The answer streams to stdout; loading progress and
-        timings go to stderr. Without --model, the embedded demo model (paligemma-shapes) is used.
+        Asks a vision-language model (PaliGemma, LLaVA) about an image. The answer streams to stdout;
+        loading progress and timings go to stderr. Without --model, the embedded demo model
+        (paligemma-shapes) is used.
 
-          --model DIR          Hugging Face PaliGemma directory (config.json, safetensors, tokenizer)
-          --image FILE         PNG, JPEG, BMP or GIF
-          --prompt TEXT        e.g. "caption en", "detect circle", "answer en what color is the circle?"
+          --model DIR          Hugging Face model directory (config.json, safetensors, tokenizer)
+          --image FILE         PNG, JPEG, BMP or GIF; repeat it for several images, in the order of the
+                               prompt's <image> markers (LLaVA)
+          --prompt TEXT        PaliGemma: e.g. "caption en", "detect circle", "answer en what color is the circle?";
+                               LLaVA: the user's words, put into "USER: <image>\n{prompt} ASSISTANT:"
           --max-tokens N       most new tokens (default 64, at least 1)
           --temperature T      0 = greedy (default); > 0 samples
           --top-k K            sample among the K most likely tokens (0 = all)
@@ -32,7 +35,8 @@ static class RunCommand
             ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora"], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
-        string imagePath = cl.Require("--image");
+        var imagePaths = cl.GetAll("--image");
+        if (imagePaths.Count == 0) cl.Require("--image");
         string prompt = cl.Require("--prompt");
         var options = new GenerationOptions
         {
@@ -45,14 +49,14 @@ static class RunCommand
         string? annotate = cl.Get("--annotate");
         bool json = cl.Flag("--json");
 
-        var image = ImageLoader.Load(imagePath);
-        if (annotate != null && Path.GetFullPath(annotate) == Path.GetFullPath(imagePath))
-            throw new UsageException($"--annotate {annotate} would overwrite the input image; choose another file");
+        var images = imagePaths.Select(ImageLoader.Load).ToList();
+        if (annotate != null && imagePaths.Any(path => Path.GetFullPath(annotate) == Path.GetFullPath(path)))
+            throw new UsageException($"--annotate {annotate} would overwrite an input image; choose another file");
         using var model = CliModel.Load(cl.Get("--model"));
         options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
 
         Action<string>? stream = json ? null : piece => { Console.Out.Write(piece); Console.Out.Flush(); };
-        var result = model.Generate(image, prompt, options, stream);
+        var result = model.Generate(images, prompt, options, stream);
         if (!json) Console.Out.WriteLine();
         var t = result.Timings;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -61,7 +65,7 @@ static class RunCommand
         if (annotate != null)
         {
             var boxes = result.Detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
-            PngWriter.Save(ImageAnnotator.Draw(image, boxes), annotate);
+            PngWriter.Save(ImageAnnotator.Draw(images[0], boxes), annotate);
             Console.Error.WriteLine($"wrote {annotate} with {boxes.Count} box(es)");
         }
         return 0;
@@ -86,6 +90,6 @@ static class RunCommand
                 decode_tok_s = r.Timings.DecodeTokensPerSecond,
             },
         };
-        return JsonSerializer.Serialize(doc);
+        return JsonSerializer.Serialize(doc, CliJson.Options);
     }
 }

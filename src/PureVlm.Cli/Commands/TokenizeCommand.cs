@@ -1,4 +1,3 @@
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using PureVlm.Tokenization;
 
@@ -20,7 +19,6 @@ public static class TokenizeCommand
         "  --add-bos         put <bos> before the ids when encoding (by default no bos/eos is added)\n" +
         "  Exit codes: 0 ok, 1 bad input or tokenizer file, 2 bad usage.";
 
-    static readonly JsonSerializerOptions Output = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Runs on the process's stdin/stdout/stderr; returns the exit code.</summary>
     public static int Run(string[] args) => Run(args, Console.In, Console.Out, Console.Error);
@@ -74,14 +72,14 @@ public static class TokenizeCommand
             ids = [tokenizer.BosId, .. ids];
             pieces = [tokenizer.IdToPiece(tokenizer.BosId), .. pieces];
         }
-        return JsonSerializer.Serialize(new { ids, pieces }, Output);
+        return JsonSerializer.Serialize(new { ids, pieces }, CliJson.Options);
     }
 
     static string DecodeLine(SentencePieceTokenizer tokenizer, string line)
     {
         var ids = Field(line, "ids", JsonValueKind.Array).EnumerateArray()
             .Select(e => e.TryGetInt32(out int id) ? id : throw new FormatException($"\"ids\" holds {e.GetRawText()}, expected integers")).ToArray();
-        return JsonSerializer.Serialize(new { text = tokenizer.Decode(ids) }, Output);
+        return JsonSerializer.Serialize(new { text = tokenizer.Decode(ids) }, CliJson.Options);
     }
 
     static JsonElement Field(string line, string name, JsonValueKind kind)

@@ -53,6 +53,7 @@ public class CliTests
         using var doc = JsonDocument.Parse(r.Out);
         var root = doc.RootElement;
         Assert.Equal(s.Expected, root.GetProperty("text").GetString()); // <loc0072><loc0078><loc0365><loc0365> square
+        Assert.Contains("\"text\":\"<loc0072>", r.Out); // readable: < as it is, not \u003C
         Assert.Equal(5, root.GetProperty("tokens").GetArrayLength());
         Assert.All(root.GetProperty("tokens").EnumerateArray(), t => Assert.InRange(t.GetProperty("probability").GetDouble(), 0, 1));
         var box = root.GetProperty("detections")[0].GetProperty("box").EnumerateArray().Select(v => v.GetDouble()).ToArray();
