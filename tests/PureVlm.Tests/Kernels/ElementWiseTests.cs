@@ -141,12 +141,13 @@ public class ElementWiseTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Isa.Avx512)]
     [InlineData(Isa.Avx2)]
     [InlineData(Isa.Scalar)]
     public void SoftCap_matches_float64_formula_on_every_isa(Isa isa)
     {
+        SettingsScope.SkipUnlessCpuRuns(isa);
         using var scope = new SettingsScope(isa);
         var rng = new Random(4);
         var x = Reference.RandomFloats(rng, 1000, 120f);
@@ -160,12 +161,13 @@ public class ElementWiseTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(Isa.Avx512)]
     [InlineData(Isa.Avx2)]
     [InlineData(Isa.Scalar)]
     public void Bf16ToF32_widens_every_bit_pattern_exactly_on_every_isa(Isa isa)
     {
+        SettingsScope.SkipUnlessCpuRuns(isa);
         using var scope = new SettingsScope(isa);
         var bits = new ushort[(1 << 16) + 5]; // a tail after the vector loop
         for (int i = 0; i < bits.Length; i++) bits[i] = (ushort)i;
@@ -192,7 +194,7 @@ public class ElementWiseTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(256, 10000f, Isa.Avx512)]
     [InlineData(72, 10000f, Isa.Avx512)]
     [InlineData(6, 500f, Isa.Avx512)]
@@ -201,6 +203,7 @@ public class ElementWiseTests
     [InlineData(72, 10000f, Isa.Scalar)]
     public void Rope_rotates_half_pairs_with_float32_angles(int d, float theta, Isa isa)
     {
+        SettingsScope.SkipUnlessCpuRuns(isa);
         using var scope = new SettingsScope(isa);
         int n = 5, heads = 3, half = d / 2;
         var rng = new Random(d);

@@ -129,5 +129,25 @@ readonly struct SettingsScope : IDisposable
         KernelSettings.Threads = threads;
     }
 
-    public static readonly Isa[] AllPaths = [Isa.Avx512, Isa.Avx2, Isa.Scalar];
+    /// <summary>The kernel paths this CPU can run (a path it lacks would silently fall back to the next one).</summary>
+    public static readonly Isa[] AllPaths = [.. new[] { Isa.Avx512, Isa.Avx2, Isa.Scalar }.Where(CanRun)];
+
+    /// <summary>True when the CPU has <paramref name="isa"/>'s instructions.</summary>
+    public static bool CanRun(Isa isa) => isa >= KernelSettings.Best;
+
+    /// <summary>Skips the calling test, naming the path, when this CPU cannot run <paramref name="isa"/>.</summary>
+    public static void SkipUnlessCpuRuns(Isa isa) =>
+        Skip.IfNot(CanRun(isa), $"this CPU cannot run the {isa} kernels (its best path is {KernelSettings.Best}); they were not tested here");
+}
+
+/// <summary>Says, as a skipped test, when kernel paths could not be tested because this CPU lacks them.</summary>
+public class KernelPathCoverageTests
+{
+    [SkippableFact]
+    public void Every_kernel_path_runs_on_this_cpu()
+    {
+        var missing = new[] { Isa.Avx512, Isa.Avx2 }.Where(isa => !SettingsScope.CanRun(isa)).ToList();
+        Skip.If(missing.Count > 0, $"the {string.Join(" and ", missing)} kernels could not run on this CPU, so the tests that loop over every path covered only {string.Join(", ", SettingsScope.AllPaths)}");
+        Assert.Equal([Isa.Avx512, Isa.Avx2, Isa.Scalar], SettingsScope.AllPaths);
+    }
 }
