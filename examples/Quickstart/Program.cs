@@ -1,7 +1,7 @@
 using PureVlm;
 using PureVlm.Formats.Images;
 
-// The embedded demo model; pass a directory to load a Hugging Face PaliGemma checkpoint instead.
+// The embedded demo model; pass a directory to load a Hugging Face PaliGemma or LLaVA checkpoint instead.
 using var model = VlmModel.Load();
 var image = ImageLoader.Load(args.Length > 0 ? args[0] : Path.Combine(VlmModel.DefaultModelPath, "samples", "04-red-circle.png"));
 
