@@ -172,7 +172,7 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
         return tokens;
     }
 
-    /// <summary>The piece of an id; real PaliGemma pads its output layer past the tokenizer (257216 rows, 257152 pieces).</summary>
+    /// <summary>The piece of an id, or "" past the tokenizer: checkpoints pad their output layer (PaliGemma 257216 rows for 257152 pieces, LLaVA 32064 for 32002).</summary>
     static string Piece(VlmModel model, int id) => model.Tokenizer.TryIdToPiece(id, out var piece) ? piece : "";
 
     static ImageAttention Attention(float[][] layers)
