@@ -13,7 +13,7 @@ static class ExplainCommand
         the mean over layers), the logit lens of every decoder layer, plus the answer's confidence and the
         boxes of a detect answer. The HTML is self-contained (inline images, no network, no script).
 
-          --model DIR       PaliGemma directory (default: the embedded demo model)
+          --model DIR       PaliGemma or LLaVA directory (default: the embedded demo model)
           --image FILE      PNG, JPEG, BMP or GIF
           --prompt TEXT     e.g. "caption en", "detect circle"
           --out DIR         folder for report.json and report.html (created if missing)

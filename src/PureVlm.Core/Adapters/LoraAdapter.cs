@@ -7,7 +7,7 @@ using PureVlm.Tensors;
 
 namespace PureVlm.Adapters;
 
-/// <summary>Which part of a PaliGemma model an adapter changes.</summary>
+/// <summary>Which part of a vision-language model an adapter changes.</summary>
 public enum AdapterModality
 {
     /// <summary>Only the vision tower and/or the multimodal projector.</summary>
@@ -108,9 +108,9 @@ public sealed class LoraAdapter
     public LoraConfig Config { get; }
     /// <summary>The base model it was resolved against.</summary>
     public LoadedModel BaseModel { get; }
-    /// <summary>The adapted modules, in base checkpoint order.</summary>
+    /// <summary>The adapted modules, in the base model's forward order.</summary>
     public IReadOnlyList<LoraModule> Modules { get; }
-    /// <summary>The adapted modules' base names (<see cref="Models.Linear.ModulePath"/>), in base checkpoint order.</summary>
+    /// <summary>The adapted modules' base names (<see cref="Models.Linear.ModulePath"/>), in the base model's forward order.</summary>
     public IReadOnlyList<string> TargetModules { get; }
     /// <summary>Vision when every target is in the vision tower or projector, Text when every target is in the language model.</summary>
     public AdapterModality Modality { get; }
@@ -129,8 +129,9 @@ public sealed class LoraAdapter
     public bool TryGetModule(string modulePath, out LoraModule module) => _byPath.TryGetValue(modulePath, out module!);
 
     /// <summary>
-    /// Loads the adapter in <paramref name="dir"/> for <paramref name="baseModel"/>. Module names may use either HF key layout
-    /// of PaliGemma, whatever the base uses. Errors name the file and the field, module or tensor at fault.
+    /// Loads the adapter in <paramref name="dir"/> for <paramref name="baseModel"/>, matching its module names against the
+    /// Linears the base's module tree lists. For a vision-language base (PaliGemma, LLaVA) they may use either HF key
+    /// layout, whatever the base uses. Errors name the file and the field, module or tensor at fault.
     /// </summary>
     public static LoraAdapter Load(string dir, LoadedModel baseModel, string? name = null)
     {
@@ -145,7 +146,7 @@ public sealed class LoraAdapter
         using var file = SafeTensorsFile.Open(weightsPath);
         var pairs = ReadPairs(file, config);
         var linears = BaseLinears.Of(baseModel);
-        bool newLayout = DetectLayout(pairs.Keys, linears, weightsPath, baseModel.Config.IsPaliGemma);
+        bool newLayout = DetectLayout(pairs.Keys, linears, weightsPath, baseModel.VisionLanguage != null);
 
         var modules = new List<LoraModule>();
         var used = new HashSet<string>(StringComparer.Ordinal);
@@ -201,7 +202,7 @@ public sealed class LoraAdapter
     }
 
     /// <summary>True when the file uses transformers ≥ 4.52 names; every module must be a Linear of the base under one layout.</summary>
-    static bool DetectLayout(IEnumerable<string> modules, List<BaseLinear> linears, string path, bool pali)
+    static bool DetectLayout(IEnumerable<string> modules, List<BaseLinear> linears, string path, bool renamed)
     {
         var hub = linears.Select(l => l.HubName).ToHashSet(StringComparer.Ordinal);
         var newer = linears.Select(l => l.NewName).ToHashSet(StringComparer.Ordinal);
@@ -211,7 +212,7 @@ public sealed class LoraAdapter
             if (hub.Contains(m)) hubExample ??= m;
             else if (newer.Contains(m)) newExample ??= m;
             else throw new InvalidModelFileException($"{path}: tensors for module '{m}', which is not a Linear of the base model"
-                + (pali ? " under either PaliGemma key layout (language_model.model.… or model.language_model.…)" : ""));
+                + (renamed ? " under either key layout (language_model.model.… or model.language_model.…)" : ""));
         }
         if (hubExample != null && newExample != null)
             throw new InvalidModelFileException($"{path}: mixes key layouts ('{hubExample}' and '{newExample}'); expected one");

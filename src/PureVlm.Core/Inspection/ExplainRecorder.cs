@@ -9,28 +9,35 @@ namespace PureVlm.Inspection;
 /// </summary>
 /// <param name="Logits">The logits of that row [vocab].</param>
 /// <param name="Residual">Per decoder layer i, that row of <c>text.layers.{i}</c> [hidden] (the residual stream after layer i).</param>
-/// <param name="ImageAttention">Per decoder layer i, that row's attention to each image-token key, mean over heads [image tokens].</param>
+/// <param name="ImageAttention">Per decoder layer i, that row's attention to each patch's image-token key, mean over heads [patch_grid²], row-major over the grid.</param>
 public sealed record StepRecord(float[] Logits, float[][] Residual, float[][] ImageAttention);
 
 /// <summary>
 /// An observer for <see cref="ExplainReport"/>: for every step, copies the logits, each decoder layer's residual stream and
-/// each decoder layer's head-averaged attention to the image tokens, for the row that produced the step's token only.
-/// The image tokens are the first <c>imageTokens</c> positions, as in every PaliGemma prompt.
+/// each decoder layer's head-averaged attention to the image tokens of the patch grid, for the row that produced the
+/// step's token only. Where the image tokens sit in the prompt is given as key positions (see <see cref="PatchPositions"/>).
 /// </summary>
 public sealed class ExplainRecorder : IForwardObserver
 {
-    readonly int _imageTokens;
+    readonly int[] _patchKeys;
     readonly Dictionary<string, (int Layer, bool IsProbs)> _points = new(StringComparer.Ordinal);
     readonly List<StepRecord> _steps = new();
     readonly int _layers;
+    readonly int _lastKey;
 
-    /// <summary>A recorder for a decoder of <paramref name="textLayers"/> layers and a prompt that starts with <paramref name="imageTokens"/> image tokens.</summary>
-    public ExplainRecorder(int textLayers, int imageTokens)
+    /// <summary>
+    /// A recorder for a decoder of <paramref name="textLayers"/> layers whose heatmaps read the keys at
+    /// <paramref name="patchKeys"/>: the prompt positions of the patch grid's image tokens, row-major over the grid.
+    /// </summary>
+    public ExplainRecorder(int textLayers, IReadOnlyList<int> patchKeys)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(textLayers);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(imageTokens);
+        ArgumentNullException.ThrowIfNull(patchKeys);
+        if (patchKeys.Count == 0) throw new ArgumentException("no image-token positions to record attention to", nameof(patchKeys));
+        if (patchKeys.Any(p => p < 0)) throw new ArgumentOutOfRangeException(nameof(patchKeys), $"image-token position {patchKeys.First(p => p < 0)} is negative");
         _layers = textLayers;
-        _imageTokens = imageTokens;
+        _patchKeys = patchKeys.ToArray();
+        _lastKey = _patchKeys.Max();
         for (int i = 0; i < textLayers; i++)
         {
             _points[$"text.layers.{i}"] = (i, false);
@@ -38,11 +45,38 @@ public sealed class ExplainRecorder : IForwardObserver
         }
     }
 
+    /// <summary>A recorder for <paramref name="model"/> answering the prompt <paramref name="promptIds"/> (which holds one image).</summary>
+    public static ExplainRecorder For(IVisionLanguageModel model, ReadOnlySpan<int> promptIds) =>
+        new(model.Config.Text.NumHiddenLayers, PatchPositions(model, promptIds));
+
+    /// <summary>
+    /// The prompt positions of the image tokens that stand for the patch grid's cells, row-major: the rows whose id is
+    /// <c>image_token_index</c>, wherever the prompt format puts them (first in PaliGemma, after "USER: " in LLaVA).
+    /// One image gives <see cref="IVisionLanguageModel.ImageTokensPerImage"/> rows, of which the last patch_grid² are the
+    /// patches; any before them are not patches (CLIP's class token, kept by LLaVA's "full" strategy) and are skipped.
+    /// </summary>
+    public static int[] PatchPositions(IVisionLanguageModel model, ReadOnlySpan<int> promptIds)
+    {
+        int id = model.Config.ImageTokenIndex, perImage = model.ImageTokensPerImage, grid = model.ImageTokenGridSide;
+        var rows = new List<int>(perImage);
+        for (int i = 0; i < promptIds.Length; i++)
+            if (promptIds[i] == id) rows.Add(i);
+        if (rows.Count != perImage)
+            throw new ArgumentException($"the prompt has {rows.Count} image tokens (id {id}), expected {perImage} (one image)", nameof(promptIds));
+        int extra = perImage - grid * grid;
+        if (extra < 0)
+            throw new ArgumentException($"{model.Config.ModelType}: {perImage} image tokens per image cannot cover a {grid}×{grid} patch grid", nameof(model));
+        return rows.GetRange(extra, grid * grid).ToArray();
+    }
+
     /// <inheritdoc/>
     public bool WantsAttentionProbabilities => true;
 
     /// <summary>One record per step seen, in step order.</summary>
     public IReadOnlyList<StepRecord> Steps => _steps;
+
+    /// <summary>The prompt positions whose attention the heatmaps hold, row-major over the patch grid.</summary>
+    public IReadOnlyList<int> PatchKeys => _patchKeys;
 
     /// <inheritdoc/>
     public void OnTensor(string name, Tensor tensor, int step)
@@ -57,14 +91,16 @@ public sealed class ExplainRecorder : IForwardObserver
         var record = Current(step);
         if (!point.IsProbs) { record.Residual[point.Layer] = LastRow(tensor).ToArray(); return; }
 
-        // tensor: [heads, nq, nk]; keys [0, image tokens) are the image.
+        // tensor: [heads, nq, nk]; key j is prompt position j (the cache starts empty at the prefill).
         int heads = tensor.Shape[0], nq = tensor.Shape[1], nk = tensor.Shape[2];
+        if (_lastKey >= nk)
+            throw new InvalidOperationException($"{name} has {nk} keys, the image token at position {_lastKey} is not among them");
         var probs = tensor.Contiguous().Span;
-        var mean = new float[_imageTokens];
+        var mean = new float[_patchKeys.Length];
         for (int h = 0; h < heads; h++)
         {
-            var row = probs.Slice((h * nq + nq - 1) * nk, _imageTokens);
-            for (int j = 0; j < _imageTokens; j++) mean[j] += row[j] / heads;
+            var row = probs.Slice((h * nq + nq - 1) * nk, nk);
+            for (int j = 0; j < mean.Length; j++) mean[j] += row[_patchKeys[j]] / heads;
         }
         record.ImageAttention[point.Layer] = mean;
     }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using PureVlm.Formats.Images;
+using PureVlm.Models;
 using PureVlm.Runtime;
 
 namespace PureVlm.Inspection;
@@ -18,9 +19,29 @@ public sealed record ExplainOptions
     public IReadOnlyCollection<string> Adapters { get; init; } = [];
 }
 
-/// <summary>The model that answered.</summary>
+/// <summary>The model that answered, in terms every vision-language family has.</summary>
+/// <param name="Directory">The model folder.</param>
+/// <param name="ModelType">config.json's <c>model_type</c> (paligemma, llava).</param>
+/// <param name="TextModelType">The decoder's <c>model_type</c> (gemma, gemma2, llama).</param>
+/// <param name="ImageSize">Side of the vision tower's input (px).</param>
+/// <param name="PatchSize">Side of a patch (px).</param>
+/// <param name="PatchGrid">Patches per side: the heatmaps are PatchGrid × PatchGrid.</param>
+/// <param name="ImageTokens">Image tokens one image puts in the prompt: PatchGrid², plus one when LLaVA keeps CLIP's class token ("full").</param>
+/// <param name="TextLayers">Decoder layers.</param>
+/// <param name="TextHeads">Query heads per decoder layer.</param>
+/// <param name="HiddenSize">Decoder width.</param>
+/// <param name="VocabSize">Rows of the output layer.</param>
 public sealed record ReportModel(string Directory, string ModelType, string TextModelType, int ImageSize, int PatchSize, int PatchGrid,
-    int ImageTokens, int TextLayers, int TextHeads, int HiddenSize, int VocabSize);
+    int ImageTokens, int TextLayers, int TextHeads, int HiddenSize, int VocabSize)
+{
+    /// <summary>The description of <paramref name="model"/>, loaded from <paramref name="directory"/>.</summary>
+    public static ReportModel Of(string directory, IVisionLanguageModel model)
+    {
+        var (vision, text) = (model.Vision, model.Config.Text);
+        return new(directory, model.Config.ModelType, text.ModelType, vision.ImageSize, vision.PatchSize, model.ImageTokenGridSide,
+            model.ImageTokensPerImage, text.NumHiddenLayers, text.NumAttentionHeads, text.HiddenSize, text.VocabSize);
+    }
+}
 
 /// <summary>The question asked.</summary>
 public sealed record ReportRequest(string? Image, int ImageWidth, int ImageHeight, string Prompt, int PromptTokens, int MaxNewTokens, int Layer);
@@ -37,10 +58,10 @@ public sealed record ReportAnswer(string Text, int TokenCount, bool StoppedAtEos
 /// <summary>A token and its probability under softmax(logits).</summary>
 public sealed record TokenProbability(int Id, string Piece, double Probability);
 
-/// <summary>Where one token looked in the image: attention of its row to the image-token keys, mean over heads.</summary>
-/// <param name="Layers">Per decoder layer, [image tokens] in patch order (row-major over the patch grid).</param>
+/// <summary>Where one token looked in the image: attention of its row to the patches' image-token keys, mean over heads.</summary>
+/// <param name="Layers">Per decoder layer, [patch_grid²] in patch order (row-major over the patch grid).</param>
 /// <param name="Mean">The mean of <paramref name="Layers"/> over layers.</param>
-/// <param name="ImageShare">Per decoder layer, the attention mass on image keys (the rest went to text tokens).</param>
+/// <param name="ImageShare">Per decoder layer, the attention mass on the patches' keys (the rest went to text tokens and to a class token).</param>
 public sealed record ImageAttention(IReadOnlyList<float[]> Layers, float[] Mean, float[] ImageShare);
 
 /// <summary>The logit lens at one layer: layer i's residual stream put through the final norm and output layer.</summary>
@@ -94,51 +115,64 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
     public static Explanation Create(VlmModel model, RgbImage image, string prompt, ExplainOptions? options = null)
     {
         options ??= new ExplainOptions();
-        var config = model.Model.Config;
-        var vision = config.Vision!;
-        var text = config.Text;
+        var vlm = model.VisionLanguage;
+        var text = vlm.Config.Text;
         int layer = options.Layer ?? text.NumHiddenLayers - 1;
         if (layer < 0 || layer >= text.NumHiddenLayers)
             throw new ArgumentOutOfRangeException(nameof(options), $"layer {layer} does not exist; the decoder has layers 0..{text.NumHiddenLayers - 1}");
         if (options.TopK < 1) throw new ArgumentOutOfRangeException(nameof(options), $"TopK is {options.TopK}, expected >= 1");
 
-        var recorder = new ExplainRecorder(text.NumHiddenLayers, vision.NumPatches);
+        var ids = model.PromptIds(prompt);
+        var recorder = ExplainRecorder.For(vlm, ids);
         var result = model.Generate(image, prompt, new GenerationOptions { MaxNewTokens = options.MaxNewTokens, Adapters = options.Adapters, Observer = recorder });
-        var lm = model.Model.Model.LanguageModel;
-        var tokens = new List<TokenExplanation>();
-        var lensLogits = new float[text.VocabSize];
-        for (int k = 0; k < result.Tokens.Count; k++)
-        {
-            var answerToken = result.Tokens[k];
-            var step = recorder.Steps[k];
-            var dist = new Distribution(step.Logits);
-            var lens = new List<LensEntry>();
-            for (int i = 0; i < text.NumHiddenLayers; i++)
-            {
-                lm.Logits(step.Residual[i], lensLogits);
-                var layerDist = new Distribution(lensLogits);
-                int top = layerDist.ArgMax;
-                lens.Add(new LensEntry(i, Token(model, top, layerDist.Probability(top)), layerDist.Probability(answerToken.Id)));
-            }
-            tokens.Add(new TokenExplanation(k, answerToken.Id, Piece(model, answerToken.Id), answerToken.Text,
-                dist.Probability(answerToken.Id), dist.Logprob(answerToken.Id), dist.Entropy,
-                dist.Top(options.TopK).Select(id => Token(model, id, dist.Probability(id))).ToList(),
-                Attention(step.ImageAttention), lens));
-        }
-
+        var tokens = ExplainTokens(vlm, recorder, result.Tokens, id => Piece(model, id), options.TopK);
         var report = new ExplainReport(SchemaId,
-            new ReportModel(model.Directory, config.ModelType, text.ModelType, vision.ImageSize, vision.PatchSize, vision.GridSize,
-                vision.NumPatches, text.NumHiddenLayers, text.NumAttentionHeads, text.HiddenSize, text.VocabSize),
-            new ReportRequest(image.SourcePath, image.Width, image.Height, prompt, model.PromptIds(prompt).Length, options.MaxNewTokens, layer),
+            ReportModel.Of(model.Directory, vlm),
+            new ReportRequest(image.SourcePath, image.Width, image.Height, prompt, ids.Length, options.MaxNewTokens, layer),
             Summarise(result.Text, tokens, stoppedAtEos: recorder.Steps.Count > result.Tokens.Count),
             tokens,
             result.Detections.Select(d => new ReportDetection(d.Label, d.Box)).ToList());
         return new Explanation(report, image, model.Preprocessor.ModelView(image));
     }
 
-    static TokenProbability Token(VlmModel model, int id, double probability) => new(id, Piece(model, id), probability);
+    /// <summary>
+    /// Explains each token of <paramref name="answer"/> from what <paramref name="recorder"/> saw while <paramref name="model"/>
+    /// generated it (step k produced token k): probability, entropy, the <paramref name="topK"/> alternatives, attention
+    /// over the patch grid and the logit lens through the decoder's own final norm and output layer.
+    /// <paramref name="piece"/> names a token id. The part of <see cref="Create"/> that needs no tokenizer or image file.
+    /// </summary>
+    public static List<TokenExplanation> ExplainTokens(IVisionLanguageModel model, ExplainRecorder recorder, IReadOnlyList<AnswerToken> answer,
+        Func<int, string> piece, int topK)
+    {
+        if (topK < 1) throw new ArgumentOutOfRangeException(nameof(topK), $"topK is {topK}, expected >= 1");
+        if (recorder.Steps.Count < answer.Count)
+            throw new ArgumentException($"the recorder saw {recorder.Steps.Count} steps for {answer.Count} answer tokens; attach it to the request that generated them", nameof(recorder));
+        var lm = model.LanguageModel;
+        int layers = lm.Config.NumHiddenLayers;
+        var tokens = new List<TokenExplanation>();
+        var lensLogits = new float[lm.Config.VocabSize];
+        for (int k = 0; k < answer.Count; k++)
+        {
+            var answerToken = answer[k];
+            var step = recorder.Steps[k];
+            var dist = new Distribution(step.Logits);
+            var lens = new List<LensEntry>();
+            for (int i = 0; i < layers; i++)
+            {
+                lm.Logits(step.Residual[i], lensLogits);
+                var layerDist = new Distribution(lensLogits);
+                int top = layerDist.ArgMax;
+                lens.Add(new LensEntry(i, new TokenProbability(top, piece(top), layerDist.Probability(top)), layerDist.Probability(answerToken.Id)));
+            }
+            tokens.Add(new TokenExplanation(k, answerToken.Id, piece(answerToken.Id), answerToken.Text,
+                dist.Probability(answerToken.Id), dist.Logprob(answerToken.Id), dist.Entropy,
+                dist.Top(topK).Select(id => new TokenProbability(id, piece(id), dist.Probability(id))).ToList(),
+                Attention(step.ImageAttention), lens));
+        }
+        return tokens;
+    }
 
-    /// <summary>The piece of an id; real PaliGemma pads its output layer past the tokenizer (257216 rows, 257152 pieces).</summary>
+    /// <summary>The piece of an id, or "" past the tokenizer: checkpoints pad their output layer (PaliGemma 257216 rows for 257152 pieces, LLaVA 32064 for 32002).</summary>
     static string Piece(VlmModel model, int id) => model.Tokenizer.TryIdToPiece(id, out var piece) ? piece : "";
 
     static ImageAttention Attention(float[][] layers)

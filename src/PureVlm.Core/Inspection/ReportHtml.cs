@@ -32,7 +32,7 @@ public static class ReportHtml
         Overview(h, r);
         foreach (var t in r.Tokens) TokenSection(h, r, t, grid, large, small);
         h.Append("<footer>Written by purevlm explain (schema ").Append(Esc(r.Schema)).Append("). Heatmaps: attention of the row that produced the token ")
-         .Append("to the ").Append(r.Model.ImageTokens).Append(" image tokens, mean over heads, each scaled to its own maximum; raw values are in report.json.</footer>\n");
+         .Append("to the image tokens of the ").Append(grid).Append('×').Append(grid).Append(" patches, mean over heads, each scaled to its own maximum; raw values are in report.json.</footer>\n");
         h.Append("</body></html>\n");
         return h.ToString();
     }

@@ -28,6 +28,12 @@ public sealed class ClipVisionModel
     }
 
     /// <summary>
+    /// Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>): the encoder layers'. The patch
+    /// embedding runs as a GEMM but is an <c>nn.Conv2d</c> in HF, which PEFT adapts with conv-shaped LoRA weights, so it is not listed.
+    /// </summary>
+    public IEnumerable<Linear> Linears() => _layers.SelectMany(l => l.Linears());
+
+    /// <summary>
     /// pixels [C, S, S] → HF <c>hidden_states[<paramref name="hiddenStateIndex"/>]</c> [P + 1, d] (index 0 is the
     /// <c>pre_layrnorm</c> output, i + 1 layer i's output), in the returned scratch buffer. The layers after it change
     /// nothing LLaVA uses, so they run only when an observer is attached, which then sees every layer as HF computes it.

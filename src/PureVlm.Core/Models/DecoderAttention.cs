@@ -30,6 +30,9 @@ public sealed class DecoderAttention
         _outputName = traceName + ".attn_output";
     }
 
+    /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
+    public IEnumerable<Linear> Linears() => [_qProj, _kProj, _vProj, _oProj];
+
     /// <summary>y [n, hidden] = o_proj(attention(x [n, hidden])) for n new tokens at RoPE <paramref name="positions"/>, appending their K/V to <paramref name="cache"/>.</summary>
     public void Forward(ReadOnlySpan<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, int prefixLength, Span<float> y, ForwardContext ctx)
     {

@@ -10,6 +10,9 @@ public interface IDecoderLayer
 {
     /// <summary>x [n, hidden] += the layer's attention and MLP blocks, at RoPE <paramref name="positions"/>.</summary>
     void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, int prefixLength, ForwardContext ctx);
+
+    /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
+    IEnumerable<Linear> Linears();
 }
 
 /// <summary>
@@ -48,6 +51,9 @@ public abstract class DecoderModel
         LmHead = new Linear(lmHeadPath, lmHead ?? EmbedTokens, null);
         (_embedScale, _finalSoftCap) = (embedScale, finalSoftCap);
     }
+
+    /// <summary>Its Linear modules, in forward order: every decoder layer's, then the output layer (see <see cref="IGenerativeModel.Linears"/>).</summary>
+    public IEnumerable<Linear> Linears() => _layers.SelectMany(l => l.Linears()).Append(LmHead);
 
     /// <summary>A KV cache sized for this decoder (empty; it grows with use).</summary>
     public KvCache NewCache() => new(Config.NumHiddenLayers, Config.NumKeyValueHeads * Config.HeadDim);

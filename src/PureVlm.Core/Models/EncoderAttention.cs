@@ -26,6 +26,9 @@ public sealed class EncoderAttention
         _outputName = traceName + ".attn_output";
     }
 
+    /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
+    public IEnumerable<Linear> Linears() => [_qProj, _kProj, _vProj, _outProj];
+
     /// <summary>y [n, d] = out_proj(attention(x [n, d])).</summary>
     public void Forward(ReadOnlySpan<float> x, int n, Span<float> y, ForwardContext ctx)
     {

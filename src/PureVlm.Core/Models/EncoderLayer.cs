@@ -12,6 +12,9 @@ public sealed class EncoderLayer(WeightScope scope, VisionConfig c, string trace
     readonly LayerNorm _layerNorm2 = new(scope.Sub("layer_norm2"), c.HiddenSize, c.LayerNormEps);
     readonly Mlp _mlp = new(scope.Sub("mlp"), c.HiddenSize, c.IntermediateSize, c.HiddenAct, traceName);
 
+    /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
+    public IEnumerable<Linear> Linears() => _selfAttn.Linears().Concat(_mlp.Linears());
+
     /// <summary>Updates the residual stream x [n, d] in place.</summary>
     public void Forward(Span<float> x, int n, ForwardContext ctx)
     {

@@ -14,6 +14,9 @@ public sealed class GatedMlp(WeightScope scope, int hidden, int intermediate, Ac
     readonly Linear _upProj = new(scope.Sub("up_proj"), hidden, intermediate, bias);
     readonly Linear _downProj = new(scope.Sub("down_proj"), intermediate, hidden, bias);
 
+    /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
+    public IEnumerable<Linear> Linears() => [_gateProj, _upProj, _downProj];
+
     /// <summary>y [n, hidden] = mlp(x [n, hidden]).</summary>
     public void Forward(ReadOnlySpan<float> x, int n, Span<float> y, ForwardContext ctx)
     {

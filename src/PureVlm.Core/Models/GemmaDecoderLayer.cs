@@ -42,6 +42,9 @@ public sealed class GemmaDecoderLayer : IDecoderLayer
     }
 
     /// <inheritdoc/>
+    public IEnumerable<Linear> Linears() => _selfAttn.Linears().Concat(_mlp.Linears());
+
+    /// <inheritdoc/>
     public void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, int prefixLength, ForwardContext ctx)
     {
         var normed = ctx.Scratch.Span(Slot.Normed, n * _hidden);

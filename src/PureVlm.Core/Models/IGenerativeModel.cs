@@ -17,6 +17,12 @@ public interface IGenerativeModel
     /// image-token rows of a vision-language prefill and must be empty otherwise.
     /// </summary>
     ReadOnlySpan<float> Forward(ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures, KvCache cache, ForwardContext ctx);
+    /// <summary>
+    /// Every HF <c>nn.Linear</c> of the module tree, each once, in forward order, named by <see cref="Linear.ModulePath"/>
+    /// as in the checkpoint; the output layer (<see cref="DecoderModel.LmHead"/>) comes last, even when tied to
+    /// embed_tokens. What adapters attach to: they ask the tree rather than guess modules from tensor names.
+    /// </summary>
+    IEnumerable<Linear> Linears();
 }
 
 /// <summary>A model that also sees images: a vision tower and projector whose output rows replace the prompt's image tokens.</summary>
@@ -39,6 +45,9 @@ public sealed class CausalLM(ModelConfig config, DecoderModel languageModel) : I
     public ModelConfig Config { get; } = config;
     /// <inheritdoc/>
     public DecoderModel LanguageModel { get; } = languageModel;
+
+    /// <inheritdoc/>
+    public IEnumerable<Linear> Linears() => LanguageModel.Linears();
 
     /// <inheritdoc/>
     public ReadOnlySpan<float> Forward(ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures, KvCache cache, ForwardContext ctx)

@@ -13,6 +13,9 @@ public sealed class LlamaDecoderLayer(WeightScope scope, TextConfig c, string tr
     readonly GatedMlp _mlp = new(scope.Sub("mlp"), c.HiddenSize, c.IntermediateSize, c.HiddenAct, c.MlpBias, traceName);
 
     /// <inheritdoc/>
+    public IEnumerable<Linear> Linears() => _selfAttn.Linears().Concat(_mlp.Linears());
+
+    /// <inheritdoc/>
     public void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, int prefixLength, ForwardContext ctx)
     {
         var normed = ctx.Scratch.Span(Slot.Normed, n * c.HiddenSize);

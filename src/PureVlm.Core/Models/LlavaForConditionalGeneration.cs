@@ -61,6 +61,9 @@ public sealed class LlavaForConditionalGeneration : IVisionLanguageModel
     }
 
     /// <inheritdoc/>
+    public IEnumerable<Linear> Linears() => VisionTower.Linears().Concat(MultiModalProjector.Linears()).Concat(LanguageModel.Linears());
+
+    /// <inheritdoc/>
     public ReadOnlySpan<float> Forward(ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures, KvCache cache, ForwardContext ctx)
     {
         var x = ImageTokenMerge.Embed(LanguageModel, Config.ImageTokenIndex, ids, imageFeatures, cache.Length == 0, ctx);

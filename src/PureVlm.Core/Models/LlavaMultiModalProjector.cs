@@ -9,6 +9,9 @@ public sealed class LlavaMultiModalProjector(WeightScope scope, int visionHidden
     readonly Linear _linear1 = new(scope.Sub("linear_1"), visionHidden, textHidden, bias);
     readonly Linear _linear2 = new(scope.Sub("linear_2"), textHidden, textHidden, bias);
 
+    /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
+    public IEnumerable<Linear> Linears() => [_linear1, _linear2];
+
     /// <summary>y [n, text hidden] = projector(x [n, vision hidden]); reports <c>projector.linear_1</c> before the activation.</summary>
     public void Forward(ReadOnlySpan<float> x, int n, Span<float> y, ForwardContext ctx)
     {

@@ -13,6 +13,9 @@ public sealed class Mlp(WeightScope scope, int hidden, int intermediate, Activat
     readonly Linear _fc1 = new(scope.Sub("fc1"), hidden, intermediate, bias: true);
     readonly Linear _fc2 = new(scope.Sub("fc2"), intermediate, hidden, bias: true);
 
+    /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
+    public IEnumerable<Linear> Linears() => [_fc1, _fc2];
+
     /// <summary>y [n, hidden] = mlp(x [n, hidden]).</summary>
     public void Forward(ReadOnlySpan<float> x, int n, Span<float> y, ForwardContext ctx)
     {

@@ -53,6 +53,9 @@ public sealed class PaliGemmaForConditionalGeneration : IVisionLanguageModel
     }
 
     /// <inheritdoc/>
+    public IEnumerable<Linear> Linears() => VisionTower.Linears().Concat(MultiModalProjector.Linears()).Concat(LanguageModel.Linears());
+
+    /// <inheritdoc/>
     public ReadOnlySpan<float> Forward(ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures, KvCache cache, ForwardContext ctx)
     {
         bool prefill = cache.Length == 0;

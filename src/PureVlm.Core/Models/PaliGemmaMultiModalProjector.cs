@@ -7,6 +7,9 @@ public sealed class PaliGemmaMultiModalProjector(WeightScope scope, int visionHi
 {
     readonly Linear _linear = new(scope.Sub("linear"), visionHidden, textHidden, bias: true);
 
+    /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
+    public IEnumerable<Linear> Linears() => [_linear];
+
     /// <summary>y [P, text hidden] = linear(x [P, vision hidden]).</summary>
     public void Forward(ReadOnlySpan<float> x, int n, Span<float> y, ForwardContext ctx) => _linear.Forward(x, n, y, ctx);
 }

@@ -24,6 +24,12 @@ public sealed class SiglipVisionModel
         _postLayernorm = new LayerNorm(scope.Sub("post_layernorm"), c.HiddenSize, c.LayerNormEps);
     }
 
+    /// <summary>
+    /// Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>): the encoder layers'. The patch
+    /// embedding runs as a GEMM but is an <c>nn.Conv2d</c> in HF, which PEFT adapts with conv-shaped LoRA weights, so it is not listed.
+    /// </summary>
+    public IEnumerable<Linear> Linears() => _layers.SelectMany(l => l.Linears());
+
     /// <summary>pixels [C, S, S] → last_hidden_state [P, d], in the returned scratch buffer.</summary>
     public float[] Forward(ReadOnlySpan<float> pixels, ForwardContext ctx)
     {
