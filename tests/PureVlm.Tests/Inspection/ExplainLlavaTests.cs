@@ -12,6 +12,7 @@ namespace PureVlm.Tests.Inspection;
 /// explain's core (recorder → token explanations) on llava-tiny, driven with the fixture's golden input_ids and pixel_values
 /// (no tokenizer needed): image tokens found after "USER: ", heatmaps over the 4×4 grid, LLaMA's norm and head in the lens.
 /// </summary>
+[Collection(PureVlm.Tests.Cli.ConsoleCollection.Name)] // explain writes the answer to Console.Out, which other tests redirect
 public sealed class ExplainLlavaTests
 {
     const string Fixture = "llava-tiny";
@@ -149,5 +150,26 @@ public sealed class ExplainLlavaTests
         int[] fifteen = [1, 310, .. Enumerable.Repeat(ImageToken, 15), 333];
         var e = Assert.Throws<ArgumentException>(() => ExplainRecorder.PatchPositions(vlm, fifteen));
         Assert.StartsWith("the prompt has 15 image tokens (id 352), expected 16 (one image)", e.Message);
+    }
+
+    [Fact]
+    public void Explain_command_on_llava_writes_a_report_over_the_patch_grid()
+    {
+        string dir = TestPaths.Fixture(Fixture), output = Directory.CreateTempSubdirectory("purevlm-explain-llava-").FullName;
+        try
+        {
+            Assert.Equal(0, PureVlm.Cli.Program.Main(["explain", "--model", dir, "--image", Path.Combine(dir, "input.png"),
+                "--prompt", "What is in the picture?", "--max-tokens", "3", "--out", output]));
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "report.json")));
+            var root = doc.RootElement;
+            Assert.Equal("llava", root.GetProperty("model").GetProperty("model_type").GetString());
+            Assert.Equal("llama", root.GetProperty("model").GetProperty("text_model_type").GetString());
+            Assert.Equal(38, root.GetProperty("request").GetProperty("prompt_tokens").GetInt32()); // the fixture's input_ids
+            using var g = new GoldenFixture(Fixture, "golden.safetensors");
+            var tokens = root.GetProperty("tokens").EnumerateArray().ToList();
+            Assert.Equal(g.Ints("generated_ids").Take(3), tokens.Select(t => t.GetProperty("id").GetInt32()));
+            Assert.All(tokens, t => Assert.Equal(Grid * Grid, t.GetProperty("attention").GetProperty("mean").GetArrayLength()));
+        }
+        finally { Directory.Delete(output, recursive: true); }
     }
 }

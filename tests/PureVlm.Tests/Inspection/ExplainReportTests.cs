@@ -8,6 +8,7 @@ using Xunit;
 namespace PureVlm.Tests.Inspection;
 
 /// <summary>purevlm explain on the demo model: report.json follows docs/report-schema.md and report.html is self-contained.</summary>
+[Collection(PureVlm.Tests.Cli.ConsoleCollection.Name)] // explain writes the answer to Console.Out, which other tests redirect
 public sealed class ExplainReportTests : IDisposable
 {
     readonly string _out = Directory.CreateTempSubdirectory("purevlm-explain-").FullName;

@@ -5,6 +5,7 @@ using Xunit;
 namespace PureVlm.Tests.Inspection;
 
 /// <summary>purevlm trace then purevlm diff on paligemma-tiny: a trace equals itself, and BF16 weights move the logits as the fixtures README says.</summary>
+[Collection(PureVlm.Tests.Cli.ConsoleCollection.Name)] // trace and diff write to the console, which other tests redirect
 public sealed class TraceCommandDiffTests : IDisposable
 {
     readonly string _dir = Directory.CreateTempSubdirectory("purevlm-trace-").FullName;
