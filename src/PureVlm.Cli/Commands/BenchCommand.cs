@@ -98,7 +98,8 @@ static class BenchCommand
         const string status = "/proc/self/status";
         if (!File.Exists(status)) return 0;
         var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith(key + ":", StringComparison.Ordinal));
-        return line == null ? 0 : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+        // "VmHWM:\t14856340 kB": a tab after the colon, and the space padding before the number is gone from 8 digits (≥ 10 GB) on.
+        return line == null ? 0 : double.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
     }
 
     static double LoadAverage() =>
