@@ -3,18 +3,6 @@ using PureVlm.Tensors;
 
 namespace PureVlm.WeightsTools;
 
-/// <summary>How synth draws a tensor's values.</summary>
-public enum Init
-{
-    /// <summary>N(0, 0.02): linear and embedding weights, biases, Gemma RMSNorm weights (applied as 1 + w, so near 0).</summary>
-    SmallNormal,
-    /// <summary>1 + N(0, 0.02): SigLIP LayerNorm weights, applied as w.</summary>
-    NearOne,
-}
-
-/// <summary>A tensor synth writes: hub name, shape, initialisation.</summary>
-public sealed record SynthTensor(string Name, long[] Shape, Init Init);
-
 /// <summary>
 /// The sizes of a PaliGemma checkpoint (SigLIP vision tower + projector + Gemma or Gemma 2 decoder) and
 /// the tensors and config.json of its Hugging Face layout.
@@ -23,7 +11,7 @@ public sealed record PaliGemmaArch(
     string Name, int Generation, int ImageSize, int PatchSize,
     int VisionHidden, int VisionLayers, int VisionHeads, int VisionIntermediate,
     int TextHidden, int TextLayers, int Heads, int KvHeads, int HeadDim, int TextIntermediate, int Vocab,
-    int ImageTokenIndex, int SlidingWindow)
+    int ImageTokenIndex, int SlidingWindow) : SynthArch(Name)
 {
     /// <summary>SigLIP So400m/14 + Gemma 2B (google/paligemma-3b-pt-224).</summary>
     public static readonly PaliGemmaArch PaliGemma3b224 = new("paligemma-3b-224", 1, 224, 14, 1152, 27, 16, 4304,
@@ -33,7 +21,7 @@ public sealed record PaliGemmaArch(
     public static readonly PaliGemmaArch PaliGemma2_3b224 = new("paligemma2-3b-224", 2, 224, 14, 1152, 27, 16, 4304,
         2304, 26, 8, 4, 256, 9216, 257216, 257152, 4096);
 
-    /// <summary>The architectures synth knows, by CLI name.</summary>
+    /// <summary>The PaliGemma architectures synth knows, by CLI name.</summary>
     public static readonly IReadOnlyDictionary<string, PaliGemmaArch> Known = new Dictionary<string, PaliGemmaArch>
     {
         ["paligemma-3b-224"] = PaliGemma3b224,
@@ -46,7 +34,7 @@ public sealed record PaliGemmaArch(
     public int ImageTokens => (ImageSize / PatchSize) * (ImageSize / PatchSize);
 
     /// <summary>Every tensor in the model's state_dict order (vision tower, projector, language model); no lm_head (tied).</summary>
-    public IEnumerable<SynthTensor> Tensors()
+    public override IEnumerable<SynthTensor> Tensors()
     {
         const string v = "vision_tower.vision_model.";
         long dv = VisionHidden, iv = VisionIntermediate, dt = TextHidden, it = TextIntermediate;
@@ -54,22 +42,7 @@ public sealed record PaliGemmaArch(
         yield return new(v + "embeddings.patch_embedding.bias", [dv], Init.SmallNormal);
         yield return new(v + "embeddings.position_embedding.weight", [ImageTokens, dv], Init.SmallNormal);
         for (int l = 0; l < VisionLayers; l++)
-        {
-            string p = $"{v}encoder.layers.{l}.";
-            foreach (var proj in new[] { "k_proj", "v_proj", "q_proj", "out_proj" })
-            {
-                yield return new($"{p}self_attn.{proj}.weight", [dv, dv], Init.SmallNormal);
-                yield return new($"{p}self_attn.{proj}.bias", [dv], Init.SmallNormal);
-            }
-            yield return new(p + "layer_norm1.weight", [dv], Init.NearOne);
-            yield return new(p + "layer_norm1.bias", [dv], Init.SmallNormal);
-            yield return new(p + "mlp.fc1.weight", [iv, dv], Init.SmallNormal);
-            yield return new(p + "mlp.fc1.bias", [iv], Init.SmallNormal);
-            yield return new(p + "mlp.fc2.weight", [dv, iv], Init.SmallNormal);
-            yield return new(p + "mlp.fc2.bias", [dv], Init.SmallNormal);
-            yield return new(p + "layer_norm2.weight", [dv], Init.NearOne);
-            yield return new(p + "layer_norm2.bias", [dv], Init.SmallNormal);
-        }
+            foreach (var t in VitEncoderLayer($"{v}encoder.layers.{l}.", dv, iv)) yield return t;
         yield return new(v + "post_layernorm.weight", [dv], Init.NearOne);
         yield return new(v + "post_layernorm.bias", [dv], Init.SmallNormal);
         yield return new("multi_modal_projector.linear.weight", [dt, dv], Init.SmallNormal);
@@ -80,15 +53,7 @@ public sealed record PaliGemmaArch(
         for (int l = 0; l < TextLayers; l++)
         {
             string p = $"{m}layers.{l}.";
-            yield return new(p + "self_attn.q_proj.weight", [(long)Heads * HeadDim, dt], Init.SmallNormal);
-            yield return new(p + "self_attn.k_proj.weight", [(long)KvHeads * HeadDim, dt], Init.SmallNormal);
-            yield return new(p + "self_attn.v_proj.weight", [(long)KvHeads * HeadDim, dt], Init.SmallNormal);
-            yield return new(p + "self_attn.o_proj.weight", [dt, (long)Heads * HeadDim], Init.SmallNormal);
-            yield return new(p + "mlp.gate_proj.weight", [it, dt], Init.SmallNormal);
-            yield return new(p + "mlp.up_proj.weight", [it, dt], Init.SmallNormal);
-            yield return new(p + "mlp.down_proj.weight", [dt, it], Init.SmallNormal);
-            yield return new(p + "input_layernorm.weight", [dt], Init.SmallNormal);
-            yield return new(p + "post_attention_layernorm.weight", [dt], Init.SmallNormal);
+            foreach (var t in DecoderLayer(p, dt, Heads, KvHeads, HeadDim, it, Init.SmallNormal)) yield return t;
             if (Generation == 2)
             {
                 yield return new(p + "pre_feedforward_layernorm.weight", [dt], Init.SmallNormal);
@@ -102,7 +67,7 @@ public sealed record PaliGemmaArch(
     /// config.json as the published checkpoints', with every key the engine reads written out
     /// (the published ones leave head_dim, softcaps and eps to HF defaults; the values here are those defaults).
     /// </summary>
-    public JsonObject Config(DType dtype)
+    public override JsonObject Config(DType dtype)
     {
         string torchDtype = FloatEncoding.TorchName(dtype);
         var text = new JsonObject
@@ -173,7 +138,7 @@ public sealed record PaliGemmaArch(
     }
 
     /// <summary>preprocessor_config.json of the published checkpoints (SiglipImageProcessor, bicubic, mean = std = 0.5).</summary>
-    public JsonObject PreprocessorConfig() => new()
+    public override JsonObject PreprocessorConfig() => new()
     {
         ["image_processor_type"] = "SiglipImageProcessor",
         ["processor_class"] = "PaliGemmaProcessor",

@@ -9,7 +9,7 @@ public static class Program
     [
         ("inspect", "list every tensor of a safetensors file or checkpoint directory, with totals", InspectCommand.Run),
         ("convert", "convert a checkpoint's float tensors to f32, bf16 or f16", ConvertCommand.Run),
-        ("synth", "write a random checkpoint with the real shapes of a PaliGemma model", SynthCommand.Run),
+        ("synth", "write a random checkpoint with the real shapes of a PaliGemma or LLaVA model", SynthCommand.Run),
         ("merge-lora", "merge PEFT LoRA adapters into a copy of a checkpoint", MergeLoraCommand.Run),
     ];
 

@@ -12,10 +12,10 @@ public static class SynthCommand
     /// <summary>Hugging Face's default max_shard_size ("5GB").</summary>
     public const long DefaultMaxShardBytes = 5_000_000_000;
 
-    const string Usage = """
+    static readonly string Usage = $"""
         usage: weights-tools synth --arch ARCH --dtype bf16|f32 --out DIR [--seed N] [--max-shard-size BYTES]
 
-        ARCH: paligemma-3b-224, paligemma2-3b-224, paligemma2-3b-448, paligemma2-3b-896.
+        ARCH: {string.Join(", ", SynthArch.Known.Keys)}.
         Writes a random checkpoint with the real tensor names and shapes of the published Hugging Face
         checkpoint, config.json and preprocessor_config.json, sharded as save_pretrained does (greedy in
         state_dict order, at most --max-shard-size bytes per shard, default 5000000000;
@@ -31,19 +31,19 @@ public static class SynthCommand
         if (o.Help) { stdout.WriteLine(Usage); return 0; }
         if (o.Positional.Count != 0) throw new UsageException($"unexpected argument '{o.Positional[0]}'");
         string archName = o.Require("--arch");
-        if (!PaliGemmaArch.Known.TryGetValue(archName, out var arch))
-            throw new UsageException($"--arch '{archName}' is not one of {string.Join(", ", PaliGemmaArch.Known.Keys)}");
+        if (!SynthArch.Known.TryGetValue(archName, out var arch))
+            throw new UsageException($"--arch '{archName}' is not one of {string.Join(", ", SynthArch.Known.Keys)}");
         var dtype = FloatEncoding.ParseTarget(o.Require("--dtype"));
         if (dtype == DType.F16) throw new UsageException("--dtype must be bf16 or f32");
         long seed = o.GetLong("--seed", 0, 0);
         long maxShard = o.GetLong("--max-shard-size", DefaultMaxShardBytes, 1);
         var files = Synthesize(arch, dtype, o.Require("--out"), (ulong)seed, maxShard, f => stdout.WriteLine($"wrote {f}"));
-        stdout.WriteLine($"{arch.Name}: {files.Count} shard(s), {arch.Tensors().Count()} tensors, {arch.Tensors().Sum(t => Elements(t.Shape))} parameters");
+        stdout.WriteLine($"{arch.Name}: {files.Count} shard(s), {arch.Tensors().Count()} tensors, {arch.Parameters} parameters");
         return 0;
     }
 
     /// <summary>Writes the checkpoint; returns the shard file names.</summary>
-    public static List<string> Synthesize(PaliGemmaArch arch, DType dtype, string outDir, ulong seed, long maxShardBytes, Action<string>? progress = null)
+    public static List<string> Synthesize(SynthArch arch, DType dtype, string outDir, ulong seed, long maxShardBytes, Action<string>? progress = null)
     {
         Directory.CreateDirectory(outDir);
         var shards = Shard(arch.Tensors().ToList(), dtype, maxShardBytes);
@@ -77,7 +77,7 @@ public static class SynthCommand
     }
 
     /// <summary>Greedy split in state_dict order: a new shard starts when the next tensor would pass the limit.</summary>
-    static List<List<SynthTensor>> Shard(List<SynthTensor> tensors, DType dtype, long maxShardBytes)
+    public static List<List<SynthTensor>> Shard(List<SynthTensor> tensors, DType dtype, long maxShardBytes)
     {
         var shards = new List<List<SynthTensor>> { new() };
         long size = 0;

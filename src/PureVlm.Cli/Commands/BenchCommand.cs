@@ -12,12 +12,14 @@ static class BenchCommand
     const string Help = """
         usage: purevlm bench [--model DIR] [--tokens N] [--lora DIR]
 
-        Times one request end to end on a synthetic image and a fixed prompt (no tokenizer needed, so it
-        runs on checkpoints made by `weights-tools synth`): load, image encode, prefill, time to first
-        token, decode. Prints the stages on stderr and, as the last line of stdout, one JSON object with
-        load_s, image_encode_s, prefill_tok_s, ttft_s, decode_tok_s, rss_after_load_mb and peak_rss_mb.
+        Times one request end to end on a synthetic image and a fixed prompt of 4 stand-in text ids (no
+        tokenizer needed, so it runs on checkpoints made by `weights-tools synth`), laid out as the model
+        family's processor lays out a prompt (PaliGemma: image tokens, bos, text; LLaVA: bos, text, image
+        tokens, text): load, image encode, prefill, time to first token, decode. Prints the stages on
+        stderr and, as the last line of stdout, one JSON object with load_s, image_encode_s, prefill_s,
+        prefill_tok_s, ttft_s, decode_tok_s, prompt_tokens, image_tokens, rss_after_load_mb, peak_rss_mb.
 
-          --model DIR   PaliGemma directory (default: the embedded demo model)
+          --model DIR   PaliGemma or LLaVA directory (default: the embedded demo model)
           --tokens N    decode steps after the first token (default 32)
           --lora DIR    apply a PEFT LoRA adapter, unmerged (repeatable)
         """;
@@ -38,11 +40,12 @@ static class BenchCommand
         var config = model.Config;
         var pre = ImagePreprocessor.FromCheckpoint(dir);
         var pixels = pre.PixelValues(SyntheticImage(640, 480));
-        // <image> × P, <bos>, a short prompt and "\n": ids below the vocabulary size of every Gemma tokenizer.
-        int[] ids = [.. Enumerable.Repeat(config.ImageTokenIndex, config.Vision!.NumPatches), config.BosTokenId, 3 + 5, 3 + 7, 3 + 11, 3 + 13];
+        // Stand-in text ids even when the directory has a tokenizer: the work is the same for any ids, so a synthesized
+        // checkpoint and the published one of the same architecture run the same request, and no tokenizer is needed.
+        int[] ids = ModelFamilies.PromptFormat(vlm).SyntheticIds(images: 1, textTokens: 4, config.BosTokenId);
         var adapters = cl.GetAll("--lora").Select(lora => LoraAdapter.Load(lora, model)).ToList();
         var session = model.CreateSession(new SessionOptions { Adapters = adapters.Count == 0 ? null : new AdapterSet(adapters) });
-        Console.Error.WriteLine($"model {dir}: {config.Vision.ImageSize} px, {ids.Length} prompt tokens, {tokens} decode steps, {Environment.ProcessorCount} threads");
+        Console.Error.WriteLine($"model {dir}: {config.ModelType}, {vlm.Vision.ImageSize} px, {ids.Length} prompt tokens ({vlm.ImageTokensPerImage} image), {tokens} decode steps, {Environment.ProcessorCount} threads");
 
         clock.Restart();
         var features = session.EncodeImage(pixels);
@@ -63,6 +66,8 @@ static class BenchCommand
             ["prefill_tok_s"] = ids.Length / prefill,
             ["ttft_s"] = encode + prefill,
             ["decode_tok_s"] = tokens / decode,
+            ["prompt_tokens"] = ids.Length,
+            ["image_tokens"] = vlm.ImageTokensPerImage,
             ["rss_after_load_mb"] = rssAfterLoad,
             ["peak_rss_mb"] = Rss("VmHWM"),
             ["checkpoint_mb"] = model.Checkpoint.Tensors.Sum(t => t.ByteLength) / 1048576.0,
@@ -93,7 +98,8 @@ static class BenchCommand
         const string status = "/proc/self/status";
         if (!File.Exists(status)) return 0;
         var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith(key + ":", StringComparison.Ordinal));
-        return line == null ? 0 : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+        // "VmHWM:\t14856340 kB": a tab after the colon, and the space padding before the number is gone from 8 digits (≥ 10 GB) on.
+        return line == null ? 0 : double.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
     }
 
     static double LoadAverage() =>

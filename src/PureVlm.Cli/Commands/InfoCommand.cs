@@ -10,7 +10,8 @@ static class InfoCommand
         usage: purevlm info [--model DIR] [--layers]
 
         Prints the architecture (from config.json), the weights' dtypes, the parameter count and the memory
-        of each part (vision tower, projector, language model). Without --model, the embedded demo model.
+        of each part (vision tower, projector, language model, and lm_head when untied). Without --model, the
+        embedded demo model.
 
           --layers   also print the module tree: every tensor with its shape, dtype and parameter count
         """;
@@ -25,9 +26,14 @@ static class InfoCommand
         var c = model.Config;
         var o = Console.Out;
         o.WriteLine($"model      {dir}");
-        o.WriteLine($"type       {c.ModelType}" + (c.IsPaliGemma ? $" (text {c.Text.ModelType}, vision siglip)" : ""));
-        if (c.Vision is { } v)
-            o.WriteLine($"vision     {v.ImageSize}x{v.ImageSize} px, patch {v.PatchSize} -> {v.NumPatches} image tokens; hidden {v.HiddenSize}, {v.NumHiddenLayers} layers, {v.NumAttentionHeads} heads, mlp {v.IntermediateSize}");
+        o.WriteLine($"type       {c.ModelType}" + (c.Vision is { } tower ? $" (text {c.Text.ModelType}, vision {tower.ModelType.Replace("_vision_model", "")})" : ""));
+        if (model.VisionLanguage is { } vlm)
+        {
+            var v = vlm.Vision;
+            o.WriteLine($"vision     {v.ImageSize}x{v.ImageSize} px, patch {v.PatchSize} -> {vlm.ImageTokensPerImage} image tokens; hidden {v.HiddenSize}, {v.NumHiddenLayers} layers, {v.NumAttentionHeads} heads, mlp {v.IntermediateSize}");
+        }
+        if (c.Llava is { } l)
+            o.WriteLine($"projector  linear_1, {l.ProjectorHiddenAct}, linear_2{(l.MultimodalProjectorBias ? ", with biases" : "")}; on vision hidden state {l.VisionFeatureLayer} (strategy {l.VisionFeatureSelectStrategy})");
         var t = c.Text;
         o.WriteLine($"text       hidden {t.HiddenSize}, {t.NumHiddenLayers} layers, {t.NumAttentionHeads} heads / {t.NumKeyValueHeads} kv heads x {t.HeadDim}, mlp {t.IntermediateSize}, vocab {t.VocabSize}, context {t.MaxPositionEmbeddings}"
             + (t.IsGemma2 ? $", softcaps {t.AttnLogitSoftcapping}/{t.FinalLogitSoftcapping}, sliding window {t.SlidingWindow}, query_pre_attn_scalar {t.QueryPreAttnScalar}" : ""));

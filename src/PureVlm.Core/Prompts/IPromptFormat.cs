@@ -12,6 +12,19 @@ public interface IPromptFormat
     /// <summary>The ids of <paramref name="prompt"/> with <paramref name="images"/> images, image tokens expanded, bos included.</summary>
     int[] Build(SentencePieceTokenizer tokenizer, string prompt, int images);
 
+    /// <summary>
+    /// Ids laid out as <see cref="Build"/> lays them out, without a tokenizer: <paramref name="images"/> images'
+    /// image tokens, <paramref name="bos"/> and <paramref name="textTokens"/> stand-in text ids (<see cref="FillerId"/>),
+    /// each where the family's processor puts them. For benchmarks and tests on checkpoints that ship no tokenizer.
+    /// </summary>
+    int[] SyntheticIds(int images, int textTokens, int bos);
+
+    /// <summary>
+    /// The i-th stand-in text id, 8 + i mod 40: above the special ids of every supported tokenizer (Gemma's 0..3,
+    /// LLaMA's 0..2) and below 48, so inside even the test models' vocabularies and clear of their image tokens.
+    /// </summary>
+    static int FillerId(int i) => 8 + i % 40;
+
     /// <summary>Labelled boxes in pixels of a <paramref name="width"/> × <paramref name="height"/> image, if the family answers with any.</summary>
     IReadOnlyList<Detection> ParseDetections(string answer, int width, int height) => [];
 

@@ -34,6 +34,20 @@ public sealed class LlavaPrompt(int imageSeqLength, int imageTokenId) : IPromptF
         return [tokenizer.BosId, .. tokenizer.Encode(expanded.ToString())];
     }
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// <c>[bos, text…, image × N per image, text…]</c>: the first ⌊textTokens / 2⌋ ids stand for "USER: ", the rest for
+    /// "\n{prompt} ASSISTANT:", the images between them as the template puts a prompt without markers.
+    /// </remarks>
+    public int[] SyntheticIds(int images, int textTokens, int bos)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
+        ArgumentOutOfRangeException.ThrowIfNegative(textTokens);
+        var text = Enumerable.Range(0, textTokens).Select(IPromptFormat.FillerId).ToArray();
+        int before = textTokens / 2;
+        return [bos, .. text[..before], .. Enumerable.Repeat(imageTokenId, images * imageSeqLength), .. text[before..]];
+    }
+
     static int CountMarkers(string prompt)
     {
         int count = 0;

@@ -13,6 +13,15 @@ public sealed class PaliGemmaPrompt(int imageTokensPerImage, int imageTokenId) :
     public int[] Build(SentencePieceTokenizer tokenizer, string prompt, int images) => Build(tokenizer, prompt, images * imageTokensPerImage, imageTokenId);
 
     /// <inheritdoc/>
+    /// <remarks><c>[image × images·N, bos, text…]</c>: the text ids stand for the prompt and its "\n".</remarks>
+    public int[] SyntheticIds(int images, int textTokens, int bos)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
+        ArgumentOutOfRangeException.ThrowIfNegative(textTokens);
+        return [.. Enumerable.Repeat(imageTokenId, images * imageTokensPerImage), bos, .. Enumerable.Range(0, textTokens).Select(IPromptFormat.FillerId)];
+    }
+
+    /// <inheritdoc/>
     public IReadOnlyList<Detection> ParseDetections(string answer, int width, int height) => LocationTokens.ParseDetections(answer, width, height);
 
     /// <inheritdoc/>

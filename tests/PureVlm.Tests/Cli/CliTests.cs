@@ -101,6 +101,42 @@ public class CliTests
     }
 
     [Fact]
+    public void Info_describes_a_llava_checkpoint_part_by_part()
+    {
+        var r = Run("info", "--layers", "--model", TestPaths.Fixture("llava-tiny"));
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("type       llava (text llama, vision clip)\n", r.Out);
+        Assert.Contains("56x56 px, patch 14 -> 16 image tokens; hidden 32, 3 layers, 4 heads, mlp 128", r.Out);
+        Assert.Contains("hidden 64, 3 layers, 4 heads / 4 kv heads x 16, mlp 172, vocab 384", r.Out);
+        // From the shapes in the fixture's README, F32 (4 bytes each):
+        //   vision: class 32 + patch 32·3·14·14 = 18,816 + positions 17·32 = 544 + pre/post LayerNorm 2·64
+        //     + 3 layers × (q/k/v/out 4·(32² + 32) = 4,224 + LayerNorms 128 + fc1 128·32 + 128 = 4,224 + fc2 32·128 + 32 = 4,128) = 38,112 → 57,632
+        //   projector: 64·32 + 64 = 2,112 + 64·64 + 64 = 4,160 → 6,272
+        //   language model: embed 384·64 = 24,576 + 3 × (4·64² + 3·172·64 + 2·64 = 49,536) + norm 64 → 173,248; lm_head 384·64 = 24,576
+        //   total 261,728
+        Assert.Matches(@"vision_tower\s+57,632\s+230,528\n", r.Out);
+        Assert.Matches(@"projector\s+6,272\s+25,088\n", r.Out);
+        Assert.Matches(@"language_model\s+173,248\s+692,992\n", r.Out);
+        Assert.Matches(@"lm_head\s+24,576\s+98,304\n", r.Out);
+        Assert.Matches(@"total\s+261,728\s+1,046,912\n", r.Out);
+        Assert.Contains("vision_tower.vision_model.pre_layrnorm\n", r.Out);
+    }
+
+    [Fact]
+    public void Bench_runs_on_a_llava_checkpoint_with_the_family_layout()
+    {
+        var r = Run("bench", "--model", TestPaths.Fixture("llava-tiny"), "--tokens", "2");
+        Assert.True(r.Code == 0, r.Err);
+        using var doc = JsonDocument.Parse(r.Out.TrimEnd().Split('\n')[^1]);
+        var root = doc.RootElement;
+        Assert.Equal(16, root.GetProperty("image_tokens").GetDouble());
+        Assert.Equal(1 + 4 + 16, root.GetProperty("prompt_tokens").GetDouble()); // bos, 4 stand-in text ids, 16 image tokens
+        foreach (var key in new[] { "load_s", "image_encode_s", "prefill_s", "ttft_s", "decode_tok_s", "peak_rss_mb" })
+            Assert.True(root.GetProperty(key).GetDouble() > 0, key);
+        Assert.Contains("llava, 56 px, 21 prompt tokens (16 image)", r.Err);
+    }
+
+    [Fact]
     public void Prompt_longer_than_the_context_is_a_clear_error()
     {
         string prompt = string.Concat(Enumerable.Repeat("red ", 9000)); // the demo model's context is 8192 tokens

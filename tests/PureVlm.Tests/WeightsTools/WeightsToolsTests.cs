@@ -1,5 +1,9 @@
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using PureVlm.Formats;
+using PureVlm.Formats.Images;
+using PureVlm.Prompts;
+using PureVlm.Runtime;
 using PureVlm.Tensors;
 using PureVlm.Tests.SafeTensors;
 using PureVlm.WeightsTools;
@@ -73,6 +77,7 @@ public class WeightsToolsTests
     [InlineData("paligemma-tiny")]
     [InlineData("paligemma2-tiny")]
     [InlineData("gemma2-text-tiny")]
+    [InlineData("llava-tiny")]
     public void Convert_f32_to_bf16_matches_the_PyTorch_rounded_fixture_byte_for_byte(string fixture)
     {
         using var dir = new TempDir();
@@ -165,9 +170,100 @@ public class WeightsToolsTests
     [InlineData("paligemma2-3b-896", "vision_tower.vision_model.embeddings.position_embedding.weight", new long[] { 4096, 1152 })]
     [InlineData("paligemma2-3b-896", "vision_tower.vision_model.encoder.layers.26.mlp.fc1.weight", new long[] { 4304, 1152 })]
     [InlineData("paligemma2-3b-896", "vision_tower.vision_model.embeddings.patch_embedding.weight", new long[] { 1152, 3, 14, 14 })]
+    [InlineData("llava-1.5-7b", "vision_tower.vision_model.embeddings.class_embedding", new long[] { 1024 })]
+    [InlineData("llava-1.5-7b", "vision_tower.vision_model.embeddings.patch_embedding.weight", new long[] { 1024, 3, 14, 14 })]
+    [InlineData("llava-1.5-7b", "vision_tower.vision_model.embeddings.position_embedding.weight", new long[] { 577, 1024 })]
+    [InlineData("llava-1.5-7b", "vision_tower.vision_model.encoder.layers.23.mlp.fc1.weight", new long[] { 4096, 1024 })]
+    [InlineData("llava-1.5-7b", "vision_tower.vision_model.post_layernorm.weight", new long[] { 1024 })]
+    [InlineData("llava-1.5-7b", "multi_modal_projector.linear_1.weight", new long[] { 4096, 1024 })]
+    [InlineData("llava-1.5-7b", "multi_modal_projector.linear_2.bias", new long[] { 4096 })]
+    [InlineData("llava-1.5-7b", "language_model.model.embed_tokens.weight", new long[] { 32064, 4096 })]
+    [InlineData("llava-1.5-7b", "language_model.model.layers.31.self_attn.k_proj.weight", new long[] { 4096, 4096 })]
+    [InlineData("llava-1.5-7b", "language_model.model.layers.31.mlp.down_proj.weight", new long[] { 4096, 11008 })]
+    [InlineData("llava-1.5-7b", "language_model.lm_head.weight", new long[] { 32064, 4096 })]
     public void Real_arch_has_the_published_shapes(string arch, string tensor, long[] shape)
     {
-        var t = PaliGemmaArch.Known[arch].Tensors().Single(x => x.Name == tensor);
+        var t = SynthArch.Known[arch].Tensors().Single(x => x.Name == tensor);
         Assert.Equal(shape, t.Shape);
+    }
+
+    /// <summary>llava-1.5-7b with the llava-tiny fixture's sizes (the table in its README).</summary>
+    static readonly LlavaArch LlavaTiny = LlavaArch.Llava15_7b with
+    {
+        Name = "llava-tiny", ImageSize = 56, VisionHidden = 32, VisionLayers = 3, VisionHeads = 4, VisionIntermediate = 128, VisionProjectionDim = 64,
+        TextHidden = 64, TextLayers = 3, Heads = 4, KvHeads = 4, HeadDim = 16, TextIntermediate = 172, Vocab = 384, ImageTokenIndex = 352, PadTokenId = 353,
+    };
+
+    static JsonNode ReadJson(string path) => JsonNode.Parse(File.ReadAllText(path))!;
+
+    [Fact]
+    public void Synth_llava_at_the_fixture_sizes_writes_the_fixture_layout_and_configs_and_no_tokenizer()
+    {
+        using var dir = new TempDir();
+        var shards = SynthCommand.Synthesize(LlavaTiny, DType.F32, dir.Path, seed: 1, SynthCommand.DefaultMaxShardBytes);
+        Assert.Equal(["model.safetensors"], shards);
+        Assert.Equal(new[] { "config.json", "model.safetensors", "preprocessor_config.json" }, Directory.GetFiles(dir.Path).Select(Path.GetFileName).Order());
+        using (var synth = SafeTensorsFile.Open(dir.File("model.safetensors")))
+        using (var fixture = SafeTensorsFile.Open(Fixture("llava-tiny", "model.safetensors")))
+        {
+            Assert.Equal(fixture.Names.Order(StringComparer.Ordinal), synth.Names.Order(StringComparer.Ordinal));
+            foreach (var t in fixture.Tensors)
+            {
+                Assert.Equal(t.Shape, synth[t.Name].Shape);
+                Assert.Equal(DType.F32, synth[t.Name].DType);
+            }
+        }
+        // config.json: the fixture's, key for key and value for value (both float32).
+        var config = ReadJson(dir.File("config.json")).AsObject();
+        var expected = ReadJson(Fixture("llava-tiny", "config.json")).AsObject();
+        Assert.True(JsonNode.DeepEquals(expected, config), $"synth:\n{config}\nfixture:\n{expected}");
+        Assert.True(JsonNode.DeepEquals(ReadJson(Fixture("llava-tiny", "preprocessor_config.json")), ReadJson(dir.File("preprocessor_config.json"))));
+    }
+
+    [Fact]
+    public void Synth_llava_sharded_bf16_loads_and_runs_a_forward_pass()
+    {
+        using var dir = new TempDir();
+        var shards = SynthCommand.Synthesize(LlavaTiny, DType.BF16, dir.Path, seed: 3, maxShardBytes: 100_000);
+        Assert.True(shards.Count > 1);
+        using var model = LoadedModel.Load(dir.Path);
+        var vlm = Assert.IsAssignableFrom<PureVlm.Models.IVisionLanguageModel>(model.VisionLanguage);
+        Assert.Equal(16, vlm.ImageTokensPerImage);
+        Assert.Equal(DType.BF16, model.Checkpoint["language_model.lm_head.weight"].DType);
+        var pixels = ImagePreprocessor.FromCheckpoint(dir.Path).PixelValues(RgbImage.FromPixels(70, 50, new byte[70 * 50 * 3]));
+        int[] ids = ModelFamilies.PromptFormat(vlm).SyntheticIds(images: 1, textTokens: 4, model.Config.BosTokenId);
+        var session = model.CreateSession();
+        var logits = session.Prefill(ids, session.EncodeImage(pixels)).ToArray();
+        Assert.Equal(384, logits.Length);
+        Assert.All(logits, x => Assert.True(float.IsFinite(x)));
+        Assert.Contains(logits, x => x != 0);
+        Assert.Equal(384, session.Decode(System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits)).Length);
+    }
+
+    static string AnyLayer(string name) => Regex.Replace(name, @"\.layers\.\d+\.", ".layers.N.");
+
+    [Fact]
+    public void Llava_1_5_7b_has_the_fixtures_names_the_published_size_and_three_shards()
+    {
+        var arch = LlavaArch.Llava15_7b;
+        var tensors = arch.Tensors().ToList();
+        using var fixture = SafeTensorsFile.Open(Fixture("llava-tiny", "model.safetensors"));
+        Assert.Equal(fixture.Names.Select(AnyLayer).Distinct().Order(StringComparer.Ordinal), tensors.Select(t => AnyLayer(t.Name)).Distinct().Order(StringComparer.Ordinal));
+        Assert.Equal(24, tensors.Select(t => t.Name).Where(n => n.StartsWith("vision_tower.", StringComparison.Ordinal)).Select(AnyLayer).Count(n => n.EndsWith(".layers.N.mlp.fc1.weight", StringComparison.Ordinal)));
+        Assert.Equal(32, tensors.Count(t => AnyLayer(t.Name) == "language_model.model.layers.N.input_layernorm.weight"));
+        Assert.Equal(tensors.Count, tensors.Select(t => t.Name).Distinct().Count());
+        // By hand from the shapes:
+        //   vision: class 1024 + patch 1024·3·14·14 = 602,112 + positions 577·1024 = 590,848 + pre/post LayerNorm 2·2048
+        //     + 24 layers × (q/k/v/out 4·(1024² + 1024) = 4,198,400 + LayerNorms 4096 + fc1 4096·1024 + 4096 = 4,198,400
+        //       + fc2 1024·4096 + 1024 = 4,195,328 = 12,596,224) = 302,309,376            → 303,507,456
+        //   projector: 4096·1024 + 4096 = 4,198,400 + 4096² + 4096 = 16,781,312          →  20,979,712
+        //   language model: embed_tokens and lm_head 2 · 32064·4096 = 262,668,288 + norm 4096
+        //     + 32 layers × (q/k/v/o 4·4096² = 67,108,864 + gate/up/down 3·11008·4096 = 135,266,304 + norms 8192
+        //       = 202,383,360) = 6,476,267,520                                               → 6,738,939,904
+        //   total 7,063,427,072 (≈ 7.06 B; BF16 14,126,854,144 bytes, the hub's 4.99 + 4.96 + 4.18 GB shards).
+        Assert.Equal(7_063_427_072, arch.Parameters);
+        var shards = SynthCommand.Shard(tensors, DType.BF16, SynthCommand.DefaultMaxShardBytes);
+        Assert.Equal(3, shards.Count);
+        Assert.Equal(2 * 7_063_427_072, shards.Sum(s => s.Sum(t => t.Shape.Aggregate(2L, (a, b) => a * b))));
     }
 }
