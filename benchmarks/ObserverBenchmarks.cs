@@ -41,7 +41,7 @@ public class ObserverBenchmarks
         var image = ImageLoader.Load(Path.Combine(_model.Directory, "samples", "04-red-circle.png"));
         _pixels = _model.Preprocessor.PixelValues(image);
         _ids = _model.PromptIds("caption en");
-        _session = _model.Model.CreateSession(new SessionOptions { Observer = Observer == Hook.NoOp ? new NoOpObserver() : null });
+        _session = _model.Loaded.CreateSession(new SessionOptions { Observer = Observer == Hook.NoOp ? new NoOpObserver() : null });
         _features = _session.EncodeImage(_pixels);
     }
 

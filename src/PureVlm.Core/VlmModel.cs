@@ -32,7 +32,7 @@ public sealed class VlmModel : IDisposable
     /// <summary>The model directory.</summary>
     public string Directory { get; }
     /// <summary>Config, weights and module tree.</summary>
-    public LoadedModel Model { get; }
+    public LoadedModel Loaded { get; }
     /// <summary>The model's tokenizer (tokenizer.model or tokenizer.json).</summary>
     public SentencePieceTokenizer Tokenizer { get; }
     /// <summary>Resize and normalisation as the checkpoint's preprocessor_config.json says.</summary>
@@ -54,7 +54,7 @@ public sealed class VlmModel : IDisposable
 
     VlmModel(string directory, LoadedModel model, SentencePieceTokenizer tokenizer, ImagePreprocessor preprocessor, double loadSeconds)
     {
-        Directory = directory; Model = model; Tokenizer = tokenizer; Preprocessor = preprocessor; LoadSeconds = loadSeconds;
+        Directory = directory; Loaded = model; Tokenizer = tokenizer; Preprocessor = preprocessor; LoadSeconds = loadSeconds;
         VisionLanguage = model.VisionLanguage!;
         PromptFormat = ModelFamilies.PromptFormat(VisionLanguage);
     }
@@ -116,7 +116,7 @@ public sealed class VlmModel : IDisposable
     /// </summary>
     public LoraAdapter LoadAdapter(string directory, string? name = null)
     {
-        var adapter = LoraAdapter.Load(directory, Model, name);
+        var adapter = LoraAdapter.Load(directory, Loaded, name);
         if (!_adapters.TryAdd(adapter.Name, adapter))
             throw new ArgumentException($"an adapter named '{adapter.Name}' is already loaded; give this one another name", nameof(name));
         return adapter;
@@ -186,7 +186,7 @@ public sealed class VlmModel : IDisposable
 
     void Release()
     {
-        if (Interlocked.Decrement(ref _leases) == 0) Model.Dispose();
+        if (Interlocked.Decrement(ref _leases) == 0) Loaded.Dispose();
     }
 
     /// <summary>One request: image encode, prefill, decode, with timings and the parsed answer.</summary>
@@ -213,7 +213,7 @@ public sealed class VlmModel : IDisposable
             if (images.Count == 0) throw new ArgumentException("a request needs at least one image", nameof(images));
             var ids = owner.PromptIds(prompt, images.Count);
             _promptLength = ids.Length;
-            var session = owner.Model.CreateSession(new SessionOptions
+            var session = owner.Loaded.CreateSession(new SessionOptions
             {
                 Observer = options.Observer,
                 Adapters = AdapterSet.Select(owner._adapters.Values, options.Adapters),
@@ -225,7 +225,7 @@ public sealed class VlmModel : IDisposable
                 : images.SelectMany(image => session.EncodeImage(owner.Preprocessor.PixelValues(image))).ToArray();
             _encode = clock.Elapsed.TotalSeconds;
             var decoder = owner.Tokenizer.CreateStreamingDecoder();
-            var eos = owner.Model.Config.EosTokenIds;
+            var eos = owner.Loaded.Config.EosTokenIds;
             clock.Restart();
             foreach (var t in session.Generate(ids, features, options, cancel))
             {

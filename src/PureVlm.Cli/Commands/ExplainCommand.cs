@@ -35,7 +35,7 @@ static class ExplainCommand
 
         var image = ImageLoader.Load(imagePath);
         using var model = CliModel.Load(cl.Get("--model"));
-        int layers = model.Model.Config.Text.NumHiddenLayers;
+        int layers = model.Loaded.Config.Text.NumHiddenLayers;
         if (layer >= layers) throw new UsageException($"--layer {layer}: the decoder has layers 0..{layers - 1}");
 
         var adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList();

@@ -88,7 +88,7 @@ static class TraceCommand
             var tokenizer = VlmModel.LoadTokenizer(dir);
             input = tokenizer.BosId >= 0 ? [tokenizer.BosId, .. tokenizer.Encode(prompt)] : tokenizer.Encode(prompt);
         }
-        int firstPosition = model.Model.FirstPosition;
+        int firstPosition = model.Modules.FirstPosition;
         extra.Add(SafeTensorsWriter.I64("input_ids", input.Select(i => (long)i).ToArray(), 1, input.Length));
         extra.Add(SafeTensorsWriter.I64("position_ids", Enumerable.Range(firstPosition, input.Length).Select(i => (long)i).ToArray(), 1, input.Length));
 

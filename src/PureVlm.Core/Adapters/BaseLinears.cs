@@ -28,11 +28,11 @@ static class BaseLinears
     /// <summary>The model's Linear modules, in forward order.</summary>
     public static List<BaseLinear> Of(LoadedModel model)
     {
-        var lm = model.Model.LanguageModel;
+        var lm = model.Modules.LanguageModel;
         var text = lm.Linears().ToHashSet(ReferenceEqualityComparer.Instance);
         // Vision-language checkpoints were renamed in transformers 4.52 (PaliGemma and LLaVA alike); text-only LMs were not.
         bool renamed = model.VisionLanguage != null;
-        return model.Model.Linears().Select(l =>
+        return model.Modules.Linears().Select(l =>
         {
             string hub = renamed ? ToHub(l.ModulePath) : l.ModulePath;
             return new BaseLinear(l.ModulePath, hub, renamed ? ToNew(hub) : hub, l.Weight, ReferenceEquals(l, lm.LmHead), !text.Contains(l));

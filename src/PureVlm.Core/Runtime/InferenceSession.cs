@@ -34,7 +34,7 @@ public sealed class InferenceSession
     internal InferenceSession(LoadedModel model, SessionOptions options)
     {
         _model = model;
-        _cache = model.Model.LanguageModel.NewCache();
+        _cache = model.Modules.LanguageModel.NewCache();
         _ctx = new ForwardContext { Observer = options.Observer, Adapters = options.Adapters };
         int max = model.Config.Text.MaxPositionEmbeddings;
         _maxContext = options.MaxContextLength is int m ? (m > 0 ? Math.Min(m, max) : throw new ArgumentOutOfRangeException(nameof(options), $"MaxContextLength is {m}, expected > 0")) : max;
@@ -96,7 +96,7 @@ public sealed class InferenceSession
     ReadOnlySpan<float> ForwardOrRollBack(ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures)
     {
         int before = _cache.Length;
-        try { return _model.Model.Forward(ids, imageFeatures, _cache, _ctx); }
+        try { return _model.Modules.Forward(ids, imageFeatures, _cache, _ctx); }
         catch
         {
             _cache.Truncate(before);

@@ -17,14 +17,14 @@ public sealed class LoadedModel : IDisposable
     /// <summary>The weights.</summary>
     public Checkpoint Checkpoint { get; }
     /// <summary>The module tree, built by the family of <c>model_type</c> (<see cref="ModelFamilies"/>).</summary>
-    public IGenerativeModel Model { get; }
+    public IGenerativeModel Modules { get; }
     /// <summary>The model with its vision tower, or null for a text-only LM.</summary>
-    public IVisionLanguageModel? VisionLanguage => Model as IVisionLanguageModel;
+    public IVisionLanguageModel? VisionLanguage => Modules as IVisionLanguageModel;
 
     LoadedModel(ModelConfig config, Checkpoint checkpoint, bool owns)
     {
         Config = config; Checkpoint = checkpoint; _owned = owns ? checkpoint : null;
-        Model = ModelFamilies.Build(config, checkpoint);
+        Modules = ModelFamilies.Build(config, checkpoint);
     }
 
     /// <summary>Loads <c>config.json</c> and the safetensors of a HF model directory.</summary>

@@ -186,11 +186,11 @@ public class ObservationPointTests
         var logits = s.Prefill(g.Ints("input_ids"), s.EncodeImage(g["pixel_values"])).ToArray();
         int d = model.Config.Text.HiddenSize, last = g.Ints("input_ids").Length - 1;
         var lens = new float[model.Config.Text.VocabSize];
-        model.Model.LanguageModel.Logits(log.Copies[("text.layers.3", 0)].AsSpan(last * d, d), lens);
+        model.Modules.LanguageModel.Logits(log.Copies[("text.layers.3", 0)].AsSpan(last * d, d), lens);
         // Only the summation order differs (one row through the GEMV path against all rows through the GEMM).
         var (diff, scale) = GoldenFixture.Compare(lens, logits);
         Assert.True(diff <= 1e-5f * scale, $"lens {diff} away from the logits (scale {scale})");
-        Assert.Throws<ArgumentException>(() => model.Model.LanguageModel.Logits(new float[d - 1], lens));
+        Assert.Throws<ArgumentException>(() => model.Modules.LanguageModel.Logits(new float[d - 1], lens));
     }
 
     static string Answer(VlmModel model, string image, string prompt, IForwardObserver? observer = null) =>

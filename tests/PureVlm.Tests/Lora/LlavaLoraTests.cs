@@ -160,11 +160,11 @@ public sealed class LlavaLoraTests : IDisposable
             using var model = LoadedModel.Load(TestPaths.Fixture(fixture));
             var fromNames = model.Checkpoint.Tensors
                 .Where(t => t.Rank == 2 && t.Name.EndsWith(".weight") && !t.Name.EndsWith("embed_tokens.weight") && !t.Name.EndsWith("position_embedding.weight"))
-                .Select(t => t.Name[..^".weight".Length]).Append(model.Model.LanguageModel.LmHead.ModulePath).Distinct().Order().ToList();
-            var fromTree = model.Model.Linears().Select(l => l.ModulePath).ToList();
+                .Select(t => t.Name[..^".weight".Length]).Append(model.Modules.LanguageModel.LmHead.ModulePath).Distinct().Order().ToList();
+            var fromTree = model.Modules.Linears().Select(l => l.ModulePath).ToList();
             Assert.Equal(fromTree.Count, fromTree.Distinct().Count());
             Assert.Equal(fromNames, fromTree.Order().ToList());
-            Assert.Same(model.Model.LanguageModel.LmHead, model.Model.Linears().Last());
+            Assert.Same(model.Modules.LanguageModel.LmHead, model.Modules.Linears().Last());
         }
     }
 }

@@ -28,7 +28,7 @@ public class LlavaModelTests
         // One image and no marker puts it first: the same ids as the marker written out.
         Assert.Equal(model.PromptIds(Prompt), model.PromptIds("<image>\n" + Prompt));
         var two = model.PromptIds("<image>\nand\n<image>\nWhat differs?", images: 2);
-        int image = model.Model.Config.ImageTokenIndex;
+        int image = model.Loaded.Config.ImageTokenIndex;
         Assert.Equal(32, two.Count(id => id == image));
         Assert.Equal(1, two[0]); // <s>
         Assert.Contains("2 <image> markers for 1 images", Assert.Throws<ArgumentException>(() => model.PromptIds("<image> and <image>", images: 1)).Message);
@@ -45,14 +45,14 @@ public class LlavaModelTests
         var answer = model.Generate([card, flipped], prompt, options).Tokens.Select(t => t.Id).ToArray();
 
         // The same request assembled by hand from the session: features of card then flipped, in prompt order.
-        var session = model.Model.CreateSession();
+        var session = model.Loaded.CreateSession();
         float[] features = [.. session.EncodeImage(model.Preprocessor.PixelValues(card)), .. session.EncodeImage(model.Preprocessor.PixelValues(flipped))];
         var byHand = session.Generate(model.PromptIds(prompt, images: 2), features, options).Select(t => t.Id).ToArray();
         Assert.Equal(byHand, answer);
 
         float[] swapped = [.. features.AsSpan(features.Length / 2), .. features.AsSpan(0, features.Length / 2)];
-        var logits = model.Model.CreateSession().Prefill(model.PromptIds(prompt, images: 2), swapped).ToArray();
-        var original = model.Model.CreateSession().Prefill(model.PromptIds(prompt, images: 2), features).ToArray();
+        var logits = model.Loaded.CreateSession().Prefill(model.PromptIds(prompt, images: 2), swapped).ToArray();
+        var original = model.Loaded.CreateSession().Prefill(model.PromptIds(prompt, images: 2), features).ToArray();
         Assert.NotEqual(original, logits); // order matters: the causal decoder sees the two images differently
     }
 
