@@ -142,7 +142,7 @@ public sealed class VlmModel : IDisposable
     /// </summary>
     public GenerationResult Generate(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
     {
-        var request = new Request(this, images, prompt, options ?? new GenerationOptions());
+        using var request = new Request(this, images, prompt, options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -159,7 +159,7 @@ public sealed class VlmModel : IDisposable
     public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
-        var request = new Request(this, images, prompt, options ?? new GenerationOptions());
+        using var request = new Request(this, images, prompt, options ?? new GenerationOptions());
         using var steps = request.Run(cancel).GetEnumerator();
         // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
         Func<bool> next = steps.MoveNext; // one delegate for the whole answer, not one per token
@@ -172,6 +172,9 @@ public sealed class VlmModel : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0) Release();
     }
+
+    /// <summary>A token's text as a piece of an answer: its vocabulary piece with SentencePiece's ▁ read as a space.</summary>
+    internal string PieceText(int id) => Tokenizer.TryIdToPiece(id, out var piece) ? piece.Replace('\u2581', ' ') : "";
 
     void Acquire()
     {
@@ -189,71 +192,134 @@ public sealed class VlmModel : IDisposable
         if (Interlocked.Decrement(ref _leases) == 0) Loaded.Dispose();
     }
 
-    /// <summary>One request: image encode, prefill, decode, with timings and the parsed answer.</summary>
-    sealed class Request(VlmModel owner, IReadOnlyList<RgbImage> images, string prompt, GenerationOptions options)
+    /// <summary>
+    /// One request: image encode, prefill, decode, with timings and the parsed answer. Its steps are driven either here,
+    /// alone (<see cref="Run"/>), or by <see cref="VlmEngine"/> with other requests' decode steps batched together. Holds a
+    /// lease on the model from construction to <see cref="Dispose"/>.
+    /// </summary>
+    internal sealed class Request : IDisposable
     {
+        readonly VlmModel _owner;
+        readonly IReadOnlyList<RgbImage> _images;
+        readonly GenerationOptions _options;
+        readonly int[] _ids;
+        readonly StreamingDecoder _decoder;
         readonly List<AnswerToken> _tokens = new();
         readonly System.Text.StringBuilder _text = new();
+        readonly Stopwatch _clock = new();
         double _encode, _prefill, _decode;
-        int _promptLength;
+        int _generated, _released;
 
-        /// <summary>Runs the request, yielding the answer's text piece by piece (empty pieces are skipped).</summary>
-        public IEnumerable<string> Run(CancellationToken cancel)
+        /// <summary>The request's own KV cache, adapters and scratch.</summary>
+        public InferenceSession Session { get; }
+        /// <summary>The request's token picker (its own RNG).</summary>
+        public Sampler Sampler { get; }
+        /// <summary>Tokens generated so far (eos included).</summary>
+        public int Generated => _generated;
+        /// <summary>The last generated token, fed back by the next decode step.</summary>
+        public int LastToken { get; private set; }
+        /// <summary>True once eos or <see cref="GenerationOptions.MaxNewTokens"/> ended the answer.</summary>
+        public bool Done { get; private set; }
+        /// <summary>True when an observer watches it (then it cannot share a forward pass).</summary>
+        public bool Observed => _options.Observer != null;
+
+        /// <summary>Checks everything that can be checked before any compute: images, adapters, prompt length.</summary>
+        public Request(VlmModel owner, IReadOnlyList<RgbImage> images, string prompt, GenerationOptions options)
         {
+            if (images.Count == 0) throw new ArgumentException("a request needs at least one image", nameof(images));
             owner.Acquire();
             try
             {
-                foreach (var piece in Generate(cancel)) yield return piece;
+                (_owner, _images, _options) = (owner, images, options);
+                _ids = owner.PromptIds(prompt, images.Count);
+                Session = owner.Loaded.CreateSession(new SessionOptions
+                {
+                    Observer = options.Observer,
+                    Adapters = AdapterSet.Select(owner._adapters.Values, options.Adapters),
+                });
+                Session.EnsureRoom(_ids.Length, options.MaxNewTokens);
+                Sampler = new Sampler(options, owner.Loaded.Config.Text.VocabSize);
+                _decoder = owner.Tokenizer.CreateStreamingDecoder();
             }
-            finally { owner.Release(); }
+            catch { owner.Release(); throw; }
         }
 
-        IEnumerable<string> Generate(CancellationToken cancel)
+        /// <summary>Encodes the images and runs the prompt; returns the first token's logits.</summary>
+        public ReadOnlySpan<float> Prefill()
         {
-            if (images.Count == 0) throw new ArgumentException("a request needs at least one image", nameof(images));
-            var ids = owner.PromptIds(prompt, images.Count);
-            _promptLength = ids.Length;
-            var session = owner.Loaded.CreateSession(new SessionOptions
-            {
-                Observer = options.Observer,
-                Adapters = AdapterSet.Select(owner._adapters.Values, options.Adapters),
-            });
-            session.EnsureRoom(ids.Length, options.MaxNewTokens);
-            var clock = Stopwatch.StartNew();
+            _clock.Restart();
             // Each image's features in order: they fill the image-token rows in prompt order.
-            var features = images.Count == 1 ? session.EncodeImage(owner.Preprocessor.PixelValues(images[0]))
-                : images.SelectMany(image => session.EncodeImage(owner.Preprocessor.PixelValues(image))).ToArray();
-            _encode = clock.Elapsed.TotalSeconds;
-            var decoder = owner.Tokenizer.CreateStreamingDecoder();
-            var eos = owner.Loaded.Config.EosTokenIds;
-            clock.Restart();
-            foreach (var t in session.Generate(ids, features, options, cancel))
+            var features = _images.Count == 1 ? Session.EncodeImage(_owner.Preprocessor.PixelValues(_images[0]))
+                : _images.SelectMany(image => Session.EncodeImage(_owner.Preprocessor.PixelValues(image))).ToArray();
+            _encode = _clock.Elapsed.TotalSeconds;
+            _clock.Restart();
+            return Session.Prefill(_ids, features);
+        }
+
+        /// <summary>Takes the next generated token; returns it as an answer token, or null when it is eos (which ends the answer).</summary>
+        public AnswerToken? Accept(GeneratedToken t)
+        {
+            if (_generated++ == 0) { _prefill = _clock.Elapsed.TotalSeconds; _clock.Restart(); }
+            LastToken = t.Id;
+            Done = _generated >= _options.MaxNewTokens;
+            if (_options.StopAtEos && _owner.Loaded.Config.EosTokenIds.Contains(t.Id)) { Done = true; return null; }
+            var token = new AnswerToken(t.Id, _decoder.Push(t.Id), t.Probability)
             {
-                if (t.Index == 0) { _prefill = clock.Elapsed.TotalSeconds; clock.Restart(); }
-                if (options.StopAtEos && eos.Contains(t.Id)) break;
-                var token = new AnswerToken(t.Id, decoder.Push(t.Id), t.Probability);
-                _tokens.Add(token);
-                _text.Append(token.Text);
-                if (token.Text.Length > 0) yield return token.Text;
-            }
-            // An answer that ends inside a UTF-8 sequence: the decoder's replacement characters belong to the last token.
-            string tail = decoder.Flush();
+                TopLogprobs = t.TopLogprobs?.Select(a => new TokenAlternative(a.Id, _owner.PieceText(a.Id), a.Logprob)).ToArray(),
+            };
+            _tokens.Add(token);
+            _text.Append(token.Text);
+            return token;
+        }
+
+        /// <summary>Ends the answer; returns the text of a UTF-8 sequence left incomplete (its replacement characters, added to the last token), or "".</summary>
+        public string Finish()
+        {
+            string tail = _decoder.Flush();
             if (tail.Length > 0 && _tokens.Count > 0)
             {
                 _text.Append(tail);
                 _tokens[^1] = _tokens[^1] with { Text = _tokens[^1].Text + tail };
-                yield return tail;
             }
-            _decode = clock.Elapsed.TotalSeconds;
+            else tail = "";
+            _decode = _clock.Elapsed.TotalSeconds;
+            return tail;
+        }
+
+        /// <summary>Runs the whole request alone, yielding the answer's text piece by piece (empty pieces are skipped).</summary>
+        public IEnumerable<string> Run(CancellationToken cancel)
+        {
+            try
+            {
+                cancel.ThrowIfCancellationRequested();
+                var logits = Prefill();
+                while (true)
+                {
+                    var token = Accept(Sampler.Pick(logits, _generated));
+                    if (token is { Text.Length: > 0 }) yield return token.Text;
+                    if (Done) break;
+                    cancel.ThrowIfCancellationRequested();
+                    logits = Session.Decode(LastToken);
+                }
+                string tail = Finish();
+                if (tail.Length > 0) yield return tail;
+            }
+            finally { Dispose(); }
         }
 
         public GenerationResult Result()
         {
             string text = _text.ToString();
             return new GenerationResult(text, _tokens,
-                owner.PromptFormat.ParseDetections(text, images[0].Width, images[0].Height),
-                owner.PromptFormat.ParseSegments(text, images[0].Width, images[0].Height),
-                new GenerationTimings(_encode, _prefill, _decode, _promptLength, Math.Max(0, _tokens.Count - 1)));
+                _owner.PromptFormat.ParseDetections(text, _images[0].Width, _images[0].Height),
+                _owner.PromptFormat.ParseSegments(text, _images[0].Width, _images[0].Height),
+                new GenerationTimings(_encode, _prefill, _decode, _ids.Length, Math.Max(0, _tokens.Count - 1)));
+        }
+
+        /// <summary>Gives the model lease back (once).</summary>
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0) _owner.Release();
         }
     }
 }

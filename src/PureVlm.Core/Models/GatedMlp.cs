@@ -24,7 +24,8 @@ public sealed class GatedMlp(WeightScope scope, int hidden, int intermediate, Ac
         var up = ctx.Scratch.Span(Slot.Up, n * intermediate);
         _gateProj.Forward(x, n, gate, ctx);
         _upProj.Forward(x, n, up, ctx);
-        ElementWise.Activate(gate, act);
+        // Row by row, as the final soft-cap (DecoderModel.Forward): a row's values must not depend on the other rows of the pass.
+        for (int r = 0; r < n; r++) ElementWise.Activate(gate.Slice(r * intermediate, intermediate), act);
         ElementWise.Multiply(gate, up);
         if (ctx.WantsMlpActivations) ctx.Report(_hiddenName, ctx.Scratch.Get(Slot.Gate, 0), 1, n, intermediate);
         _downProj.Forward(gate, n, y, ctx);
