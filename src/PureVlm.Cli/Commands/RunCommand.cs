@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using PureVlm.Formats.Images;
+using PureVlm.Outputs;
 using PureVlm.Runtime;
 
 namespace PureVlm.Cli.Commands;
@@ -9,6 +10,7 @@ static class RunCommand
 {
     const string Help = """
         usage: purevlm run [--model DIR] --image FILE [--image FILE ...] --prompt TEXT [options]
+               purevlm run [--model DIR] --batch REQUESTS.jsonl [options]
 
         Asks a vision-language model (PaliGemma, LLaVA) about an image. The answer streams to stdout;
         loading progress and timings go to stderr. Without --model, the embedded demo model
@@ -27,25 +29,29 @@ static class RunCommand
           --json               print one JSON object (text, tokens, detections, segments, timings) instead
           --annotate OUT.png   write the image with the detected boxes drawn
           --lora DIR           apply a PEFT LoRA adapter, unmerged (repeatable: all given are active)
+          --batch FILE         answer many requests, one JSON object {"image": FILE, "prompt": TEXT} per line
+                               (image paths relative to FILE's folder), decoded together; prints one --json
+                               object per line, in order ({"error": …} for a request that failed, exit code 1)
+          --max-batch N        with --batch: most requests decoding together, 1 to 16 (default 8)
         """;
 
     public static int Run(string[] args)
     {
         var cl = new CommandLine("run", args,
-            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora"], ["--json"]);
+            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora", "--batch", "--max-batch"], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
+        var options = Options(cl);
+        if (cl.Get("--batch") is { } batch)
+        {
+            if (cl.GetAll("--image").Count > 0 || cl.Get("--prompt") != null || cl.Get("--annotate") != null || cl.Flag("--json"))
+                throw new UsageException("--batch takes its images and prompts from the file; drop --image, --prompt, --annotate and --json");
+            return RunBatch(cl, batch, options);
+        }
+        if (cl.Get("--max-batch") != null) throw new UsageException("--max-batch goes with --batch");
         var imagePaths = cl.GetAll("--image");
         if (imagePaths.Count == 0) cl.Require("--image");
         string prompt = cl.Require("--prompt");
-        var options = new GenerationOptions
-        {
-            MaxNewTokens = cl.Int("--max-tokens", 1, 1 << 20) ?? 64,
-            Temperature = cl.Float("--temperature", 0, 1e6f) ?? 0,
-            TopK = cl.Int("--top-k", 0) ?? 0,
-            TopP = cl.Float("--top-p", float.Epsilon, 1) ?? 1,
-            Seed = (ulong)(cl.Int("--seed", 0) ?? 0),
-        };
         string? annotate = cl.Get("--annotate");
         bool json = cl.Flag("--json");
 
@@ -61,7 +67,7 @@ static class RunCommand
         var t = result.Timings;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"load {model.LoadSeconds:0.000} s, image encode {t.ImageEncodeSeconds:0.000} s, prefill {t.PrefillTokens} tokens {t.PrefillSeconds:0.000} s, decode {t.DecodedTokens} tokens {t.DecodeTokensPerSecond:0.0} tok/s"));
-        if (json) Console.Out.WriteLine(ToJson(result, model.LoadSeconds));
+        if (json) Console.Out.WriteLine(RunJson.Serialize(result, model.LoadSeconds));
         if (annotate != null)
         {
             var boxes = result.Detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
@@ -71,25 +77,58 @@ static class RunCommand
         return 0;
     }
 
-    static string ToJson(GenerationResult r, double loadSeconds)
+    static GenerationOptions Options(CommandLine cl) => new()
     {
-        var doc = new
+        MaxNewTokens = cl.Int("--max-tokens", 1, 1 << 20) ?? 64,
+        Temperature = cl.Float("--temperature", 0, 1e6f) ?? 0,
+        TopK = cl.Int("--top-k", 0) ?? 0,
+        TopP = cl.Float("--top-p", float.Epsilon, 1) ?? 1,
+        Seed = (ulong)(cl.Int("--seed", 0) ?? 0),
+    };
+
+    /// <summary>
+    /// Every line of <paramref name="path"/> through one <see cref="VlmEngine"/>: all requests are queued at once and decode
+    /// together, and their results are printed in the file's order as each completes in turn.
+    /// </summary>
+    static int RunBatch(CommandLine cl, string path, GenerationOptions options)
+    {
+        if (!File.Exists(path)) throw new UsageException($"--batch {path}: file not found");
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var lines = File.ReadAllLines(path).Select((text, i) => (Text: text, Line: i + 1)).Where(l => l.Text.Trim().Length > 0).ToList();
+        using var model = CliModel.Load(cl.Get("--model"));
+        options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
+        using var engine = new VlmEngine(model, cl.Int("--max-batch", 1, BatchDecoder.MaxBatch) ?? 8, maxQueue: lines.Count);
+        var answers = lines.Select(l => Submit(engine, l.Text, l.Line, path, folder, options)).ToList();
+        int failed = 0;
+        foreach (var answer in answers)
         {
-            text = r.Text,
-            tokens = r.Tokens.Select(t => new { id = t.Id, text = t.Text, probability = t.Probability }),
-            detections = r.Detections.Select(d => new { label = d.Label, box = d.Box }),
-            segments = r.Segments.Select(s => new { label = s.Label, box = s.Box, codes = s.Codes }),
-            timings = new
+            string output;
+            try { output = RunJson.Serialize(answer.GetAwaiter().GetResult(), model.LoadSeconds); }
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                load_s = loadSeconds,
-                image_encode_s = r.Timings.ImageEncodeSeconds,
-                prefill_s = r.Timings.PrefillSeconds,
-                prefill_tokens = r.Timings.PrefillTokens,
-                decode_s = r.Timings.DecodeSeconds,
-                decode_tokens = r.Timings.DecodedTokens,
-                decode_tok_s = r.Timings.DecodeTokensPerSecond,
-            },
-        };
-        return JsonSerializer.Serialize(doc, CliJson.Options);
+                failed++;
+                output = JsonSerializer.Serialize(new { error = e.Message.ReplaceLineEndings(" ") }, CliJson.Options);
+            }
+            Console.Out.WriteLine(output);
+        }
+        Console.Error.WriteLine($"{answers.Count - failed} of {answers.Count} requests answered");
+        return failed == 0 ? 0 : 1;
+    }
+
+    static Task<GenerationResult> Submit(VlmEngine engine, string line, int number, string path, string folder, GenerationOptions options)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            var root = doc.RootElement;
+            string Field(string name) => root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
+                ? v.GetString()! : throw new FormatException($"{path}:{number}: \"{name}\" (a string) is missing");
+            var image = ImageLoader.Load(Path.Combine(folder, Field("image")));
+            return engine.GenerateAsync(image, Field("prompt"), options);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or IOException or InvalidImageException or ArgumentException or ContextLengthException)
+        {
+            return Task.FromException<GenerationResult>(e is JsonException ? new FormatException($"{path}:{number}: not a JSON object ({e.Message})") : e);
+        }
     }
 }
