@@ -19,12 +19,13 @@ public sealed class VlmEngine : IDisposable
     public VlmModel Model { get; }
     /// <summary>Most requests decoding together.</summary>
     public int MaxBatch { get; }
-    /// <summary>Most requests waiting for a place in the batch; more are refused with <see cref="QueueFullException"/>.</summary>
+    /// <summary>Most requests waiting beyond the free places of the batch; more are refused with <see cref="QueueFullException"/>.</summary>
     public int MaxQueue { get; }
 
     readonly object _lock = new();
     readonly Queue<Job> _waiting = new();
     readonly List<Job> _active = new();
+    Job? _admitting; // dequeued, being prefilled outside the lock: it holds a place in the batch
     readonly BatchDecoder _decoder;
     readonly Thread _loop;
     bool _stopping;
@@ -41,7 +42,9 @@ public sealed class VlmEngine : IDisposable
     }
 
     /// <summary>Requests decoding now.</summary>
-    public int Active { get { lock (_lock) return _active.Count; } }
+    public int Active { get { lock (_lock) return Running; } }
+
+    int Running => _active.Count + (_admitting == null ? 0 : 1);
     /// <summary>Requests waiting for a place.</summary>
     public int Waiting { get { lock (_lock) return _waiting.Count; } }
 
@@ -63,7 +66,7 @@ public sealed class VlmEngine : IDisposable
         lock (_lock)
         {
             string? refusal = _stopping ? "the engine is stopping"
-                : _waiting.Count >= MaxQueue && _active.Count + _waiting.Count >= MaxBatch ? $"the queue is full ({MaxQueue} requests waiting)" : null;
+                : _waiting.Count >= MaxQueue && Running + _waiting.Count >= MaxBatch ? $"the queue is full ({MaxQueue} requests waiting)" : null;
             if (refusal != null)
             {
                 job.Request.Dispose();
@@ -115,6 +118,7 @@ public sealed class VlmEngine : IDisposable
                     var next = _waiting.Dequeue();
                     if (!next.CancelIfAsked()) admit = next;
                 }
+                _admitting = admit;
             }
             // The compute runs outside the lock so that new requests can queue meanwhile.
             if (admit != null)
@@ -125,6 +129,7 @@ public sealed class VlmEngine : IDisposable
                     if (admit.Deliver(admit.Request.Sampler.Pick(logits, 0))) lock (_lock) _active.Add(admit);
                 }
                 catch (Exception e) { admit.Fail(e); }
+                finally { lock (_lock) _admitting = null; }
             }
             Job[] batch;
             lock (_lock) batch = _active.ToArray();

@@ -122,6 +122,24 @@ public sealed class VlmModel : IDisposable
         return adapter;
     }
 
+    /// <summary>The model's name where a name is needed (an API's <c>model</c> field): its directory's name.</summary>
+    public string Name => Path.GetFileName(Directory.TrimEnd(Path.DirectorySeparatorChar));
+
+    /// <summary>
+    /// The adapters a model name selects: <c>NAME</c> (<see cref="Name"/>) for the base model, <c>NAME+A</c> or <c>NAME+A+B</c>
+    /// for loaded adapters A and B; null or empty also means the base model. Anything else is an <see cref="ArgumentException"/>.
+    /// </summary>
+    public IReadOnlyList<string> AdaptersNamedBy(string? modelName)
+    {
+        if (string.IsNullOrEmpty(modelName)) return [];
+        var parts = modelName.Split('+');
+        if (parts[0] != Name) throw new ArgumentException($"model '{modelName}' is not loaded; this one is '{Name}' (with an adapter: '{Name}+ADAPTER')", nameof(modelName));
+        foreach (var a in parts.Skip(1))
+            if (!_adapters.ContainsKey(a))
+                throw new ArgumentException($"no adapter named '{a}' is loaded (loaded: {(_adapters.IsEmpty ? "none" : string.Join(", ", _adapters.Keys.Order()))})", nameof(modelName));
+        return parts[1..];
+    }
+
     /// <summary>The ids the model sees for a prompt about <paramref name="images"/> images, as the family's processor builds them.</summary>
     public int[] PromptIds(string prompt, int images = 1) => PromptFormat.Build(Tokenizer, prompt, images);
 

@@ -106,6 +106,8 @@ sealed class ChatCompletions(VlmServer server)
             Seed = (ulong)(ServerJson.Number(o, "seed", long.MinValue, long.MaxValue) is double seed ? (long)seed : 0),
             TopLogprobs = top,
             Adapters = adapters,
+            // vLLM's extension: keep generating past eos, up to max_tokens.
+            StopAtEos = !(ServerJson.Bool(o, "ignore_eos") ?? false),
         };
         return new ChatRequest(prompt, images, options, model ?? server.ModelId, ServerJson.Bool(o, "stream") ?? false, logprobs, includeUsage);
     }
@@ -116,6 +118,7 @@ sealed class ChatCompletions(VlmServer server)
         // Queued before the first byte goes out, so a refusal (503, 400) is still a plain error response.
         var generation = server.Engine.GenerateAsync(request.Images, request.Prompt, request.Options, (text, token) => pieces.Writer.TryWrite((text, token)), context.RequestAborted);
         _ = generation.ContinueWith(_ => pieces.Writer.TryComplete(), TaskScheduler.Default);
+
 
         var response = context.Response;
         response.ContentType = "text/event-stream";

@@ -58,7 +58,7 @@ public sealed class VlmServer : IAsyncDisposable
     {
         Model = model;
         _options = options;
-        ModelId = Path.GetFileName(model.Directory.TrimEnd(Path.DirectorySeparatorChar));
+        ModelId = model.Name;
         _engine = new VlmEngine(model, options.MaxBatch, options.MaxQueue);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders(); // one line per request, written by us
@@ -183,19 +183,14 @@ public sealed class VlmServer : IAsyncDisposable
         return buffer.ToArray();
     }
 
-    /// <summary>
-    /// The adapters named by a model name: <c>MODEL</c> for the base model, <c>MODEL+A</c> or <c>MODEL+A+B</c> for adapters
-    /// A and B; null or empty also means the base model.
-    /// </summary>
+    /// <summary>The adapters a request's model name selects (<see cref="VlmModel.AdaptersNamedBy"/>), or a 400 about <paramref name="param"/>.</summary>
     internal IReadOnlyList<string> AdaptersOf(string? model, string param)
     {
-        if (string.IsNullOrEmpty(model)) return [];
-        var parts = model.Split('+');
-        if (parts[0] != ModelId) throw new ApiException(400, $"model '{model}' is not served here; this server has '{ModelId}' (GET /v1/models lists the names)", param, "model_not_found");
-        foreach (var a in parts.Skip(1))
-            if (!Model.Adapters.ContainsKey(a))
-                throw new ApiException(400, $"no adapter named '{a}' is loaded (loaded: {(Model.Adapters.Count == 0 ? "none" : string.Join(", ", Model.Adapters.Keys))})", param, "unknown_adapter");
-        return parts[1..];
+        try { return Model.AdaptersNamedBy(model); }
+        catch (ArgumentException e)
+        {
+            throw new ApiException(400, e.Message, param, e.Message.StartsWith("no adapter", StringComparison.Ordinal) ? "unknown_adapter" : "model_not_found");
+        }
     }
 
     /// <summary>Records what a request generated, for its log line.</summary>
