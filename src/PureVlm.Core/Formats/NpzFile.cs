@@ -66,50 +66,70 @@ public static partial class NpzFile
         foreach (int s in shape) elements *= s;
         long dataBytes = elements * sizeof(float);
         // The declared size bounds what is inflated: a member claiming more than header + data is refused unread.
-        if (entry.Length > MaxHeaderBytes + 10 + dataBytes)
-            throw new InvalidModelFileException($"{where}: declares {entry.Length} bytes uncompressed, expected at most {MaxHeaderBytes + 10 + dataBytes} for float32 {Shape(shape)}");
+        long limit = MaxHeaderBytes + 12 + dataBytes;
+        if (entry.Length > limit)
+            throw new InvalidModelFileException($"{where}: declares {entry.Length} bytes uncompressed, expected at most {limit} for float32 {Shape(shape)}");
+        var bytes = new byte[entry.Length];
         try
         {
             using var member = entry.Open();
-            var header = ReadHeader(member, where);
-            CheckHeader(header, where, shape);
-            var data = new float[elements];
-            var bytes = MemoryMarshal.AsBytes(data.AsSpan());
             int read = ReadFully(member, bytes);
-            if (read < bytes.Length)
-                throw new InvalidModelFileException($"{where}: data ends after {read} bytes, expected {bytes.Length} for float32 {Shape(shape)}");
-            if (member.ReadByte() >= 0)
-                throw new InvalidModelFileException($"{where}: data runs past the {bytes.Length} bytes of float32 {Shape(shape)}");
-            return data;
+            if (read < bytes.Length) throw new InvalidModelFileException($"{where}: inflates to {read} bytes, the zip declares {bytes.Length}");
+            if (member.ReadByte() >= 0) throw new InvalidModelFileException($"{where}: inflates past the {bytes.Length} bytes the zip declares");
         }
         catch (InvalidDataException e) { throw new InvalidModelFileException($"{where}: corrupt zip data: {OneLine(e)}"); }
-        catch (EndOfStreamException e) { throw new InvalidModelFileException($"{where}: truncated: {OneLine(e)}"); }
+        // Stored (uncompressed) members have no other integrity check.
+        uint crc = Crc32(bytes);
+        if (crc != entry.Crc32)
+            throw new InvalidModelFileException($"{where}: CRC-32 {crc:x8}, the zip declares {entry.Crc32:x8} (corrupt data)");
+
+        var (header, dataStart) = ParseHeader(bytes, where);
+        CheckHeader(header, where, shape);
+        long found = bytes.Length - dataStart;
+        if (found < dataBytes)
+            throw new InvalidModelFileException($"{where}: data ends after {found} bytes, expected {dataBytes} for float32 {Shape(shape)}");
+        if (found > dataBytes)
+            throw new InvalidModelFileException($"{where}: data runs past the {dataBytes} bytes of float32 {Shape(shape)} ({found} bytes)");
+        var data = new float[elements];
+        bytes.AsSpan(dataStart).CopyTo(MemoryMarshal.AsBytes(data.AsSpan()));
+        return data;
     }
 
-    /// <summary>The <c>.npy</c> magic, version and header dict, as text.</summary>
-    static string ReadHeader(Stream member, string where)
+    /// <summary>The <c>.npy</c> header dict as text, and where the data starts.</summary>
+    static (string Header, int DataStart) ParseHeader(byte[] bytes, string where)
     {
-        Span<byte> prefix = stackalloc byte[12];
-        if (ReadFully(member, prefix[..8]) < 8 || !prefix[..6].SequenceEqual(Magic))
+        if (bytes.Length < 8 || !bytes.AsSpan(0, 6).SequenceEqual(Magic))
             throw new InvalidModelFileException($"{where}: not a .npy array (expected the magic \\x93NUMPY)");
-        byte major = prefix[6];
-        int headerLength;
-        if (major == 1)
+        byte major = bytes[6];
+        int lengthBytes = major switch
         {
-            if (ReadFully(member, prefix[8..10]) < 2) throw Truncated(where);
-            headerLength = BinaryPrimitives.ReadUInt16LittleEndian(prefix[8..10]);
-        }
-        else if (major is 2 or 3)
-        {
-            if (ReadFully(member, prefix[8..12]) < 4) throw Truncated(where);
-            uint length = BinaryPrimitives.ReadUInt32LittleEndian(prefix[8..12]);
-            headerLength = length > MaxHeaderBytes ? throw new InvalidModelFileException($"{where}: .npy header of {length} bytes, expected at most {MaxHeaderBytes}") : (int)length;
-        }
-        else throw new InvalidModelFileException($"{where}: .npy format version {major}.{prefix[7]}, expected 1.0, 2.0 or 3.0");
-        var text = new byte[headerLength];
-        if (ReadFully(member, text) < headerLength) throw Truncated(where);
-        return major == 3 ? Encoding.UTF8.GetString(text) : Encoding.Latin1.GetString(text);
+            1 => 2,
+            2 or 3 => 4,
+            _ => throw new InvalidModelFileException($"{where}: .npy format version {major}.{bytes[7]}, expected 1.0, 2.0 or 3.0"),
+        };
+        if (bytes.Length < 8 + lengthBytes) throw Truncated(where);
+        long length = lengthBytes == 2 ? BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(8)) : BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8));
+        if (length > MaxHeaderBytes) throw new InvalidModelFileException($"{where}: .npy header of {length} bytes, expected at most {MaxHeaderBytes}");
+        int start = 8 + lengthBytes;
+        if (bytes.Length < start + length) throw Truncated(where);
+        var text = bytes.AsSpan(start, (int)length);
+        return (major == 3 ? Encoding.UTF8.GetString(text) : Encoding.Latin1.GetString(text), start + (int)length);
     }
+
+    /// <summary>The zip format's CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320).</summary>
+    static uint Crc32(ReadOnlySpan<byte> bytes)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte b in bytes) crc = CrcTable[(int)((crc ^ b) & 0xFF)] ^ (crc >> 8);
+        return ~crc;
+    }
+
+    static readonly uint[] CrcTable = Enumerable.Range(0, 256).Select(n =>
+    {
+        uint c = (uint)n;
+        for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1;
+        return c;
+    }).ToArray();
 
     static ReadOnlySpan<byte> Magic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
