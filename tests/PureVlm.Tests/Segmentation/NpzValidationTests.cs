@@ -152,7 +152,7 @@ public class NpzValidationTests
         var m = Members();
         m["decoder.0.bias.npy"] = Npy("<f4", "(128,)", false, new byte[16 << 20]);
         string path = Write(m.Select(kv => (kv.Key, kv.Value)), CompressionLevel.Optimal);
-        Assert.True(new FileInfo(path).Length < 1 << 20);
+        Assert.True(new FileInfo(path).Length < new FileInfo(SegFixture.Npz).Length + (1 << 20)); // the bomb adds little to the file
         long before = GC.GetAllocatedBytesForCurrentThread();
         AssertRefused(path, "decoder.0.bias.npy", "declares 16777");
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 8 << 20, "the bomb was inflated");
