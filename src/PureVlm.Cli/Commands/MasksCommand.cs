@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using PureVlm.Formats.Images;
 using PureVlm.Inspection;
 using PureVlm.Models;
 using PureVlm.Outputs;
@@ -10,7 +11,7 @@ namespace PureVlm.Cli.Commands;
 static class MasksCommand
 {
     const string Help = """
-        usage: purevlm masks --decoder FILE --text ANSWER --size WxH [options]
+        usage: purevlm masks --decoder FILE --text ANSWER (--size WxH | --image FILE) [options]
 
         Decodes the masks of a PaliGemma "segment ..." answer without a model: each
         <loc####>x4 <seg###>x16 label becomes a mask over a WxH image, as big_vision does.
@@ -18,6 +19,8 @@ static class MasksCommand
           --decoder FILE       vae-oid.npz, Google's PaliGemma mask VQ-VAE
           --text ANSWER        the answer, e.g. "<loc0096><loc0300><loc0700><loc0800><seg101>...<seg017> cat"
           --size WxH           the image's size in pixels, e.g. 640x480
+          --image FILE         the image the answer is about (gives the size; needed for --annotate)
+          --annotate OUT.png   write the image with each segment's box, label and translucent mask
           --convention C       bigvision (default: big_vision's evaluator, binary mask) or demo (the
                                PaliGemma demo Space: rounded box, bicubic soft mask)
           --out DIR            write DIR/mask-{i}.png per segment (0/255, or 0..255 soft for demo)
@@ -28,12 +31,15 @@ static class MasksCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("masks", args, ["--decoder", "--text", "--size", "--convention", "--out", "--trace"], ["--json"]);
+        var cl = new CommandLine("masks", args, ["--decoder", "--text", "--size", "--image", "--annotate", "--convention", "--out", "--trace"], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string decoderPath = cl.Require("--decoder");
         string text = cl.Require("--text");
-        var (width, height) = Size(cl.Require("--size"));
+        string? imagePath = cl.Get("--image"), annotate = cl.Get("--annotate");
+        if (annotate != null && imagePath == null) throw new UsageException("--annotate needs --image");
+        var image = imagePath == null ? null : ImageLoader.Load(imagePath);
+        var (width, height) = image != null ? (image.Width, image.Height) : Size(cl.Get("--size") ?? throw new UsageException("--size or --image is required (see purevlm masks --help)"));
         var convention = SegmentOutput.Convention(cl.Get("--convention"));
         string? outDir = cl.Get("--out"), tracePath = cl.Get("--trace");
 
@@ -54,6 +60,7 @@ static class MasksCommand
                     ? $"{i} {segments[i].Label}: no mask (empty box or invalid tokens)"
                     : $"{i} {segments[i].Label}: box y {m.Y1}..{m.Y2} x {m.X1}..{m.X2}, {m.Area} pixels");
             }
+        if (annotate != null) RunCommand.Annotate(image!, [], segments, annotate);
         if (outDir != null) Console.Error.WriteLine($"wrote {SegmentOutput.WriteMasks(outDir, segments)} mask(s) to {outDir}");
         if (recorder != null)
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using PureVlm.Formats.Images;
+using PureVlm.Outputs;
 using PureVlm.Runtime;
 
 namespace PureVlm.Cli.Commands;
@@ -72,18 +73,18 @@ static class RunCommand
         if (json) Console.Out.WriteLine(ToJson(result, model.LoadSeconds));
         if (result.Segments.Count > 0 && model.SegmentationDecoder == null) Console.Error.WriteLine(SegmentOutput.NoDecoderNote);
         if (masks != null) Console.Error.WriteLine($"wrote {SegmentOutput.WriteMasks(masks, result.Segments)} mask(s) to {masks}");
-        if (annotate != null) Annotate(images[0], result, annotate);
+        if (annotate != null) Annotate(images[0], result.Detections, result.Segments, annotate);
         return 0;
     }
 
     /// <summary>Detections as boxes; segments as boxes over their translucent masks.</summary>
-    internal static void Annotate(RgbImage image, GenerationResult result, string path)
+    internal static void Annotate(RgbImage image, IReadOnlyList<Detection> detections, IReadOnlyList<Segment> segments, string path)
     {
         // A segment answer's boxes are also parsed as detections: draw each box once, with its segment's mask.
-        var boxes = result.Segments.Count > 0
-            ? result.Segments.Select(s => LabelledBox.FromPixels(s.Box, s.Label)).ToList()
-            : result.Detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
-        var fills = result.Segments.Count > 0 ? result.Segments.Select(s => s.Mask?.Pixels).ToList() : null;
+        var boxes = segments.Count > 0
+            ? segments.Select(s => LabelledBox.FromPixels(s.Box, s.Label)).ToList()
+            : detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
+        var fills = segments.Count > 0 ? segments.Select(s => s.Mask?.Pixels).ToList() : null;
         PngWriter.Save(ImageAnnotator.Draw(image, boxes, fills), path);
         Console.Error.WriteLine($"wrote {path} with {boxes.Count} box(es)" + (fills == null ? "" : $" and {fills.Count(f => f != null)} mask(s)"));
     }

@@ -164,7 +164,7 @@ public class SegmentOutputTests
             var err = new StringWriter();
             var old = Console.Error;
             Console.SetError(err);
-            try { PureVlm.Cli.Commands.RunCommand.Annotate(gray, result, path); } finally { Console.SetError(old); }
+            try { PureVlm.Cli.Commands.RunCommand.Annotate(gray, result.Detections, result.Segments, path); } finally { Console.SetError(old); }
             Assert.Contains("1 mask(s)", err.ToString());
             var annotated = ImageLoader.Load(path);
             var mask = segment.Mask!;
