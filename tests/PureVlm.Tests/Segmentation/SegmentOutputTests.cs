@@ -125,6 +125,15 @@ public class SegmentOutputTests
     }
 
     [Fact]
+    public void VlmModel_takes_the_decoder_it_is_given_or_none()
+    {
+        using (var plain = VlmModel.Load(TestPaths.DemoModel)) Assert.Null(plain.SegmentationDecoder); // no vae-oid.npz beside it
+        using var withMasks = VlmModel.Load(TestPaths.DemoModel, segmentationDecoder: Npz);
+        Assert.Equal(Npz, withMasks.SegmentationDecoder!.Path);
+        Assert.Throws<InvalidModelFileException>(() => VlmModel.Load(TestPaths.DemoModel, segmentationDecoder: Npz + ".absent"));
+    }
+
+    [Fact]
     public void Masks_refuses_bad_arguments_in_one_line()
     {
         var c = Case("center");
