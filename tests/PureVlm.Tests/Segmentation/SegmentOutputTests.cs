@@ -191,3 +191,26 @@ public class SegmentOutputTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 }
+
+/// <summary>The explain report carries a segment answer's masks as run --json does: COCO RLE and area, snake_case keys.</summary>
+public class ExplainReportSegmentTests
+{
+    [Fact]
+    public void Report_segment_holds_the_masks_rle_and_area()
+    {
+        var c = Case("center");
+        var parsed = Assert.Single(LocationTokens.ParseSegments(c.Text, 320, 240));
+        var segment = MaskPaste.Decode(Decoder, parsed, 320, 240, MaskConvention.BigVision, new PureVlm.Models.ForwardContext(), 0);
+        var mask = segment.Mask!;
+        var report = PureVlm.Inspection.ReportSegment.Of(segment);
+        Assert.Equal(mask.Area, report.Area);
+        Assert.Equal([240, 320], report.Mask!.Size);
+        Assert.Equal(mask.ToRle().Counts, report.Mask.Counts);
+        Assert.Equal(mask.Area, report.Mask.Counts.Where((_, i) => i % 2 == 1).Sum()); // odd runs are the 1s
+
+        var noMask = PureVlm.Inspection.ReportSegment.Of(parsed); // no decoder: box and codes only
+        Assert.Null(noMask.Mask);
+        Assert.Null(noMask.Area);
+        Assert.Equal(parsed.Codes, noMask.Codes);
+    }
+}
