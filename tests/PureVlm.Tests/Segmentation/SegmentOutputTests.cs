@@ -214,3 +214,40 @@ public class ExplainReportSegmentTests
         Assert.Equal(parsed.Codes, noMask.Codes);
     }
 }
+
+/// <summary>
+/// A segment answer through the whole request: the demo model is steered (by an observer that rewrites its logits)
+/// to answer with a fixture case's tokens, and the result carries the mask the decoder makes of them.
+/// </summary>
+public class SegmentAnswerEndToEndTests
+{
+    /// <summary>Forces the token at each step: every logit but the wanted one becomes −∞.</summary>
+    sealed class Steer(int[] ids) : PureVlm.Models.IForwardObserver
+    {
+        public bool WantsAttentionProbabilities => false;
+        public void OnTensor(string name, PureVlm.Tensors.Tensor tensor, int step)
+        {
+            if (name != "logits" || step >= ids.Length) return;
+            var row = tensor.Data.AsSpan(tensor.Length - tensor.Shape[^1], tensor.Shape[^1]);
+            row.Fill(float.NegativeInfinity);
+            row[ids[step]] = 0;
+        }
+    }
+
+    [Fact]
+    public void Generated_segment_answer_has_the_decoders_mask()
+    {
+        var c = Case("center");
+        using var model = VlmModel.Load(TestPaths.DemoModel, segmentationDecoder: Npz);
+        int[] answer = [.. model.Tokenizer.Encode(c.Text), model.Tokenizer.EosId];
+        var image = RgbImage.FromPixels(c.Width, c.Height, new byte[c.Width * c.Height * 3]);
+        var result = model.Generate(image, "segment circle", new PureVlm.Runtime.GenerationOptions { Observer = new Steer(answer) });
+        Assert.Equal(c.Text, result.Text);
+
+        var segment = Assert.Single(result.Segments);
+        var expected = MaskPaste.Decode(Decoder, Assert.Single(LocationTokens.ParseSegments(c.Text, c.Width, c.Height)),
+            c.Width, c.Height, MaskConvention.BigVision, new PureVlm.Models.ForwardContext(), 0).Mask!;
+        Assert.Equal(expected.Pixels, segment.Mask!.Pixels);
+        Assert.True(segment.Mask.Area > 0);
+    }
+}
