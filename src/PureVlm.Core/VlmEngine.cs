@@ -177,8 +177,9 @@ public sealed class VlmEngine : IDisposable
                 if (!Request.Done) return true;
                 string tail = Request.Finish();
                 if (tail.Length > 0) onPiece?.Invoke(tail, null);
+                var result = Request.Result(); // masks of a segment answer are decoded here, while the lease is held
                 Request.Dispose();
-                Completion.TrySetResult(Request.Result());
+                Completion.TrySetResult(result);
             }
             catch (Exception e) { Fail(e); }
             return false;

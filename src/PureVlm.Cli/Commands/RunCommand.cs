@@ -26,8 +26,13 @@ static class RunCommand
           --top-k K            sample among the K most likely tokens (0 = all)
           --top-p P            sample among the most likely tokens up to probability P (default 1)
           --seed S             sampler seed (default 0): the same seed gives the same answer
-          --json               print one JSON object (text, tokens, detections, segments, timings) instead
-          --annotate OUT.png   write the image with the detected boxes drawn
+          --json               print one JSON object (text, tokens, detections, segments with COCO RLE masks,
+                               timings) instead
+          --annotate OUT.png   write the image with the detected boxes drawn (and segment masks filled)
+          --seg-decoder FILE   vae-oid.npz, to turn a "segment ..." answer's <seg> codes into masks
+                               (default: vae-oid.npz in the model directory, if there)
+          --convention C       mask convention: bigvision (default, binary) or demo (soft); see purevlm masks --help
+          --masks DIR          write DIR/mask-{i}.png per segment mask
           --lora DIR           apply a PEFT LoRA adapter, unmerged (repeatable: all given are active)
           --batch FILE         answer many requests, one JSON object {"image": FILE, "prompt": TEXT} per line
                                (image paths relative to FILE's folder), decoded together; prints one --json
@@ -38,27 +43,29 @@ static class RunCommand
     public static int Run(string[] args)
     {
         var cl = new CommandLine("run", args,
-            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora", "--batch", "--max-batch"], ["--json"]);
+            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
+             "--seg-decoder", "--convention", "--masks", "--batch", "--max-batch"], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         var options = Options(cl);
         if (cl.Get("--batch") is { } batch)
         {
-            if (cl.GetAll("--image").Count > 0 || cl.Get("--prompt") != null || cl.Get("--annotate") != null || cl.Flag("--json"))
-                throw new UsageException("--batch takes its images and prompts from the file; drop --image, --prompt, --annotate and --json");
+            if (cl.GetAll("--image").Count > 0 || cl.Get("--prompt") != null || cl.Get("--annotate") != null || cl.Get("--masks") != null || cl.Flag("--json"))
+                throw new UsageException("--batch takes its images and prompts from the file and prints JSON; drop --image, --prompt, --annotate, --masks and --json");
             return RunBatch(cl, batch, options);
         }
         if (cl.Get("--max-batch") != null) throw new UsageException("--max-batch goes with --batch");
         var imagePaths = cl.GetAll("--image");
         if (imagePaths.Count == 0) cl.Require("--image");
         string prompt = cl.Require("--prompt");
+        string? masks = cl.Get("--masks");
         string? annotate = cl.Get("--annotate");
         bool json = cl.Flag("--json");
 
         var images = imagePaths.Select(ImageLoader.Load).ToList();
         if (annotate != null && imagePaths.Any(path => Path.GetFullPath(annotate) == Path.GetFullPath(path)))
             throw new UsageException($"--annotate {annotate} would overwrite an input image; choose another file");
-        using var model = CliModel.Load(cl.Get("--model"));
+        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
         options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
 
         Action<string>? stream = json ? null : piece => { Console.Out.Write(piece); Console.Out.Flush(); };
@@ -68,13 +75,22 @@ static class RunCommand
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"load {model.LoadSeconds:0.000} s, image encode {t.ImageEncodeSeconds:0.000} s, prefill {t.PrefillTokens} tokens {t.PrefillSeconds:0.000} s, decode {t.DecodedTokens} tokens {t.DecodeTokensPerSecond:0.0} tok/s"));
         if (json) Console.Out.WriteLine(RunJson.Serialize(result, model.LoadSeconds));
-        if (annotate != null)
-        {
-            var boxes = result.Detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
-            PngWriter.Save(ImageAnnotator.Draw(images[0], boxes), annotate);
-            Console.Error.WriteLine($"wrote {annotate} with {boxes.Count} box(es)");
-        }
+        if (result.Segments.Count > 0 && model.SegmentationDecoder == null) Console.Error.WriteLine(SegmentOutput.NoDecoderNote);
+        if (masks != null) Console.Error.WriteLine($"wrote {SegmentOutput.WriteMasks(masks, result.Segments)} mask(s) to {masks}");
+        if (annotate != null) Annotate(images[0], result.Detections, result.Segments, annotate);
         return 0;
+    }
+
+    /// <summary>Detections as boxes; segments as boxes over their translucent masks.</summary>
+    internal static void Annotate(RgbImage image, IReadOnlyList<Detection> detections, IReadOnlyList<Segment> segments, string path)
+    {
+        // A segment answer's boxes are also parsed as detections: draw each box once, with its segment's mask.
+        var boxes = segments.Count > 0
+            ? segments.Select(s => LabelledBox.FromPixels(s.Box, s.Label)).ToList()
+            : detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
+        var fills = segments.Count > 0 ? segments.Select(s => s.Mask?.Pixels).ToList() : null;
+        PngWriter.Save(ImageAnnotator.Draw(image, boxes, fills), path);
+        Console.Error.WriteLine($"wrote {path} with {boxes.Count} box(es)" + (fills == null ? "" : $" and {fills.Count(f => f != null)} mask(s)"));
     }
 
     static GenerationOptions Options(CommandLine cl) => new()
@@ -84,6 +100,7 @@ static class RunCommand
         TopK = cl.Int("--top-k", 0) ?? 0,
         TopP = cl.Float("--top-p", float.Epsilon, 1) ?? 1,
         Seed = (ulong)(cl.Int("--seed", 0) ?? 0),
+        MaskConvention = SegmentOutput.Convention(cl.Get("--convention")),
     };
 
     /// <summary>
@@ -95,7 +112,7 @@ static class RunCommand
         if (!File.Exists(path)) throw new UsageException($"--batch {path}: file not found");
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var lines = File.ReadAllLines(path).Select((text, i) => (Text: text, Line: i + 1)).Where(l => l.Text.Trim().Length > 0).ToList();
-        using var model = CliModel.Load(cl.Get("--model"));
+        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
         options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
         using var engine = new VlmEngine(model, cl.Int("--max-batch", 1, BatchDecoder.MaxBatch) ?? 8, maxQueue: lines.Count);
         var answers = lines.Select(l => Submit(engine, l.Text, l.Line, path, folder, options)).ToList();

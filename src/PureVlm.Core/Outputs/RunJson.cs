@@ -12,6 +12,23 @@ public static class RunJson
     // Characters as they are (<loc0512>, ▁red), not as \u003C escapes: only what JSON itself requires is escaped.
     static readonly JsonSerializerOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>
+    /// A segment as JSON: label, box (pixels [x0, y0, x1, y1], as detections), codes, mask as COCO uncompressed RLE
+    /// (<c>{"size": [H, W], "counts": [...]}</c>) and its area in pixels; mask and area are null without a mask.
+    /// </summary>
+    public static object Segment(Segment s)
+    {
+        var rle = s.Mask?.ToRle();
+        return new
+        {
+            label = s.Label,
+            box = s.Box,
+            codes = s.Codes,
+            mask = rle == null ? null : new { size = new[] { rle.Height, rle.Width }, counts = rle.Counts },
+            area = s.Mask?.Area,
+        };
+    }
+
     /// <summary>The answer as one line of JSON; <paramref name="loadSeconds"/> is the model's load time.</summary>
     public static string Serialize(GenerationResult r, double loadSeconds)
     {
@@ -20,7 +37,7 @@ public static class RunJson
             text = r.Text,
             tokens = r.Tokens.Select(t => new { id = t.Id, text = t.Text, probability = t.Probability }),
             detections = r.Detections.Select(d => new { label = d.Label, box = d.Box }),
-            segments = r.Segments.Select(s => new { label = s.Label, box = s.Box, codes = s.Codes }),
+            segments = r.Segments.Select(Segment),
             timings = new
             {
                 load_s = loadSeconds,
