@@ -11,6 +11,8 @@ using Xunit;
 namespace PureVlm.Tests.Server;
 
 /// <summary>`purevlm serve` in-process on a loopback port, against the demo model's reference answers (samples/expected.jsonl).</summary>
+// In the console collection: one test runs the CLI in-process, which redirects the process-wide console.
+[Collection(PureVlm.Tests.Cli.ConsoleCollection.Name)]
 public class ServerTests(ServerFixture fixture) : IClassFixture<ServerFixture>
 {
     static DemoModelTests.Sample Sample(string prompt, string image = "04-red-circle.png") =>
