@@ -120,7 +120,9 @@ public sealed class VlmEngine : IDisposable
                 }
                 _admitting = admit;
             }
-            // The compute runs outside the lock so that new requests can queue meanwhile.
+            // The compute runs outside the lock so that new requests can queue meanwhile. A prefill runs whole, not in chunks
+            // mixed into decode steps: PaliGemma's prefix (image + prompt) attends bidirectionally, so a chunk would need the
+            // keys of the chunks after it, and chunking would change the answers.
             if (admit != null)
             {
                 try

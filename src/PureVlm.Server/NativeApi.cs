@@ -14,6 +14,10 @@ namespace PureVlm.Server;
 /// </summary>
 sealed class NativeApi(VlmServer server)
 {
+    // Explanations run one at a time: they cannot join the batch, and two at once on a shared CPU only slow each other.
+    readonly SemaphoreSlim _explainGate = new(1, 1);
+    int _explainsPending;
+
     /// <summary>The fields of a native request, whichever way it came.</summary>
     sealed record NativeRequest(RgbImage Image, string Prompt, JsonObject Fields);
 
@@ -48,7 +52,19 @@ sealed class NativeApi(VlmServer server)
             Adapters = server.AdaptersOf(ServerJson.String(f, "model"), "model"),
         };
         // An explanation watches every activation of its request, so it cannot share a batched forward: it runs alone.
-        var explanation = await Task.Run(() => ExplainReport.Create(server.Model, request.Image, request.Prompt, options), context.RequestAborted);
+        if (Interlocked.Increment(ref _explainsPending) > server.Options.MaxQueue + 1)
+        {
+            Interlocked.Decrement(ref _explainsPending);
+            throw new QueueFullException($"{server.Options.MaxQueue} explanations are waiting");
+        }
+        Explanation explanation;
+        try
+        {
+            await _explainGate.WaitAsync(context.RequestAborted);
+            try { explanation = await Task.Run(() => ExplainReport.Create(server.Model, request.Image, request.Prompt, options), context.RequestAborted); }
+            finally { _explainGate.Release(); }
+        }
+        finally { Interlocked.Decrement(ref _explainsPending); }
         var report = explanation.Report;
         var view = explanation.ModelView;
         int grid = report.Model.PatchGrid;
