@@ -60,7 +60,8 @@ public sealed class VlmServer : IAsyncDisposable
         _options = options;
         ModelId = model.Name;
         _engine = new VlmEngine(model, options.MaxBatch, options.MaxQueue);
-        var builder = WebApplication.CreateSlimBuilder();
+        // Content root beside the program, not the caller's folder: no appsettings.json of wherever it was started is read.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders(); // one line per request, written by us
         builder.WebHost.ConfigureKestrel(k =>
         {
