@@ -50,12 +50,19 @@ public sealed class VlmChatClient : IChatClient
     {
         var (images, prompt, generation) = Map(messages, options);
         var pieces = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var answer = _engine.GenerateAsync(images, prompt, generation, (text, _) => pieces.Writer.TryWrite(text), cancellationToken);
+        // A caller that stops reading early ends the generation too (disposing the enumerator cancels this).
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var answer = _engine.GenerateAsync(images, prompt, generation, (text, _) => pieces.Writer.TryWrite(text), stop.Token);
         _ = answer.ContinueWith(_ => pieces.Writer.TryComplete(), TaskScheduler.Default);
         string modelId = options?.ModelId ?? _metadata.DefaultModelId!;
-        await foreach (var text in pieces.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-            yield return new ChatResponseUpdate(ChatRole.Assistant, text) { ModelId = modelId };
-        var result = await answer.ConfigureAwait(false);
+        GenerationResult result;
+        try
+        {
+            await foreach (var text in pieces.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                yield return new ChatResponseUpdate(ChatRole.Assistant, text) { ModelId = modelId };
+            result = await answer.ConfigureAwait(false);
+        }
+        finally { stop.Cancel(); }
         yield return new ChatResponseUpdate
         {
             Role = ChatRole.Assistant,
