@@ -79,6 +79,12 @@ public sealed class ForwardContext
     {
         if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, [d0, d1, d2, d3]), Step);
     }
+
+    /// <summary>Reports <paramref name="buffer"/> viewed as [d0, d1, d2, d3, d4] (a batch of videos' pixels) when an observer is attached.</summary>
+    public void Report(string name, float[] buffer, int d0, int d1, int d2, int d3, int d4)
+    {
+        if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, [d0, d1, d2, d3, d4]), Step);
+    }
 }
 
 /// <summary>Named scratch slots of a forward pass; each grows to the largest size asked for and is then reused.</summary>

@@ -59,9 +59,31 @@ public sealed class InferenceSession
         if (_ctx.Observer != null)
         {
             pixels = pixels.Clone(); // the observer may edit it
-            _ctx.Report("pixel_values", pixels.Data, 1, want[0], want[1], want[2]);
+            _ctx.Report(vlm.ImagePixelValuesName, pixels.Data, 1, want[0], want[1], want[2]);
         }
         return vlm.EncodeImage(pixels.Span, _ctx);
+    }
+
+    /// <summary>
+    /// pixel_values_videos [T, 3, S, S] or [1, T, 3, S, S] (each frame normalised like an image, CHW) → video features
+    /// [video tokens, text hidden] for <see cref="Prefill"/>, where they take the place of the video's tokens.
+    /// </summary>
+    public float[] EncodeVideo(Tensor pixelValues)
+    {
+        var vlm = _model.Modules as IVideoLanguageModel ?? throw new InvalidOperationException($"this model ({_model.Config.ModelType}) has no video tower");
+        var v = vlm.Vision;
+        int[] want = [vlm.FramesPerVideo, v.NumChannels, v.ImageSize, v.ImageSize];
+        var shape = pixelValues.Shape.AsSpan(pixelValues.Rank == 5 && pixelValues.Shape[0] == 1 ? 1 : 0);
+        if (!shape.SequenceEqual(want))
+            throw new ArgumentException($"pixel_values_videos has shape {pixelValues.ShapeString}, expected [{string.Join(", ", want)}] (or with a leading 1): {want[0]} frames", nameof(pixelValues));
+        var pixels = pixelValues.Contiguous();
+        _ctx.Step = 0;
+        if (_ctx.Observer != null)
+        {
+            pixels = pixels.Clone(); // the observer may edit it
+            _ctx.Report("pixel_values_videos", pixels.Data, 1, want[0], want[1], want[2], want[3]);
+        }
+        return vlm.EncodeVideo(pixels.Span, _ctx);
     }
 
     /// <summary>
