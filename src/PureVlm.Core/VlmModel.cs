@@ -13,7 +13,8 @@ using PureVlm.Runtime;
 namespace PureVlm;
 
 /// <summary>
-/// A vision-language checkpoint (PaliGemma, LLaVA) ready to answer questions about images: weights (memory-mapped),
+/// A vision-language checkpoint (PaliGemma, LLaVA, Video-LLaVA) ready to answer questions about images (and, for a
+/// model with a video tower, videos): weights (memory-mapped),
 /// tokenizer, image preprocessor and prompt format of one model directory. Thread-safe: concurrent requests each get their own KV cache.
 /// </summary>
 /// <example>
@@ -125,6 +126,22 @@ public sealed class VlmModel : IDisposable
     /// <summary>The ids the model sees for a prompt about <paramref name="images"/> images, as the family's processor builds them.</summary>
     public int[] PromptIds(string prompt, int images = 1) => PromptFormat.Build(Tokenizer, prompt, images);
 
+    /// <summary>The ids the model sees for a prompt about images and videos in the order of <paramref name="media"/>.</summary>
+    public int[] PromptIds(string prompt, IReadOnlyList<MediaKind> media) => PromptFormat.Build(Tokenizer, prompt, media);
+
+    /// <summary>Frames one video is sampled to, or 0 for a model without a video tower.</summary>
+    public int FramesPerVideo => (VisionLanguage as IVideoLanguageModel)?.FramesPerVideo ?? 0;
+
+    /// <summary>
+    /// A video for this model from a folder of frames or an animated GIF, sampled to <see cref="FramesPerVideo"/> frames
+    /// (see <see cref="VideoLoader"/>).
+    /// </summary>
+    public MediaInput LoadVideo(string path)
+    {
+        if (FramesPerVideo == 0) throw new ArgumentException($"{Directory}: this model ({Loaded.Config.ModelType}) has no video tower; give images", nameof(path));
+        return MediaInput.Video(VideoLoader.Load(path, FramesPerVideo));
+    }
+
     /// <summary>Answers <paramref name="prompt"/> about <paramref name="image"/>.</summary>
     public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options = null, CancellationToken cancel = default) =>
         Generate(image, prompt, options, onText: null, cancel);
@@ -140,9 +157,17 @@ public sealed class VlmModel : IDisposable
     /// Answers <paramref name="prompt"/> about several images, in order (LLaVA: one <c>&lt;image&gt;</c> marker per image in the
     /// prompt, or none to put them first). Boxes in the answer are in pixels of the first image.
     /// </summary>
-    public GenerationResult Generate(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
+    public GenerationResult Generate(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default) =>
+        Generate(images.Select(MediaInput.Image).ToList(), prompt, options, onText, cancel);
+
+    /// <summary>
+    /// Answers <paramref name="prompt"/> about images and videos, in order (Video-LLaVA: one <c>&lt;image&gt;</c> or
+    /// <c>&lt;video&gt;</c> marker per input in the prompt, or none to put them first). Boxes in the answer are in pixels
+    /// of the first input's first frame.
+    /// </summary>
+    public GenerationResult Generate(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
     {
-        var request = new Request(this, images, prompt, options ?? new GenerationOptions());
+        var request = new Request(this, media, prompt, options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -159,7 +184,7 @@ public sealed class VlmModel : IDisposable
     public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
-        var request = new Request(this, images, prompt, options ?? new GenerationOptions());
+        var request = new Request(this, images.Select(MediaInput.Image).ToList(), prompt, options ?? new GenerationOptions());
         using var steps = request.Run(cancel).GetEnumerator();
         // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
         Func<bool> next = steps.MoveNext; // one delegate for the whole answer, not one per token
@@ -189,8 +214,13 @@ public sealed class VlmModel : IDisposable
         if (Interlocked.Decrement(ref _leases) == 0) Loaded.Dispose();
     }
 
+    /// <summary>The features of one input: an image's, or a video's frames' (which must be <see cref="FramesPerVideo"/>).</summary>
+    internal float[] Encode(InferenceSession session, MediaInput input) => input.Kind == MediaKind.Image
+        ? session.EncodeImage(Preprocessor.PixelValues(input.Frames[0]))
+        : session.EncodeVideo(Preprocessor.VideoPixelValues(input.Frames));
+
     /// <summary>One request: image encode, prefill, decode, with timings and the parsed answer.</summary>
-    sealed class Request(VlmModel owner, IReadOnlyList<RgbImage> images, string prompt, GenerationOptions options)
+    sealed class Request(VlmModel owner, IReadOnlyList<MediaInput> media, string prompt, GenerationOptions options)
     {
         readonly List<AnswerToken> _tokens = new();
         readonly System.Text.StringBuilder _text = new();
@@ -210,8 +240,8 @@ public sealed class VlmModel : IDisposable
 
         IEnumerable<string> Generate(CancellationToken cancel)
         {
-            if (images.Count == 0) throw new ArgumentException("a request needs at least one image", nameof(images));
-            var ids = owner.PromptIds(prompt, images.Count);
+            if (media.Count == 0) throw new ArgumentException("a request needs at least one image or video", nameof(media));
+            var ids = owner.PromptIds(prompt, media.Select(m => m.Kind).ToList());
             _promptLength = ids.Length;
             var session = owner.Loaded.CreateSession(new SessionOptions
             {
@@ -220,9 +250,8 @@ public sealed class VlmModel : IDisposable
             });
             session.EnsureRoom(ids.Length, options.MaxNewTokens);
             var clock = Stopwatch.StartNew();
-            // Each image's features in order: they fill the image-token rows in prompt order.
-            var features = images.Count == 1 ? session.EncodeImage(owner.Preprocessor.PixelValues(images[0]))
-                : images.SelectMany(image => session.EncodeImage(owner.Preprocessor.PixelValues(image))).ToArray();
+            // Each input's features in order: they fill the image- and video-token rows in prompt order.
+            var features = media.Count == 1 ? owner.Encode(session, media[0]) : media.SelectMany(m => owner.Encode(session, m)).ToArray();
             _encode = clock.Elapsed.TotalSeconds;
             var decoder = owner.Tokenizer.CreateStreamingDecoder();
             var eos = owner.Loaded.Config.EosTokenIds;
@@ -251,8 +280,8 @@ public sealed class VlmModel : IDisposable
         {
             string text = _text.ToString();
             return new GenerationResult(text, _tokens,
-                owner.PromptFormat.ParseDetections(text, images[0].Width, images[0].Height),
-                owner.PromptFormat.ParseSegments(text, images[0].Width, images[0].Height),
+                owner.PromptFormat.ParseDetections(text, media[0].Frames[0].Width, media[0].Frames[0].Height),
+                owner.PromptFormat.ParseSegments(text, media[0].Frames[0].Width, media[0].Frames[0].Height),
                 new GenerationTimings(_encode, _prefill, _decode, _promptLength, Math.Max(0, _tokens.Count - 1)));
         }
     }
