@@ -50,19 +50,28 @@ public static class VideoLoader
     static IReadOnlyList<RgbImage> GifFrames(byte[] data, int frames, string path)
     {
         int count;
-        try { count = ImageResult.AnimatedGifFramesFromStream(new MemoryStream(data, writable: false), ColorComponents.RedGreenBlue).Count(); }
+        try { count = ImageResult.AnimatedGifFramesFromStream(new MemoryStream(data, writable: false), ColorComponents.RedGreenBlueAlpha).Count(); }
         catch (Exception e) when (e is not InvalidImageException) { throw ImageLoader.Corrupt(path, "GIF", "frames", e); }
         var keep = SampleIndices(count, frames, path);
         var result = new List<RgbImage>(frames);
         int index = 0;
-        // stb reuses one canvas for every frame, so each kept frame is copied out before the next is decoded.
-        foreach (var frame in ImageResult.AnimatedGifFramesFromStream(new MemoryStream(data, writable: false), ColorComponents.RedGreenBlue))
+        // stb composites every frame on one RGBA canvas (asked for RGB, it hands out the RGBA bytes cut short), so frames
+        // are read as RGBA and the alpha is dropped, as PIL's convert("RGB") does; each kept frame is copied out before
+        // the next is decoded.
+        foreach (var frame in ImageResult.AnimatedGifFramesFromStream(new MemoryStream(data, writable: false), ColorComponents.RedGreenBlueAlpha))
         {
             ImageLoader.CheckSize(path, frame.Width, frame.Height);
-            while (result.Count < frames && keep[result.Count] == index) result.Add(RgbImage.FromPixels(frame.Width, frame.Height, frame.Data));
+            while (result.Count < frames && keep[result.Count] == index) result.Add(RgbImage.FromPixels(frame.Width, frame.Height, DropAlpha(frame.Data, frame.Width * frame.Height)));
             index++;
         }
         return result;
+    }
+
+    static byte[] DropAlpha(byte[] rgba, int pixels)
+    {
+        var rgb = new byte[3 * pixels];
+        for (int i = 0; i < pixels; i++) { rgb[3 * i] = rgba[4 * i]; rgb[3 * i + 1] = rgba[4 * i + 1]; rgb[3 * i + 2] = rgba[4 * i + 2]; }
+        return rgb;
     }
 
     /// <summary>True for a PNG with an <c>acTL</c> chunk before its image data (APNG).</summary>
