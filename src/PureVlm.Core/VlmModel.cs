@@ -139,7 +139,7 @@ public sealed class VlmModel : IDisposable
     public MediaInput LoadVideo(string path)
     {
         if (FramesPerVideo == 0) throw new ArgumentException($"{Directory}: this model ({Loaded.Config.ModelType}) has no video tower; give images", nameof(path));
-        return MediaInput.Video(VideoLoader.Load(path, FramesPerVideo));
+        return MediaInput.Video(VideoLoader.Load(path, FramesPerVideo), Path.GetFullPath(path));
     }
 
     /// <summary>Answers <paramref name="prompt"/> about <paramref name="image"/>.</summary>

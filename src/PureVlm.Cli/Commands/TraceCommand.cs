@@ -38,7 +38,8 @@ static class TraceCommand
           --generate N         also run N greedy steps (eos ignored) and write input_ids, position_ids,
                                generated_ids and generated_logits
           --out FILE           the trace to write (never one of the inputs)
-          --lora DIR           apply a PEFT LoRA adapter, unmerged (repeatable)
+          --lora DIR           apply a PEFT LoRA adapter, unmerged (repeatable); the adapters are named in
+                               the trace's __metadata__ ("adapters") and on stderr
         """;
 
     public static int Run(string[] args)
@@ -118,8 +119,10 @@ static class TraceCommand
             extra.Add(SafeTensorsWriter.I64("generated_ids", tokens, tokens.Length));
             extra.Add(SafeTensorsWriter.F32("generated_logits", recorder.StepLogits.Take(generate).SelectMany(r => r).ToArray(), generate, vocab));
         }
-        recorder.Save(output, extra);
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {recorder.Prefill.Count + extra.Count} tensors to {output}"));
+        // Which adapters shaped the trace travels with it: a trace diffed later must say whether it is the base model's.
+        string active = adapters.Count == 0 ? "none" : string.Join(", ", adapters.Select(a => $"{a.Name} ({a.Modality}, {a.Modules.Count} modules)"));
+        recorder.Save(output, extra, new Dictionary<string, string> { ["adapters"] = active });
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {recorder.Prefill.Count + extra.Count} tensors to {output} (adapters: {active})"));
         return 0;
     }
 

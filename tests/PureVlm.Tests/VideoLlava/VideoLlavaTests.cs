@@ -116,6 +116,37 @@ public sealed class VideoLlavaTests : IDisposable
         Assert.Contains("has no video tower", r.Err);
     }
 
+    [Fact]
+    public void Explain_video_draws_a_strip_of_frames_and_reads_each_frames_patches()
+    {
+        string output = Path.Combine(_dir, "explain");
+        var r = Run("explain", "--model", Fixture, "--video", Path.Combine(Fixture, "frames"), "--prompt", VideoPrompt, "--out", output,
+            "--max-tokens", "2", "--lora", Path.Combine(Fixture, "lora", "video_tower"));
+        Assert.Equal(0, r.Code);
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "report.json")));
+        var request = doc.RootElement.GetProperty("request");
+        Assert.Equal(8, request.GetProperty("frames").GetInt32());
+        Assert.Equal("video_tower", request.GetProperty("adapters")[0].GetString());
+        Assert.Equal(8 * 16, doc.RootElement.GetProperty("tokens")[0].GetProperty("attention").GetProperty("layers")[0].GetArrayLength());
+        Assert.Contains("frame 7", File.ReadAllText(Path.Combine(output, "report.html")));
+
+        // Frame f's 17 tokens start at 4 + 17 f (after bos and "USER: "); the heatmap skips its class token.
+        using var model = VlmModel.Load(Fixture);
+        var video = (PureVlm.Models.IVideoLanguageModel)model.VisionLanguage;
+        var positions = ExplainRecorder.VideoPatchPositions(video, model.PromptIds(VideoPrompt, [MediaKind.Video]));
+        Assert.Equal(Enumerable.Range(0, 8).SelectMany(f => Enumerable.Range(4 + 17 * f + 1, 16)), positions);
+    }
+
+    [Fact]
+    public void Trace_names_the_active_adapters_in_its_metadata()
+    {
+        string output = Path.Combine(_dir, "lora.safetensors");
+        Assert.Equal(0, Program.Main(["trace", "--model", Fixture, "--video", Path.Combine(Fixture, "frames"), "--prompt", VideoPrompt,
+            "--lora", Path.Combine(Fixture, "lora", "video_tower"), "--lora", Path.Combine(Fixture, "lora", "language_model"), "--out", output]));
+        using var file = PureVlm.Formats.SafeTensorsFile.Open(output);
+        Assert.Equal("video_tower (Vision, 12 modules), language_model (Text, 14 modules)", file.Metadata["adapters"]);
+    }
+
     static (int Code, string Out, string Err) Run(params string[] args)
     {
         var o = new StringWriter();
