@@ -80,10 +80,10 @@ public sealed class ForwardContext
         if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, [d0, d1, d2, d3]), Step);
     }
 
-    /// <summary>Reports <paramref name="buffer"/> viewed as [d0, d1, d2, d3, d4] (a batch of videos' pixels) when an observer is attached.</summary>
-    public void Report(string name, float[] buffer, int d0, int d1, int d2, int d3, int d4)
+    /// <summary>Reports <paramref name="buffer"/> viewed as <paramref name="shape"/> (e.g. a video's pixels, 5-D) when an observer is attached.</summary>
+    public void Report(string name, float[] buffer, int[] shape)
     {
-        if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, [d0, d1, d2, d3, d4]), Step);
+        if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, shape), Step);
     }
 }
 
