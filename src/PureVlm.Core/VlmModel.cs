@@ -76,7 +76,7 @@ public sealed class VlmModel : IDisposable
         try
         {
             if (model.VisionLanguage == null)
-                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma or llava)");
+                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma, llava or video_llava)");
             progress?.Invoke("loading tokenizer");
             var tokenizer = LoadTokenizer(directory);
             CheckTokenizerFits(tokenizer, model.Config, directory);
@@ -108,6 +108,10 @@ public sealed class VlmModel : IDisposable
             throw new ModelConfigException($"{directory}: the tokenizer has no <image> token (config.json's image_token_index is {config.ImageTokenIndex})");
         if (imageId != config.ImageTokenIndex)
             throw new ModelConfigException($"{directory}: config.json's image_token_index is {config.ImageTokenIndex}, the tokenizer's <image> token is {imageId}");
+        if (config.VideoLlava is { } video && !(tokenizer.TryGetId("<video>", out int videoId) && videoId == video.VideoTokenIndex))
+            throw new ModelConfigException(tokenizer.TryGetId("<video>", out videoId)
+                ? $"{directory}: config.json's video_token_index is {video.VideoTokenIndex}, the tokenizer's <video> token is {videoId}"
+                : $"{directory}: the tokenizer has no <video> token (config.json's video_token_index is {video.VideoTokenIndex})");
     }
 
     /// <summary>
@@ -181,10 +185,15 @@ public sealed class VlmModel : IDisposable
         GenerateStreaming([image], prompt, options, cancel);
 
     /// <summary>Streams the answer about several images (see <see cref="Generate(IReadOnlyList{RgbImage}, string, GenerationOptions?, Action{string}?, CancellationToken)"/>).</summary>
-    public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null,
+    public IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null,
+        CancellationToken cancel = default) =>
+        GenerateStreaming(images.Select(MediaInput.Image).ToList(), prompt, options, cancel);
+
+    /// <summary>Streams the answer about images and videos (see <see cref="Generate(IReadOnlyList{MediaInput}, string, GenerationOptions?, Action{string}?, CancellationToken)"/>).</summary>
+    public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
-        var request = new Request(this, images.Select(MediaInput.Image).ToList(), prompt, options ?? new GenerationOptions());
+        var request = new Request(this, media, prompt, options ?? new GenerationOptions());
         using var steps = request.Run(cancel).GetEnumerator();
         // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
         Func<bool> next = steps.MoveNext; // one delegate for the whole answer, not one per token
