@@ -1,4 +1,5 @@
 using System.Globalization;
+using PureVlm.Models;
 using PureVlm.Runtime;
 using PureVlm.Tensors;
 
@@ -31,6 +32,8 @@ static class InfoCommand
         {
             var v = vlm.Vision;
             o.WriteLine($"vision     {v.ImageSize}x{v.ImageSize} px, patch {v.PatchSize} -> {vlm.ImageTokensPerImage} image tokens; hidden {v.HiddenSize}, {v.NumHiddenLayers} layers, {v.NumAttentionHeads} heads, mlp {v.IntermediateSize}");
+            if (vlm is IVideoLanguageModel video)
+                o.WriteLine($"video      {video.FramesPerVideo} frames x {video.VideoTokensPerFrame} tokens (class token kept) = {video.FramesPerVideo * video.VideoTokensPerFrame} video tokens; image_tower and video_tower share the vision config, each frame encoded independently (no temporal attention)");
         }
         if (c.Llava is { } l)
             o.WriteLine($"projector  linear_1, {l.ProjectorHiddenAct}, linear_2{(l.MultimodalProjectorBias ? ", with biases" : "")}; on vision hidden state {l.VisionFeatureLayer} (strategy {l.VisionFeatureSelectStrategy})");
@@ -62,6 +65,8 @@ static class InfoCommand
 
     static string Part(string name) =>
         name.Contains("vision_tower") ? "vision_tower" :
+        name.Contains("image_tower") ? "image_tower" :
+        name.Contains("video_tower") ? "video_tower" :
         name.Contains("multi_modal_projector") ? "projector" :
         name.Contains("lm_head") ? "lm_head" : "language_model";
 

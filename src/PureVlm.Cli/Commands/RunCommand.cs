@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using PureVlm.Formats.Images;
 using PureVlm.Outputs;
+using PureVlm.Prompts;
 using PureVlm.Runtime;
 
 namespace PureVlm.Cli.Commands;
@@ -9,15 +10,18 @@ namespace PureVlm.Cli.Commands;
 static class RunCommand
 {
     const string Help = """
-        usage: purevlm run [--model DIR] --image FILE [--image FILE ...] --prompt TEXT [options]
+        usage: purevlm run [--model DIR] (--image FILE | --video PATH) [...] --prompt TEXT [options]
 
-        Asks a vision-language model (PaliGemma, LLaVA) about an image. The answer streams to stdout;
+        Asks a vision-language model (PaliGemma, LLaVA, Video-LLaVA) about an image or a video. The answer streams to stdout;
         loading progress and timings go to stderr. Without --model, the embedded demo model
         (paligemma-shapes) is used.
 
           --model DIR          Hugging Face model directory (config.json, safetensors, tokenizer)
           --image FILE         PNG, JPEG, BMP or GIF; repeat it for several images, in the order of the
                                prompt's <image> markers (LLaVA)
+          --video PATH         Video-LLaVA: a folder of frame images (sorted by name) or an animated GIF,
+                               sampled uniformly to the model's frame count (frame floor(i * n / T));
+                               repeatable; the prompt's <image>/<video> markers give the order
           --prompt TEXT        PaliGemma: e.g. "caption en", "detect circle", "answer en what color is the circle?";
                                LLaVA: the user's words, put into "USER: <image>\n{prompt} ASSISTANT:"
           --max-tokens N       most new tokens (default 64, at least 1)
@@ -38,12 +42,13 @@ static class RunCommand
     public static int Run(string[] args)
     {
         var cl = new CommandLine("run", args,
-            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
+            ["--model", "--image", "--video", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
              "--seg-decoder", "--convention", "--masks"], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         var imagePaths = cl.GetAll("--image");
-        if (imagePaths.Count == 0) cl.Require("--image");
+        var videoPaths = cl.GetAll("--video");
+        if (imagePaths.Count == 0 && videoPaths.Count == 0) throw new UsageException("--image or --video is required (see purevlm run --help)");
         string prompt = cl.Require("--prompt");
         var options = new GenerationOptions
         {
@@ -58,14 +63,15 @@ static class RunCommand
         string? annotate = cl.Get("--annotate");
         bool json = cl.Flag("--json");
 
-        var images = imagePaths.Select(ImageLoader.Load).ToList();
-        if (annotate != null && imagePaths.Any(path => Path.GetFullPath(annotate) == Path.GetFullPath(path)))
-            throw new UsageException($"--annotate {annotate} would overwrite an input image; choose another file");
+        if (annotate != null && imagePaths.Concat(videoPaths).Any(path => Path.GetFullPath(annotate) == Path.GetFullPath(path)))
+            throw new UsageException($"--annotate {annotate} would overwrite an input; choose another file");
         using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
+        var media = MediaArgs.InPromptOrder(imagePaths, videoPaths, prompt)
+            .Select(m => m.Kind == MediaKind.Image ? MediaInput.Image(ImageLoader.Load(m.Path)) : model.LoadVideo(m.Path)).ToList();
         options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
 
         Action<string>? stream = json ? null : piece => { Console.Out.Write(piece); Console.Out.Flush(); };
-        var result = model.Generate(images, prompt, options, stream);
+        var result = model.Generate(media, prompt, options, stream);
         if (!json) Console.Out.WriteLine();
         var t = result.Timings;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -73,7 +79,7 @@ static class RunCommand
         if (json) Console.Out.WriteLine(ToJson(result, model.LoadSeconds));
         if (result.Segments.Count > 0 && model.SegmentationDecoder == null) Console.Error.WriteLine(SegmentOutput.NoDecoderNote);
         if (masks != null) Console.Error.WriteLine($"wrote {SegmentOutput.WriteMasks(masks, result.Segments)} mask(s) to {masks}");
-        if (annotate != null) Annotate(images[0], result.Detections, result.Segments, annotate);
+        if (annotate != null) Annotate(media[0].Frames[0], result.Detections, result.Segments, annotate);
         return 0;
     }
 

@@ -85,6 +85,12 @@ public sealed class ForwardContext
     {
         if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, [d0, d1, d2, d3]), Step);
     }
+
+    /// <summary>Reports <paramref name="buffer"/> viewed as <paramref name="shape"/> (e.g. a video's pixels, 5-D) when an observer is attached.</summary>
+    public void Report(string name, float[] buffer, int[] shape)
+    {
+        if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, shape), Step);
+    }
 }
 
 /// <summary>Named scratch slots of a forward pass; each grows to the largest size asked for and is then reused.</summary>

@@ -50,18 +50,38 @@ public sealed class InferenceSession
     {
         var vlm = _model.VisionLanguage ?? throw new InvalidOperationException($"this model ({_model.Config.ModelType}) has no vision tower");
         var v = vlm.Vision;
-        int[] want = [v.NumChannels, v.ImageSize, v.ImageSize];
-        var shape = pixelValues.Shape.AsSpan(pixelValues.Rank == 4 && pixelValues.Shape[0] == 1 ? 1 : 0);
+        var pixels = Input(pixelValues, "pixel_values", vlm.ImagePixelValuesName, [v.NumChannels, v.ImageSize, v.ImageSize]);
+        return vlm.EncodeImage(pixels.Span, _ctx);
+    }
+
+    /// <summary>
+    /// pixel_values_videos [T, 3, S, S] or [1, T, 3, S, S] (each frame normalised like an image, CHW) → video features
+    /// [video tokens, text hidden] for <see cref="Prefill"/>, where they take the place of the video's tokens.
+    /// </summary>
+    public float[] EncodeVideo(Tensor pixelValues)
+    {
+        var vlm = _model.Modules as IVideoLanguageModel ?? throw new InvalidOperationException($"this model ({_model.Config.ModelType}) has no video tower");
+        var v = vlm.Vision;
+        var pixels = Input(pixelValues, "pixel_values_videos", "pixel_values_videos", [vlm.FramesPerVideo, v.NumChannels, v.ImageSize, v.ImageSize]);
+        return vlm.EncodeVideo(pixels.Span, _ctx);
+    }
+
+    /// <summary>
+    /// <paramref name="pixelValues"/> checked against <paramref name="want"/> (a leading 1 allowed; <paramref name="what"/>
+    /// names it in the error), contiguous, and reported as <paramref name="traceName"/> [1, want…] to the observer, which
+    /// gets a copy it may edit.
+    /// </summary>
+    Tensor Input(Tensor pixelValues, string what, string traceName, int[] want)
+    {
+        var shape = pixelValues.Shape.AsSpan(pixelValues.Rank == want.Length + 1 && pixelValues.Shape[0] == 1 ? 1 : 0);
         if (!shape.SequenceEqual(want))
-            throw new ArgumentException($"pixel_values has shape {pixelValues.ShapeString}, expected [{string.Join(", ", want)}] (or with a leading 1)", nameof(pixelValues));
+            throw new ArgumentException($"{what} has shape {pixelValues.ShapeString}, expected [{string.Join(", ", want)}] (or with a leading 1)", nameof(pixelValues));
         var pixels = pixelValues.Contiguous();
         _ctx.Step = 0;
-        if (_ctx.Observer != null)
-        {
-            pixels = pixels.Clone(); // the observer may edit it
-            _ctx.Report("pixel_values", pixels.Data, 1, want[0], want[1], want[2]);
-        }
-        return vlm.EncodeImage(pixels.Span, _ctx);
+        if (_ctx.Observer == null) return pixels;
+        pixels = pixels.Clone();
+        _ctx.Report(traceName, pixels.Data, [1, .. want]);
+        return pixels;
     }
 
     /// <summary>

@@ -18,6 +18,7 @@ public static class ModelFamilies
         {
             "paligemma" => new PaliGemmaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "PaliGemma")),
             "llava" => new LlavaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "LLaVA")),
+            "video_llava" => new VideoLlavaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "Video-LLaVA")),
             "gemma" or "gemma2" => new CausalLM(config, new GemmaModel(root.Sub("model"), config.Text, "lm_head", DecoderModel.LmHeadWeight(root, "lm_head", config.Text))),
             "llama" => new CausalLM(config, new LlamaModel(root.Sub("model"), config.Text, "lm_head", DecoderModel.LmHeadWeight(root, "lm_head", config.Text))),
             _ => throw new ModelConfigException($"model_type '{config.ModelType}' is not supported (expected one of {string.Join(", ", ModelConfig.SupportedModelTypes)})"),
@@ -29,12 +30,14 @@ public static class ModelFamilies
     {
         "paligemma" => new PaliGemmaPrompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex),
         "llava" => new LlavaPrompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex),
+        "video_llava" when model is IVideoLanguageModel video => new LlavaPrompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex,
+            video.FramesPerVideo * video.VideoTokensPerFrame, video.VideoTokenIndex),
         _ => throw new ModelConfigException($"model_type '{model.Config.ModelType}' has no prompt format"),
     };
 
     /// <summary>
     /// True for transformers ≥ 4.52 names of a vision-language checkpoint (<c>model.language_model.…</c>), false for the
-    /// hub's (<c>language_model.model.…</c>); PaliGemma and LLaVA were renamed the same way.
+    /// hub's (<c>language_model.model.…</c>); PaliGemma, LLaVA and Video-LLaVA were renamed the same way.
     /// </summary>
     public static bool NewMultimodalLayout(Checkpoint c, string family)
     {

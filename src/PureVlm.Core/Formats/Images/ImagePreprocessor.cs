@@ -199,6 +199,15 @@ public sealed class ImagePreprocessor
     /// <summary>pixel_values as a [1, 3, Height, Width] tensor.</summary>
     public Tensor PixelValues(RgbImage image) => new(Preprocess(image), [1, 3, Height, Width]);
 
+    /// <summary>pixel_values_videos for one video: each frame preprocessed as an image, stacked in order, [1, T, 3, Height, Width].</summary>
+    public Tensor VideoPixelValues(IReadOnlyList<RgbImage> frames)
+    {
+        int plane = 3 * Height * Width;
+        var data = new float[frames.Count * plane];
+        for (int t = 0; t < frames.Count; t++) Preprocess(frames[t]).CopyTo(data, t * plane);
+        return new Tensor(data, [1, frames.Count, 3, Height, Width]);
+    }
+
     // CLIPImageProcessor's defaults for a missing image_mean / image_std (OPENAI_CLIP_MEAN / _STD); fresh arrays, as the
     // constructor keeps the one it is given.
     static float[] ClipMean => [0.48145466f, 0.4578275f, 0.40821073f];
@@ -214,7 +223,8 @@ public sealed class ImagePreprocessor
         {
             "SiglipImageProcessor" => false,
             "CLIPImageProcessor" => true,
-            _ => throw new InvalidModelFileException($"{path}: {key} is {Short(type.GetRawText())}, expected \"SiglipImageProcessor\" or \"CLIPImageProcessor\""),
+            "VideoLlavaImageProcessor" => true, // CLIP's steps, applied to images and to each video frame alike
+            _ => throw new InvalidModelFileException($"{path}: {key} is {Short(type.GetRawText())}, expected \"SiglipImageProcessor\", \"CLIPImageProcessor\" or \"VideoLlavaImageProcessor\""),
         };
     }
 
