@@ -1,26 +1,41 @@
 namespace PureVlm.Formats.Images;
 
+/// <summary>PIL's resampling filters, numbered as PIL numbers them (the <c>resample</c> of a preprocessor_config.json).</summary>
+public enum PilFilter
+{
+    /// <summary><c>Image.BILINEAR</c>: the triangle kernel, support 1 (Gemma 3's processor).</summary>
+    Bilinear = 2,
+    /// <summary><c>Image.BICUBIC</c>: the cubic convolution kernel with a = −0.5, support 2 (SigLIP's and CLIP's processors).</summary>
+    Bicubic = 3,
+}
+
 /// <summary>
-/// Bit-exact restatement of PIL's <c>Image.resize((w, h), Image.BICUBIC)</c> for 8-bit RGB (Pillow libImaging/Resample.c):
-/// a separable cubic convolution (a = -0.5) whose support widens by the scale factor when shrinking, weights
-/// normalised per output pixel and rounded to 22-bit fixed point, a horizontal pass over only the rows the
-/// vertical pass will read, then a vertical pass, each rounding and clamping to 0..255.
+/// Bit-exact restatement of PIL's <c>Image.resize((w, h), filter)</c> for 8-bit RGB (Pillow libImaging/Resample.c),
+/// for the filters of <see cref="PilFilter"/>: a separable convolution whose support widens by the scale factor when
+/// shrinking, weights normalised per output pixel and rounded to 22-bit fixed point, a horizontal pass over only the
+/// rows the vertical pass will read, then a vertical pass, each rounding and clamping to 0..255. The filters differ
+/// only in their kernel and its support.
 /// </summary>
-public static class BicubicResampler
+public static class PilResampler
 {
     /// <summary>Fractional bits of the fixed-point weights: 32 bits less 8 for the sample, less 2 for overshoot.</summary>
     const int PrecisionBits = 32 - 8 - 2;
-    const double FilterSupport = 2.0;
 
-    /// <summary>Resizes to <paramref name="width"/> × <paramref name="height"/>; the same size returns a copy, as PIL does.</summary>
-    public static RgbImage Resize(RgbImage image, int width, int height)
+    /// <summary>Resizes to <paramref name="width"/> × <paramref name="height"/> with <paramref name="filter"/>; the same size returns a copy, as PIL does.</summary>
+    public static RgbImage Resize(RgbImage image, int width, int height, PilFilter filter)
     {
         ArgumentNullException.ThrowIfNull(image);
         if (width <= 0 || height <= 0 || width > ImageLoader.MaxSide || height > ImageLoader.MaxSide)
             throw new ArgumentOutOfRangeException(nameof(width), $"target size {width}x{height}: each side must be 1..{ImageLoader.MaxSide}");
         if (width == image.Width && height == image.Height) return image.Clone();
 
-        var vertical = Taps.Compute(image.Height, height);
+        var (kernel, support) = filter switch
+        {
+            PilFilter.Bilinear => ((Func<double, double>)Triangle, 1.0),
+            PilFilter.Bicubic => (Cubic, 2.0),
+            _ => throw new ArgumentOutOfRangeException(nameof(filter), filter, "expected Bilinear or Bicubic"),
+        };
+        var vertical = Taps.Compute(image.Height, height, kernel, support);
         byte[] rows = image.Pixels;
         int firstRow = 0;
         if (width != image.Width)
@@ -28,7 +43,7 @@ public static class BicubicResampler
             // Only rows [firstRow, lastRow) feed the vertical pass.
             firstRow = vertical.Start[0];
             int lastRow = vertical.Start[height - 1] + vertical.Count[height - 1];
-            var horizontal = Taps.Compute(image.Width, width);
+            var horizontal = Taps.Compute(image.Width, width, kernel, support);
             rows = new byte[(lastRow - firstRow) * width * 3]; // [lastRow - firstRow, width, 3]
             Convolve(image.Pixels, firstRow * image.Width * 3, lineStride: image.Width * 3, tapStride: 3,
                      rows, outLineStride: width * 3, outStep: 3, lines: lastRow - firstRow, horizontal);
@@ -72,6 +87,13 @@ public static class BicubicResampler
         return v < 0 ? (byte)0 : v > 255 ? (byte)255 : (byte)v;
     }
 
+    /// <summary>PIL's bilinear kernel: the triangle 1 − |x| on (−1, 1).</summary>
+    static double Triangle(double x)
+    {
+        if (x < 0.0) x = -x;
+        return x < 1.0 ? 1.0 - x : 0.0;
+    }
+
     /// <summary>Cubic convolution kernel with a = -0.5 (Keys), support 2.</summary>
     static double Cubic(double x)
     {
@@ -90,11 +112,11 @@ public static class BicubicResampler
         public int[] Count { get; } = count;
         public int[] Weights { get; } = weights;
 
-        public static Taps Compute(int inSize, int outSize)
+        public static Taps Compute(int inSize, int outSize, Func<double, double> kernel, double filterSupport)
         {
             double scale = (double)inSize / outSize;
             double filterScale = Math.Max(scale, 1.0);
-            double support = FilterSupport * filterScale;
+            double support = filterSupport * filterScale;
             int size = (int)Math.Ceiling(support) * 2 + 1;
             var start = new int[outSize];
             var count = new int[outSize];
@@ -109,7 +131,7 @@ public static class BicubicResampler
                 double total = 0.0;
                 for (int k = 0; k < n; k++)
                 {
-                    w[k] = Cubic((k + min - center + 0.5) * invFilterScale);
+                    w[k] = kernel((k + min - center + 0.5) * invFilterScale);
                     total += w[k];
                 }
                 for (int k = 0; k < n; k++)
@@ -123,4 +145,11 @@ public static class BicubicResampler
             return new Taps(size, start, count, weights);
         }
     }
+}
+
+/// <summary>PIL's <c>Image.resize((w, h), Image.BICUBIC)</c>, bit-exact (see <see cref="PilResampler"/>).</summary>
+public static class BicubicResampler
+{
+    /// <summary>Resizes to <paramref name="width"/> × <paramref name="height"/>; the same size returns a copy, as PIL does.</summary>
+    public static RgbImage Resize(RgbImage image, int width, int height) => PilResampler.Resize(image, width, height, PilFilter.Bicubic);
 }
