@@ -7,9 +7,10 @@ namespace PureVlm.Prompts;
 /// LLaVA-1.5's chat format as llava-hf's chat template and <c>LlavaProcessor</c> build it:
 /// <c>&lt;s&gt;USER: &lt;image&gt;\n{prompt} ASSISTANT:</c>, each <c>&lt;image&gt;</c> expanded to <c>image_seq_length</c> image tokens.
 /// A prompt that already holds <c>&lt;image&gt;</c> markers places the images there (one marker per image, in order);
-/// otherwise one image goes before the prompt, as the template puts it.
+/// otherwise one image goes before the prompt, as the template puts it. Chats render as llava-hf's chat template:
+/// <c>{system} USER: &lt;image&gt;\n{text} ASSISTANT: {answer} USER: … ASSISTANT:</c>.
 /// </summary>
-public sealed class LlavaPrompt(int imageSeqLength, int imageTokenId) : IPromptFormat
+public sealed class LlavaPrompt(int imageSeqLength, int imageTokenId) : IChatPromptFormat
 {
     /// <summary>The placeholder the processor expands.</summary>
     public const string ImageMarker = "<image>";
@@ -17,21 +18,43 @@ public sealed class LlavaPrompt(int imageSeqLength, int imageTokenId) : IPromptF
     /// <inheritdoc/>
     public int[] Build(SentencePieceTokenizer tokenizer, string prompt, int images)
     {
-        ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(prompt);
-        bool found = tokenizer.TryGetId(ImageMarker, out int id);
-        if (!found || id != imageTokenId)
-            throw new InvalidOperationException($"the tokenizer's {ImageMarker} token is {(found ? id.ToString() : "missing")}, config.json's image_token_index is {imageTokenId}");
-        if (tokenizer.BosId < 0) throw new InvalidOperationException("the tokenizer has no <s> id, which a LLaVA prompt needs");
         int markers = CountMarkers(prompt);
         if (markers == 0 && images > 0) prompt = string.Concat(Enumerable.Repeat(ImageMarker, images)) + "\n" + prompt;
         else if (markers != images)
             throw new ArgumentException($"the prompt has {markers} {ImageMarker} markers for {images} images; give one per image, or none to put the image first", nameof(prompt));
-        var expanded = new StringBuilder("USER: ");
-        expanded.Append(prompt.Replace(ImageMarker, string.Concat(Enumerable.Repeat(ImageMarker, imageSeqLength)), StringComparison.Ordinal));
-        expanded.Append(" ASSISTANT:");
+        return Encode(tokenizer, "USER: " + prompt + " ASSISTANT:");
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Each message's images come before its text (the template renders them first); a system message has no role prefix.</remarks>
+    public string Render(IReadOnlyList<ChatMessage> messages)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var text = new StringBuilder();
+        foreach (var m in messages)
+        {
+            if (m.Role != "system") text.Append(m.Role.ToUpperInvariant()).Append(": ");
+            foreach (var _ in m.Content.Where(p => p.IsImage)) text.Append(ImageMarker).Append('\n');
+            foreach (var p in m.Content.Where(p => !p.IsImage)) text.Append(p.Text).Append(' ');
+        }
+        return text.Append("ASSISTANT:").ToString();
+    }
+
+    /// <inheritdoc/>
+    public int[] BuildChat(SentencePieceTokenizer tokenizer, IReadOnlyList<ChatMessage> messages) => Encode(tokenizer, Render(messages));
+
+    /// <summary>&lt;s&gt; and the ids of <paramref name="text"/> with each <c>&lt;image&gt;</c> expanded to <c>image_seq_length</c> image tokens.</summary>
+    int[] Encode(SentencePieceTokenizer tokenizer, string text)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        bool found = tokenizer.TryGetId(ImageMarker, out int id);
+        if (!found || id != imageTokenId)
+            throw new InvalidOperationException($"the tokenizer's {ImageMarker} token is {(found ? id.ToString() : "missing")}, config.json's image_token_index is {imageTokenId}");
+        if (tokenizer.BosId < 0) throw new InvalidOperationException("the tokenizer has no <s> id, which a LLaVA prompt needs");
+        string expanded = text.Replace(ImageMarker, string.Concat(Enumerable.Repeat(ImageMarker, imageSeqLength)), StringComparison.Ordinal);
         // The tokenizer cuts the image tokens out and encodes each text chunk around them with its own dummy prefix, as llava-hf's does.
-        return [tokenizer.BosId, .. tokenizer.Encode(expanded.ToString())];
+        return [tokenizer.BosId, .. tokenizer.Encode(expanded)];
     }
 
     /// <inheritdoc/>

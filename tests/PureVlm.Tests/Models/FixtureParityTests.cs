@@ -19,6 +19,8 @@ public class FixtureParityTests(ITestOutputHelper output)
         { "gemma2-text-tiny", "model-bf16.safetensors", "golden-bf16.safetensors" },
         { "llava-tiny", "model.safetensors", "golden.safetensors" },
         { "llava-tiny", "model-bf16.safetensors", "golden-bf16.safetensors" },
+        { "gemma3-tiny", "model.safetensors", "golden.safetensors" },
+        { "gemma3-tiny", "model-bf16.safetensors", "golden-bf16.safetensors" },
     };
 
     [Theory, MemberData(nameof(Fixtures))]
