@@ -6,16 +6,19 @@ namespace PureVlm.Cli.Commands;
 static class ExplainCommand
 {
     const string Help = """
-        usage: purevlm explain [--model DIR] --image FILE --prompt TEXT --out DIR [--layer L] [--max-tokens N] [--lora DIR]
+        usage: purevlm explain [--model DIR] --image FILE (--prompt TEXT [--system TEXT] | --messages FILE) --out DIR
+                               [--layer L] [--max-tokens N] [--lora DIR]
 
         Answers the prompt greedily and writes DIR/report.json and DIR/report.html: for each generated token
         its probability, the top 5 alternatives, the entropy, where it attended in the image (layer L and
         the mean over layers), the logit lens of every decoder layer, plus the answer's confidence and the
         boxes of a detect answer. The HTML is self-contained (inline images, no network, no script).
 
-          --model DIR       PaliGemma or LLaVA directory (default: the embedded demo model)
+          --model DIR       PaliGemma, LLaVA or Gemma 3 directory (default: the embedded demo model)
           --image FILE      PNG, JPEG, BMP or GIF
           --prompt TEXT     e.g. "caption en", "detect circle"
+          --system TEXT     a system message before the prompt (chat models)
+          --messages FILE   a JSON chat in Hugging Face's format with one image part, instead of --prompt
           --out DIR         folder for report.json and report.html (created if missing)
           --layer L         decoder layer of the main heatmap (default: the last)
           --max-tokens N    most new tokens (default 32)
@@ -24,11 +27,13 @@ static class ExplainCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("explain", args, ["--model", "--image", "--prompt", "--out", "--layer", "--max-tokens", "--lora"], []);
+        var cl = new CommandLine("explain", args, ["--model", "--image", "--prompt", "--out", "--layer", "--max-tokens", "--lora", .. ChatInput.Options], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string imagePath = cl.Require("--image");
-        string prompt = cl.Require("--prompt");
+        string? prompt = cl.Get("--prompt");
+        var messages = ChatInput.Messages(cl, prompt, images: 1);
+        if (messages == null && prompt == null) throw new UsageException("--prompt TEXT or --messages FILE is required (see purevlm explain --help)");
         string outDir = cl.Require("--out");
         int maxTokens = cl.Int("--max-tokens", 1, 1 << 16) ?? 32;
         int? layer = cl.Int("--layer", 0);
@@ -39,7 +44,8 @@ static class ExplainCommand
         if (layer >= layers) throw new UsageException($"--layer {layer}: the decoder has layers 0..{layers - 1}");
 
         var adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList();
-        var explanation = ExplainReport.Create(model, image, prompt, new ExplainOptions { MaxNewTokens = maxTokens, Layer = layer, Adapters = adapters });
+        var explainOptions = new ExplainOptions { MaxNewTokens = maxTokens, Layer = layer, Adapters = adapters };
+        var explanation = messages != null ? ExplainReport.Create(model, image, messages, explainOptions) : ExplainReport.Create(model, image, prompt!, explainOptions);
         Directory.CreateDirectory(outDir);
         string json = Path.Combine(outDir, "report.json"), html = Path.Combine(outDir, "report.html");
         File.WriteAllText(json, explanation.Report.ToJson());

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using PureVlm.Formats.Images;
 using PureVlm.Models;
+using PureVlm.Prompts;
 using PureVlm.Runtime;
 
 namespace PureVlm.Inspection;
@@ -112,7 +113,22 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
     /// Answers <paramref name="prompt"/> about <paramref name="image"/> greedily with an <see cref="ExplainRecorder"/> attached
     /// and explains every generated token.
     /// </summary>
-    public static Explanation Create(VlmModel model, RgbImage image, string prompt, ExplainOptions? options = null)
+    public static Explanation Create(VlmModel model, RgbImage image, string prompt, ExplainOptions? options = null) =>
+        Create(model, image, prompt, model.PromptIds(prompt), generation => model.Generate(image, prompt, generation), options);
+
+    /// <summary>
+    /// Answers the chat <paramref name="messages"/> (HF's format, one image part) about <paramref name="image"/> greedily and
+    /// explains every generated token; the report's prompt is the chat as the family's template renders it.
+    /// </summary>
+    public static Explanation Create(VlmModel model, RgbImage image, IReadOnlyList<ChatMessage> messages, ExplainOptions? options = null)
+    {
+        var ids = model.PromptIds(messages);
+        string rendered = ((IChatPromptFormat)model.PromptFormat).Render(messages);
+        return Create(model, image, rendered, ids, generation => model.Generate([image], messages, generation), options);
+    }
+
+    static Explanation Create(VlmModel model, RgbImage image, string prompt, int[] ids, Func<GenerationOptions, GenerationResult> generate,
+        ExplainOptions? options)
     {
         options ??= new ExplainOptions();
         var vlm = model.VisionLanguage;
@@ -122,9 +138,8 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
             throw new ArgumentOutOfRangeException(nameof(options), $"layer {layer} does not exist; the decoder has layers 0..{text.NumHiddenLayers - 1}");
         if (options.TopK < 1) throw new ArgumentOutOfRangeException(nameof(options), $"TopK is {options.TopK}, expected >= 1");
 
-        var ids = model.PromptIds(prompt);
         var recorder = ExplainRecorder.For(vlm, ids);
-        var result = model.Generate(image, prompt, new GenerationOptions { MaxNewTokens = options.MaxNewTokens, Adapters = options.Adapters, Observer = recorder });
+        var result = generate(new GenerationOptions { MaxNewTokens = options.MaxNewTokens, Adapters = options.Adapters, Observer = recorder });
         var tokens = ExplainTokens(vlm, recorder, result.Tokens, id => Piece(model, id), options.TopK);
         var report = new ExplainReport(SchemaId,
             ReportModel.Of(model.Directory, vlm),
