@@ -62,6 +62,21 @@ public abstract record SynthArch(string Name)
     }
 
     /// <summary>
+    /// HF's <c>SiglipVisionModel</c> without its pooling head, as PaliGemma and Gemma 3 store it under
+    /// <paramref name="v"/> (<c>vision_tower.vision_model.</c>): patch conv with bias, position embeddings, encoder layers, post_layernorm.
+    /// </summary>
+    protected static IEnumerable<SynthTensor> SiglipTower(string v, int patchSize, long patches, long hidden, long intermediate, int layers)
+    {
+        yield return new(v + "embeddings.patch_embedding.weight", [hidden, 3, patchSize, patchSize], Init.SmallNormal);
+        yield return new(v + "embeddings.patch_embedding.bias", [hidden], Init.SmallNormal);
+        yield return new(v + "embeddings.position_embedding.weight", [patches, hidden], Init.SmallNormal);
+        for (int l = 0; l < layers; l++)
+            foreach (var t in VitEncoderLayer($"{v}encoder.layers.{l}.", hidden, intermediate)) yield return t;
+        yield return new(v + "post_layernorm.weight", [hidden], Init.NearOne);
+        yield return new(v + "post_layernorm.bias", [hidden], Init.SmallNormal);
+    }
+
+    /// <summary>
     /// The tensors Gemma and LLaMA decoder layers share (bias-free q/k/v/o, gated MLP, input and post-attention
     /// RMSNorm); <paramref name="norm"/> says whether the norm is applied as 1 + w (Gemma) or w (LLaMA).
     /// </summary>
