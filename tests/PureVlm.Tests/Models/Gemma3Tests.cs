@@ -139,3 +139,31 @@ public class Gemma3Tests
         Assert.Contains("paligemma has no chat template", e.Message);
     }
 }
+
+/// <summary>The text-only <c>gemma3_text</c> checkpoint (HF <c>Gemma3ForCausalLM</c>, weights under <c>model.</c>).</summary>
+public class Gemma3TextTests
+{
+    [Fact]
+    public void A_gemma3_text_checkpoint_gives_the_logits_of_the_multimodal_decoder_on_a_prompt_without_images()
+    {
+        string dir = Directory.CreateTempSubdirectory("purevlm-gemma3-text-").FullName;
+        try
+        {
+            string fixture = TestPaths.Fixture("gemma3-tiny");
+            // The fixture's decoder alone: text_config as the top-level config, language_model.model.* renamed model.*.
+            var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(fixture, "config.json")))!["text_config"]!;
+            File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
+            using (var weights = SafeTensorsFile.Open(Path.Combine(fixture, "model.safetensors")))
+                PureVlm.Formats.SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), weights.Tensors
+                    .Where(t => t.Name.StartsWith("language_model.model.", StringComparison.Ordinal))
+                    .Select(t => (Name: "model." + t.Name["language_model.model.".Length..], t.DType, t.Shape, Data: (ReadOnlyMemory<byte>)t.Bytes.ToArray())).ToList());
+            int[] ids = [2, 6, 332, 321, 275, 8, 347, 283, 326, 7, 8, 6, 334, 325, 327, 317, 328, 8, 9, 10, 11, 12, 13, 14, 15];
+            using var text = LoadedModel.Load(dir);
+            Assert.IsType<PureVlm.Models.CausalLM>(text.Modules);
+            using var multimodal = LoadedModel.Load(fixture);
+            var want = multimodal.CreateSession().Prefill(ids).ToArray();
+            Assert.Equal(want, text.CreateSession().Prefill(ids).ToArray());
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+}
