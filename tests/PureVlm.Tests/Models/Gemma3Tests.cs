@@ -115,6 +115,25 @@ public class Gemma3Tests
     }
 
     [Fact]
+    public void Explain_over_the_chat_maps_attention_onto_the_pooled_grid_and_only_the_global_layer_reaches_the_image()
+    {
+        using var g = new GoldenFixture("gemma3-tiny", "golden.safetensors");
+        using var model = VlmModel.Load(Dir);
+        var e = PureVlm.Inspection.ExplainReport.Create(model, ImageLoader.Load(Path.Combine(Dir, "input.png")), FixtureMessages,
+            new PureVlm.Inspection.ExplainOptions { MaxNewTokens = 3 });
+        var report = e.Report;
+        Assert.Equal((4, 16), (report.Model.PatchGrid, report.Model.ImageTokens)); // the 16 pooled tokens, 4 × 4
+        Assert.Equal((Checks.GetProperty("chat_template_output").GetString(), 43), (report.Request.Prompt, report.Request.PromptTokens));
+        Assert.Equal(g.Ints("generated_ids")[..3], report.Tokens.Select(t => t.Id));
+        foreach (var token in report.Tokens)
+        {
+            // Image tokens sit at 7..22 and the query at 43 or later: the 20-token window of layers 0–4 and 6 cannot see them.
+            Assert.All(Enumerable.Range(0, 7).Where(l => l != 5), l => Assert.All(token.Attention.Layers[l], p => Assert.Equal(0, p)));
+            Assert.True(token.Attention.ImageShare[5] > 0);
+        }
+    }
+
+    [Fact]
     public void Llava_renders_chats_with_its_template_and_a_one_turn_chat_equals_the_plain_prompt()
     {
         using var model = VlmModel.Load(TestPaths.Fixture("llava-tiny"));
