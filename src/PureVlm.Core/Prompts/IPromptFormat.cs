@@ -9,6 +9,9 @@ namespace PureVlm.Prompts;
 /// </summary>
 public interface IPromptFormat
 {
+    /// <summary>The tokenizer's spelling of the image token (config.json's <c>image_token_index</c>).</summary>
+    string ImageToken => "<image>";
+
     /// <summary>The ids of <paramref name="prompt"/> with <paramref name="images"/> images, image tokens expanded, bos included.</summary>
     int[] Build(SentencePieceTokenizer tokenizer, string prompt, int images);
 
