@@ -81,6 +81,12 @@ sealed class Options
 
     public string Require(string name) => Get(name) ?? throw new UsageException($"missing {name}");
 
+    /// <summary>
+    /// The checkpoint <paramref name="path"/> names, with <c>--revision</c>: a .safetensors file or model folder as
+    /// given, else a Hugging Face repo id's snapshot in the local hub cache (<see cref="HfCache.ResolveModel"/>).
+    /// </summary>
+    public string Model(string path) => File.Exists(path) && Get("--revision") == null ? path : HfCache.ResolveModel(path, Get("--revision"));
+
     public long GetLong(string name, long fallback, long min)
     {
         string? s = Get(name);

@@ -9,8 +9,8 @@ namespace PureVlm.Cli.Commands;
 
 static class BenchCommand
 {
-    const string Help = """
-        usage: purevlm bench [--model DIR] [--tokens N] [--lora DIR]
+    const string Help = $$"""
+        usage: purevlm bench [--model DIR|ID [--revision REV]] [--tokens N] [--lora DIR]
 
         Times one request end to end on a synthetic image and a fixed prompt of 4 stand-in text ids (no
         tokenizer needed, so it runs on checkpoints made by `weights-tools synth`), laid out as the model
@@ -19,17 +19,17 @@ static class BenchCommand
         stderr and, as the last line of stdout, one JSON object with load_s, image_encode_s, prefill_s,
         prefill_tok_s, ttft_s, decode_tok_s, prompt_tokens, image_tokens, rss_after_load_mb, peak_rss_mb.
 
-          --model DIR   PaliGemma or LLaVA directory (default: the embedded demo model)
+        {{CliModel.OptionsHelp}}
           --tokens N    decode steps after the first token (default 32)
           --lora DIR    apply a PEFT LoRA adapter, unmerged (repeatable)
         """;
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("bench", args, ["--model", "--tokens", "--lora"], []);
+        var cl = new CommandLine("bench", args, ["--model", "--revision", "--tokens", "--lora"], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
-        string dir = Path.GetFullPath(cl.Get("--model") ?? VlmModel.DefaultModelPath);
+        string dir = CliModel.Directory(cl);
         int tokens = cl.Int("--tokens", 1, 1 << 16) ?? 32;
 
         var clock = Stopwatch.StartNew();

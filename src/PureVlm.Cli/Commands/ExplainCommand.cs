@@ -5,8 +5,8 @@ namespace PureVlm.Cli.Commands;
 
 static class ExplainCommand
 {
-    const string Help = """
-        usage: purevlm explain [--model DIR] --image FILE --prompt TEXT --out DIR [--layer L] [--max-tokens N] [--lora DIR]
+    const string Help = $$"""
+        usage: purevlm explain [--model DIR|ID [--revision REV]] --image FILE --prompt TEXT --out DIR [--layer L] [--max-tokens N] [--lora DIR]
                                [--seg-decoder FILE]
 
         Answers the prompt greedily and writes DIR/report.json and DIR/report.html: for each generated token
@@ -14,7 +14,7 @@ static class ExplainCommand
         the mean over layers), the logit lens of every decoder layer, plus the answer's confidence and the
         boxes of a detect answer (and the masks of a segment answer, as COCO RLE). The HTML is self-contained (inline images, no network, no script).
 
-          --model DIR       PaliGemma or LLaVA directory (default: the embedded demo model)
+        {{CliModel.OptionsHelp}}
           --image FILE      PNG, JPEG, BMP or GIF
           --prompt TEXT     e.g. "caption en", "detect circle"
           --out DIR         folder for report.json and report.html (created if missing)
@@ -27,7 +27,7 @@ static class ExplainCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("explain", args, ["--model", "--image", "--prompt", "--out", "--layer", "--max-tokens", "--lora", "--seg-decoder"], []);
+        var cl = new CommandLine("explain", args, ["--model", "--revision", "--image", "--prompt", "--out", "--layer", "--max-tokens", "--lora", "--seg-decoder"], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string imagePath = cl.Require("--image");
@@ -37,7 +37,7 @@ static class ExplainCommand
         int? layer = cl.Int("--layer", 0);
 
         var image = ImageLoader.Load(imagePath);
-        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
+        using var model = CliModel.Load(cl, cl.Get("--seg-decoder"));
         int layers = model.Loaded.Config.Text.NumHiddenLayers;
         if (layer >= layers) throw new UsageException($"--layer {layer}: the decoder has layers 0..{layers - 1}");
 

@@ -8,14 +8,14 @@ namespace PureVlm.Cli.Commands;
 
 static class RunCommand
 {
-    const string Help = """
-        usage: purevlm run [--model DIR] --image FILE [--image FILE ...] --prompt TEXT [options]
+    const string Help = $$"""
+        usage: purevlm run [--model DIR|ID [--revision REV]] --image FILE [--image FILE ...] --prompt TEXT [options]
 
         Asks a vision-language model (PaliGemma, LLaVA) about an image. The answer streams to stdout;
         loading progress and timings go to stderr. Without --model, the embedded demo model
         (paligemma-shapes) is used.
 
-          --model DIR          Hugging Face model directory (config.json, safetensors, tokenizer)
+        {{CliModel.OptionsHelp}}
           --image FILE         PNG, JPEG, BMP or GIF; repeat it for several images, in the order of the
                                prompt's <image> markers (LLaVA)
           --prompt TEXT        PaliGemma: e.g. "caption en", "detect circle", "answer en what color is the circle?";
@@ -38,7 +38,7 @@ static class RunCommand
     public static int Run(string[] args)
     {
         var cl = new CommandLine("run", args,
-            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
+            ["--model", "--revision", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
              "--seg-decoder", "--convention", "--masks"], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
@@ -61,7 +61,7 @@ static class RunCommand
         var images = imagePaths.Select(ImageLoader.Load).ToList();
         if (annotate != null && imagePaths.Any(path => Path.GetFullPath(annotate) == Path.GetFullPath(path)))
             throw new UsageException($"--annotate {annotate} would overwrite an input image; choose another file");
-        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
+        using var model = CliModel.Load(cl, cl.Get("--seg-decoder"));
         options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
 
         Action<string>? stream = json ? null : piece => { Console.Out.Write(piece); Console.Out.Flush(); };

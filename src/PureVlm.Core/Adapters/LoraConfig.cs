@@ -62,9 +62,8 @@ public sealed class LoraConfig
     /// <summary>Reads and validates an adapter_config.json; errors name the file and the field.</summary>
     public static LoraConfig Load(string path)
     {
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new InvalidModelFileException($"{path}: file not found (a PEFT adapter directory holds adapter_config.json)");
-        if (info.Length > MaxConfigBytes) throw new InvalidModelFileException($"{path}: {info.Length} bytes, more than the {MaxConfigBytes}-byte limit for an adapter config");
+        long length = LinkedFile.Length(path) ?? throw new InvalidModelFileException($"{path}: file not found (a PEFT adapter directory holds adapter_config.json)");
+        if (length > MaxConfigBytes) throw new InvalidModelFileException($"{path}: {length} bytes, more than the {MaxConfigBytes}-byte limit for an adapter config");
         return Parse(File.ReadAllBytes(path), path);
     }
 

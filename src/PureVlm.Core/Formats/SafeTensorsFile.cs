@@ -44,9 +44,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     SafeTensorsFile(string path)
     {
         Path = path;
-        var fileInfo = new FileInfo(path);
-        if (!fileInfo.Exists) throw new InvalidModelFileException($"{path}: file not found");
-        FileLength = fileInfo.Length;
+        FileLength = LinkedFile.Length(path) ?? throw new InvalidModelFileException($"{path}: file not found");
         if (FileLength < 8) throw new InvalidModelFileException($"{path}: file is {FileLength} bytes, too short for a safetensors header length (8 bytes)");
         try
         {

@@ -21,10 +21,9 @@ public static class ImageLoader
     public static RgbImage Load(string path)
     {
         string fullPath = Path.GetFullPath(path);
-        var info = new FileInfo(fullPath);
-        if (!info.Exists) throw new InvalidImageException($"{path}: image file not found");
-        if (info.Length > MaxEncodedBytes)
-            throw new InvalidImageException($"{path}: file is {info.Length} bytes, more than the {MaxEncodedBytes}-byte limit for an image");
+        long length = LinkedFile.Length(fullPath) ?? throw new InvalidImageException($"{path}: image file not found");
+        if (length > MaxEncodedBytes)
+            throw new InvalidImageException($"{path}: file is {length} bytes, more than the {MaxEncodedBytes}-byte limit for an image");
         byte[] bytes;
         try { bytes = File.ReadAllBytes(fullPath); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
