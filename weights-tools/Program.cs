@@ -40,7 +40,7 @@ public static class Program
             stderr.WriteLine($"weights-tools {args[0]}: {OneLine(e)} (see weights-tools {args[0]} --help)");
             return 2;
         }
-        catch (Exception e) when (e is InvalidModelFileException or IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException or System.Text.Json.JsonException)
+        catch (Exception e) when (e is PureVlmException or IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException or System.Text.Json.JsonException)
         {
             stderr.WriteLine($"weights-tools {args[0]}: {OneLine(e)}");
             return 1;

@@ -4,7 +4,7 @@ using PureVlm.Kernels;
 namespace PureVlm.Formats;
 
 /// <summary>Raised for a config.json that cannot describe a supported model; the message names the file, the key, what was found and what was expected.</summary>
-public sealed class ModelConfigException(string message) : Exception(message);
+public sealed class ModelConfigException(string message) : PureVlmException(message);
 
 /// <summary>
 /// A decoder's config: HF <c>GemmaConfig</c> / <c>Gemma2Config</c> / <c>LlamaConfig</c> (the keys they share, plus

@@ -6,7 +6,7 @@ using PureVlm.Tensors;
 namespace PureVlm.Formats;
 
 /// <summary>Raised for a checkpoint or tensor file that cannot be used; the message names the file, the tensor and the problem.</summary>
-public sealed class InvalidModelFileException(string message) : Exception(message);
+public sealed class InvalidModelFileException(string message) : PureVlmException(message);
 
 /// <summary>
 /// One memory-mapped .safetensors file: an 8-byte little-endian header length, a JSON header

@@ -5,7 +5,7 @@ using PureVlm.Tensors;
 namespace PureVlm.Runtime;
 
 /// <summary>Raised when a prompt or generation would exceed the context length.</summary>
-public sealed class ContextLengthException(string message) : Exception(message);
+public sealed class ContextLengthException(string message) : PureVlmException(message);
 
 /// <summary>One token produced by generation.</summary>
 /// <param name="Id">Token id.</param>
