@@ -70,6 +70,8 @@ public sealed class LoraConfig
     /// <summary>Parses adapter_config.json bytes; <paramref name="source"/> names them in errors.</summary>
     public static LoraConfig Parse(ReadOnlySpan<byte> json, string source = "adapter_config.json")
     {
+        // JsonDocument checks a string's UTF-8 only when it is read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(json)) throw new InvalidModelFileException($"{source}: not valid UTF-8");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 16 }); }
         catch (JsonException e) { throw new InvalidModelFileException($"{source}: not valid JSON ({e.Message.ReplaceLineEndings(" ")})"); }

@@ -26,7 +26,7 @@ public sealed class LlavaPrompt(int imageSeqLength, int imageTokenId) : IPromptF
         int markers = CountMarkers(prompt);
         if (markers == 0 && images > 0) prompt = string.Concat(Enumerable.Repeat(ImageMarker, images)) + "\n" + prompt;
         else if (markers != images)
-            throw new ArgumentException($"the prompt has {markers} {ImageMarker} markers for {images} images; give one per image, or none to put the image first", nameof(prompt));
+            throw new InvalidPromptException($"the prompt has {markers} {ImageMarker} markers for {images} images; give one per image, or none to put the image first");
         var expanded = new StringBuilder("USER: ");
         expanded.Append(prompt.Replace(ImageMarker, string.Concat(Enumerable.Repeat(ImageMarker, imageSeqLength)), StringComparison.Ordinal));
         expanded.Append(" ASSISTANT:");

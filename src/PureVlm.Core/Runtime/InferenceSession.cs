@@ -1,3 +1,4 @@
+using PureVlm.Prompts;
 using System.Runtime.CompilerServices;
 using PureVlm.Models;
 using PureVlm.Tensors;
@@ -71,8 +72,9 @@ public sealed class InferenceSession
     public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> inputIds, ReadOnlySpan<float> imageFeatures = default)
     {
         if (_cache.Length != 0) throw new InvalidOperationException($"prefill needs an empty session; this one holds {_cache.Length} tokens (call Reset)");
-        if (inputIds.IsEmpty) throw new ArgumentException("the prompt is empty", nameof(inputIds));
+        if (inputIds.IsEmpty) throw new InvalidPromptException("the prompt is empty");
         CheckRoom(inputIds.Length, "the prompt");
+        for (int i = 0; i < inputIds.Length; i++) CheckId(inputIds[i], i);
         _ctx.Step = 0;
         _decodeSteps = 0;
         return ForwardOrRollBack(inputIds, imageFeatures);
@@ -83,6 +85,7 @@ public sealed class InferenceSession
     {
         if (_cache.Length == 0) throw new InvalidOperationException("decode needs a prefill first");
         CheckRoom(1, "the next token");
+        CheckId(token, 0);
         _ctx.Step = ++_decodeSteps;
         _token[0] = token;
         try { return ForwardOrRollBack(_token, default); }
@@ -114,6 +117,13 @@ public sealed class InferenceSession
     /// </summary>
     public void EnsureRoom(int promptLength, int newTokens) =>
         CheckRoom(promptLength + newTokens - 1, "the prompt plus the requested new tokens");
+
+    // An id past the embedding table would read outside it; refused as input, not left to an index check deep inside.
+    void CheckId(int id, int position)
+    {
+        if ((uint)id >= (uint)_model.Config.Text.VocabSize)
+            throw new InvalidPromptException($"token id {id} at position {position} is outside the vocabulary (0..{_model.Config.Text.VocabSize - 1})");
+    }
 
     void CheckRoom(int n, string what)
     {

@@ -110,7 +110,7 @@ public static class ImageLoader
 
     internal static InvalidImageException Corrupt(string name, object format, string part, Exception? e)
     {
-        string detail = e is null ? "" : $" ({e.GetType().Name}: {e.Message})";
+        string detail = e is null ? "" : $" ({e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")})";
         return new InvalidImageException($"{name}: corrupt or truncated {format.ToString()!.ToUpperInvariant()} {part}{detail}", e);
     }
 
