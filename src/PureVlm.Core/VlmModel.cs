@@ -73,13 +73,14 @@ public sealed class VlmModel : IDisposable
     /// Loads a vision-language model directory (config.json, safetensors, tokenizer, optional preprocessor_config.json);
     /// null loads <see cref="DefaultModelPath"/>. <paramref name="progress"/> receives short status lines.
     /// <paramref name="segmentationDecoder"/> is the <c>vae-oid.npz</c> that turns <c>&lt;segNNN&gt;</c> codes into masks;
-    /// null takes <c>vae-oid.npz</c> from the model directory when it is there.
+    /// null takes <c>vae-oid.npz</c> from the model directory when it is there. <paramref name="directory"/> may also be a
+    /// Hugging Face repo id (<c>google/paligemma2-3b-pt-224</c>), found offline in the local hub cache at
+    /// <paramref name="revision"/> (default <c>main</c>; see <see cref="HfCache.ResolveModel"/>).
     /// </summary>
-    public static VlmModel Load(string? directory = null, Action<string>? progress = null, string? segmentationDecoder = null)
+    public static VlmModel Load(string? directory = null, Action<string>? progress = null, string? segmentationDecoder = null, string? revision = null)
     {
         var clock = Stopwatch.StartNew();
-        directory = Path.GetFullPath(directory ?? DefaultModelPath);
-        if (!System.IO.Directory.Exists(directory)) throw new InvalidModelFileException($"{directory}: model directory not found");
+        directory = HfCache.ResolveModel(directory ?? DefaultModelPath, revision);
         string configPath = Path.Combine(directory, "config.json");
         if (!File.Exists(configPath)) throw new InvalidModelFileException($"{directory}: no config.json (expected a Hugging Face model directory)");
         progress?.Invoke("reading config and mapping weights");

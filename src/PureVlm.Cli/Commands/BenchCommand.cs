@@ -11,8 +11,8 @@ namespace PureVlm.Cli.Commands;
 
 static class BenchCommand
 {
-    const string Help = """
-        usage: purevlm bench [--model DIR] [--tokens N] [--video] [--lora DIR]
+    const string Help = $$"""
+        usage: purevlm bench [--model DIR|ID [--revision REV]] [--tokens N] [--video] [--lora DIR]
 
         Times one request end to end on a synthetic image and a fixed prompt of 4 stand-in text ids (no
         tokenizer needed, so it runs on checkpoints made by `weights-tools synth`), laid out as the model
@@ -21,7 +21,7 @@ static class BenchCommand
         stderr and, as the last line of stdout, one JSON object with load_s, image_encode_s, prefill_s,
         prefill_tok_s, ttft_s, decode_tok_s, prompt_tokens, image_tokens, rss_after_load_mb, peak_rss_mb.
 
-          --model DIR   PaliGemma, LLaVA or Video-LLaVA directory (default: the embedded demo model)
+        {{CliModel.OptionsHelp}}
           --tokens N    decode steps after the first token (default 32)
           --video       Video-LLaVA: a synthetic video of the model's frame count instead of the image
                         (image_encode_s then times the video tower, image_tokens counts video tokens)
@@ -30,10 +30,10 @@ static class BenchCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("bench", args, ["--model", "--tokens", "--lora"], ["--video"]);
+        var cl = new CommandLine("bench", args, ["--model", "--revision", "--tokens", "--lora"], ["--video"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
-        string dir = Path.GetFullPath(cl.Get("--model") ?? VlmModel.DefaultModelPath);
+        string dir = CliModel.Directory(cl);
         int tokens = cl.Int("--tokens", 1, 1 << 16) ?? 32;
 
         var clock = Stopwatch.StartNew();

@@ -5,8 +5,8 @@ namespace PureVlm.Cli.Commands;
 
 static class ExplainCommand
 {
-    const string Help = """
-        usage: purevlm explain [--model DIR] (--image FILE | --video PATH) (--prompt TEXT [--system TEXT] | --messages FILE)
+    const string Help = $$"""
+        usage: purevlm explain [--model DIR|ID [--revision REV]] (--image FILE | --video PATH) (--prompt TEXT [--system TEXT] | --messages FILE)
                                --out DIR [--layer L] [--max-tokens N] [--lora DIR] [--seg-decoder FILE]
 
         Answers the prompt greedily and writes DIR/report.json and DIR/report.html: for each generated token
@@ -15,7 +15,7 @@ static class ExplainCommand
         boxes of a detect answer (and the masks of a segment answer, as COCO RLE). The HTML is self-contained
         (inline images, no network, no script).
 
-          --model DIR       PaliGemma, LLaVA, Video-LLaVA or Gemma 3 directory (default: the embedded demo model)
+        {{CliModel.OptionsHelp}}
           --image FILE      PNG, JPEG, BMP or GIF
           --video PATH      Video-LLaVA: a folder of frames or an animated GIF; the heatmaps become a strip
                             of the frames, each with its attention (one scale for all frames)
@@ -32,7 +32,7 @@ static class ExplainCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("explain", args, ["--model", "--image", "--video", "--prompt", "--out", "--layer", "--max-tokens", "--lora", "--seg-decoder", .. ChatInput.Options], []);
+        var cl = new CommandLine("explain", args, ["--model", "--revision", "--image", "--video", "--prompt", "--out", "--layer", "--max-tokens", "--lora", "--seg-decoder", .. ChatInput.Options], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string? imagePath = cl.Get("--image"), videoPath = cl.Get("--video");
@@ -46,7 +46,7 @@ static class ExplainCommand
         int? layer = cl.Int("--layer", 0);
 
         var image = imagePath != null ? ImageLoader.Load(imagePath) : null;
-        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
+        using var model = CliModel.Load(cl, cl.Get("--seg-decoder"));
         var input = image != null ? MediaInput.Image(image) : model.LoadVideo(videoPath!);
         int layers = model.Loaded.Config.Text.NumHiddenLayers;
         if (layer >= layers) throw new UsageException($"--layer {layer}: the decoder has layers 0..{layers - 1}");

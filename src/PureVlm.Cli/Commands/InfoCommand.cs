@@ -7,22 +7,23 @@ namespace PureVlm.Cli.Commands;
 
 static class InfoCommand
 {
-    const string Help = """
-        usage: purevlm info [--model DIR] [--layers]
+    const string Help = $$"""
+        usage: purevlm info [--model DIR|ID [--revision REV]] [--layers]
 
         Prints the architecture (from config.json), the weights' dtypes, the parameter count and the memory
         of each part (vision tower, projector, language model, and lm_head when untied). Without --model, the
         embedded demo model.
 
+        {{CliModel.OptionsHelp}}
           --layers   also print the module tree: every tensor with its shape, dtype and parameter count
         """;
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("info", args, ["--model"], ["--layers"]);
+        var cl = new CommandLine("info", args, ["--model", "--revision"], ["--layers"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
-        string dir = Path.GetFullPath(cl.Get("--model") ?? VlmModel.DefaultModelPath);
+        string dir = CliModel.Directory(cl);
         using var model = LoadedModel.Load(dir);
         var c = model.Config;
         var o = Console.Out;

@@ -9,14 +9,14 @@ namespace PureVlm.Cli.Commands;
 
 static class RunCommand
 {
-    const string Help = """
-        usage: purevlm run [--model DIR] (--image FILE | --video PATH) [...] (--prompt TEXT [--system TEXT] | --messages FILE) [options]
+    const string Help = $$"""
+        usage: purevlm run [--model DIR|ID [--revision REV]] (--image FILE | --video PATH) [...] (--prompt TEXT [--system TEXT] | --messages FILE) [options]
 
         Asks a vision-language model (PaliGemma, LLaVA, Video-LLaVA, Gemma 3) about images or videos. The answer streams to stdout;
         loading progress and timings go to stderr. Without --model, the embedded demo model
         (paligemma-shapes) is used.
 
-          --model DIR          Hugging Face model directory (config.json, safetensors, tokenizer)
+        {{CliModel.OptionsHelp}}
           --image FILE         PNG, JPEG, BMP or GIF; repeat it for several images, in the order of the
                                prompt's <image> markers or the messages' image parts (LLaVA, Gemma 3)
           --video PATH         Video-LLaVA: a folder of frame images (sorted by name) or an animated GIF,
@@ -46,7 +46,7 @@ static class RunCommand
     public static int Run(string[] args)
     {
         var cl = new CommandLine("run", args,
-            ["--model", "--image", "--video", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
+            ["--model", "--revision", "--image", "--video", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
              "--seg-decoder", "--convention", "--masks", .. ChatInput.Options], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
@@ -72,7 +72,7 @@ static class RunCommand
 
         if (annotate != null && imagePaths.Concat(videoPaths).Any(path => Path.GetFullPath(annotate) == Path.GetFullPath(path)))
             throw new UsageException($"--annotate {annotate} would overwrite an input; choose another file");
-        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
+        using var model = CliModel.Load(cl, cl.Get("--seg-decoder"));
         var media = MediaArgs.InPromptOrder(imagePaths, videoPaths, prompt)
             .Select(m => m.Kind == MediaKind.Image ? MediaInput.Image(ImageLoader.Load(m.Path)) : model.LoadVideo(m.Path)).ToList();
         options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };

@@ -12,8 +12,8 @@ namespace PureVlm.Cli.Commands;
 
 static class TraceCommand
 {
-    const string Help = """
-        usage: purevlm trace --model DIR [--weights FILE] [--image FILE | --video PATH | --pixel-values FILE]
+    const string Help = $$"""
+        usage: purevlm trace --model DIR|ID [--revision REV] [--weights FILE] [--image FILE | --video PATH | --pixel-values FILE]
                              (--prompt TEXT [--system TEXT] | --messages FILE | --input-ids IDS) [--generate N]
                              [--lora DIR] --out FILE.safetensors
 
@@ -22,7 +22,7 @@ static class TraceCommand
         logits, and each family's own stages), plus input_ids and position_ids, in the layout of the
         golden fixtures, for `purevlm diff`.
 
-          --model DIR          model directory (config.json + weights)
+        {{CliModel.OptionsHelp}}
           --weights FILE       weights file or directory to use instead of DIR's (e.g. model-bf16.safetensors)
           --image FILE         the image; its resized image is traced as image.resized and,
                                when the preprocessor centre-crops (CLIP), the crop as image.cropped
@@ -49,10 +49,11 @@ static class TraceCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("trace", args, ["--model", "--weights", "--image", "--video", "--pixel-values", "--prompt", "--input-ids", "--generate", "--out", "--lora", .. ChatInput.Options], []);
+        var cl = new CommandLine("trace", args, ["--model", "--revision", "--weights", "--image", "--video", "--pixel-values", "--prompt", "--input-ids", "--generate", "--out", "--lora", .. ChatInput.Options], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
-        string dir = cl.Require("--model");
+        cl.Require("--model");
+        string dir = CliModel.Directory(cl);
         string output = cl.Require("--out");
         int generate = cl.Int("--generate", 0, 1 << 16) ?? 0;
         string? prompt = cl.Get("--prompt"), idsText = cl.Get("--input-ids");

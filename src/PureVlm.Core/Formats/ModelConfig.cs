@@ -4,7 +4,7 @@ using PureVlm.Kernels;
 namespace PureVlm.Formats;
 
 /// <summary>Raised for a config.json that cannot describe a supported model; the message names the file, the key, what was found and what was expected.</summary>
-public sealed class ModelConfigException(string message) : Exception(message);
+public sealed class ModelConfigException(string message) : PureVlmException(message);
 
 /// <summary>
 /// A decoder's config: HF <c>GemmaConfig</c> / <c>Gemma2Config</c> / <c>Gemma3TextConfig</c> / <c>LlamaConfig</c> (the
@@ -117,6 +117,8 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
             return Parse(doc.RootElement, path);
         }
         catch (JsonException e) { throw new ModelConfigException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
+        // JsonDocument checks a string's UTF-8 only when it is read.
+        catch (InvalidOperationException) { throw new ModelConfigException($"{path}: a string value is not valid UTF-8"); }
     }
 
     /// <summary>Parses config JSON text; <paramref name="source"/> names it in errors.</summary>

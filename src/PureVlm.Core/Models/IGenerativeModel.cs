@@ -1,3 +1,4 @@
+using PureVlm.Prompts;
 using PureVlm.Formats;
 
 namespace PureVlm.Models;
@@ -113,11 +114,11 @@ public static class ImageTokenMerge
         {
             if (ids[i] != imageTokenId && (ids[i] != videoTokenId || videoTokenId < 0)) continue;
             if ((imageRows + 1) * d > imageFeatures.Length)
-                throw new ArgumentException($"the prompt has more {Tokens(imageTokenId, videoTokenId)} than image features ({imageFeatures.Length / d} rows of {d})", nameof(imageFeatures));
+                throw new InvalidPromptException($"the prompt has more {Tokens(imageTokenId, videoTokenId)} than image features ({imageFeatures.Length / d} rows of {d})");
             imageFeatures.Slice(imageRows++ * d, d).CopyTo(x.AsSpan(i * d, d));
         }
         if (imageRows * d != imageFeatures.Length)
-            throw new ArgumentException($"the prompt has {imageRows} {Tokens(imageTokenId, videoTokenId)}, the image features have {imageFeatures.Length / d} rows", nameof(imageFeatures));
+            throw new InvalidPromptException($"the prompt has {imageRows} {Tokens(imageTokenId, videoTokenId)}, the image features have {imageFeatures.Length / d} rows");
         return x;
     }
 

@@ -37,9 +37,9 @@ public sealed class LlavaPrompt(int imageSeqLength, int imageTokenId, int videoS
         var markers = Markers(prompt);
         if (markers.Count == 0 && media.Count > 0) prompt = string.Concat(media.Select(Marker)) + "\n" + prompt;
         else if (!markers.SequenceEqual(media))
-            throw new ArgumentException(HasVideo
+            throw new InvalidPromptException(HasVideo
                 ? $"the prompt's markers are [{string.Join(", ", markers.Select(Marker))}], the inputs are [{string.Join(", ", media.Select(Marker))}]; give one marker per image or video, in order, or none to put them first"
-                : $"the prompt has {markers.Count} {ImageMarker} markers for {media.Count} images; give one per image, or none to put the image first", nameof(prompt));
+                : $"the prompt has {markers.Count} {ImageMarker} markers for {media.Count} images; give one per image, or none to put the image first");
         return Encode(tokenizer, "USER: " + prompt + " ASSISTANT:", media.Contains(MediaKind.Video));
     }
 

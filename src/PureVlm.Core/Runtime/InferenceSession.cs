@@ -1,3 +1,4 @@
+using PureVlm.Prompts;
 using System.Runtime.CompilerServices;
 using PureVlm.Models;
 using PureVlm.Tensors;
@@ -5,7 +6,7 @@ using PureVlm.Tensors;
 namespace PureVlm.Runtime;
 
 /// <summary>Raised when a prompt or generation would exceed the context length.</summary>
-public sealed class ContextLengthException(string message) : Exception(message);
+public sealed class ContextLengthException(string message) : PureVlmException(message);
 
 /// <summary>One token produced by generation.</summary>
 /// <param name="Id">Token id.</param>
@@ -91,8 +92,9 @@ public sealed class InferenceSession
     public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> inputIds, ReadOnlySpan<float> imageFeatures = default)
     {
         if (_cache.Length != 0) throw new InvalidOperationException($"prefill needs an empty session; this one holds {_cache.Length} tokens (call Reset)");
-        if (inputIds.IsEmpty) throw new ArgumentException("the prompt is empty", nameof(inputIds));
+        if (inputIds.IsEmpty) throw new InvalidPromptException("the prompt is empty");
         CheckRoom(inputIds.Length, "the prompt");
+        for (int i = 0; i < inputIds.Length; i++) CheckId(inputIds[i], i);
         _ctx.Step = 0;
         _decodeSteps = 0;
         return ForwardOrRollBack(inputIds, imageFeatures);
@@ -103,6 +105,7 @@ public sealed class InferenceSession
     {
         if (_cache.Length == 0) throw new InvalidOperationException("decode needs a prefill first");
         CheckRoom(1, "the next token");
+        CheckId(token, 0);
         _ctx.Step = ++_decodeSteps;
         _token[0] = token;
         try { return ForwardOrRollBack(_token, default); }
@@ -134,6 +137,13 @@ public sealed class InferenceSession
     /// </summary>
     public void EnsureRoom(int promptLength, int newTokens) =>
         CheckRoom(promptLength + newTokens - 1, "the prompt plus the requested new tokens");
+
+    // An id past the embedding table would read outside it; refused as input, not left to an index check deep inside.
+    void CheckId(int id, int position)
+    {
+        if ((uint)id >= (uint)_model.Config.Text.VocabSize)
+            throw new InvalidPromptException($"token id {id} at position {position} is outside the vocabulary (0..{_model.Config.Text.VocabSize - 1})");
+    }
 
     void CheckRoom(int n, string what)
     {

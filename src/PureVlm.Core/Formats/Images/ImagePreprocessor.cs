@@ -271,8 +271,13 @@ public sealed class ImagePreprocessor
 
     static JsonDocument ParseJson(string path)
     {
-        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new InvalidModelFileException($"{path}: not valid JSON ({e.Message})"); }
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (IOException e) { throw new InvalidModelFileException($"{path}: cannot read ({e.Message})"); }
+        // JsonDocument checks a string's UTF-8 only when it is read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidModelFileException($"{path}: not valid UTF-8");
+        try { return JsonDocument.Parse(bytes); }
+        catch (JsonException e) { throw new InvalidModelFileException($"{path}: not valid JSON ({e.Message.ReplaceLineEndings(" ")})"); }
         catch (IOException e) { throw new InvalidModelFileException($"{path}: cannot read ({e.Message})"); }
     }
 
@@ -305,5 +310,9 @@ public sealed class ImagePreprocessor
         return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetSingle(out float x) && float.IsFinite(x) ? x : throw bad).ToArray();
     }
 
-    static string Short(string s) => s.Length <= 40 ? s : s[..40] + "…";
+    static string Short(string s)
+    {
+        s = string.Join(' ', s.Split((char[])['\n', '\r', '\t', ' '], StringSplitOptions.RemoveEmptyEntries)); // one line
+        return s.Length <= 40 ? s : s[..40] + "…";
+    }
 }
