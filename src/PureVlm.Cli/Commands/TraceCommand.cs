@@ -28,7 +28,8 @@ static class TraceCommand
           --video PATH         Video-LLaVA: a folder of frames or an animated GIF, sampled to the model's frame
                                count; traced as pixel_values_videos and video_tower.*; with --image too, the
                                prompt's <image>/<video> markers give the order
-          --pixel-values FILE  a safetensors file with a pixel_values tensor [1, 3, S, S]; skips preprocessing
+          --pixel-values FILE  a safetensors file with a pixel_values tensor [1, 3, S, S] (Video-LLaVA:
+                               pixel_values_images); skips preprocessing
           --prompt TEXT        the user's prompt: the family's processor builds the ids (PaliGemma: image
                                tokens, bos, prompt, "\n"; LLaVA: "USER: <image>\n{prompt} ASSISTANT:";
                                Video-LLaVA: the same with <video> for a video)
@@ -84,7 +85,8 @@ static class TraceCommand
             if (cl.Get("--pixel-values") is { } pvPath)
             {
                 using var pv = SafeTensorsFile.Open(pvPath);
-                pixels = pv["pixel_values"].ToTensor();
+                // Video-LLaVA's goldens name an image's pixels as its HF input is named (pixel_values_images).
+                pixels = pv[pv.Contains(vlm.ImagePixelValuesName) ? vlm.ImagePixelValuesName : "pixel_values"].ToTensor();
             }
             else
             {
