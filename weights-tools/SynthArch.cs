@@ -25,6 +25,7 @@ public abstract record SynthArch(string Name)
     public static readonly IReadOnlyDictionary<string, SynthArch> Known =
         PaliGemmaArch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value))
             .Concat(LlavaArch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
+            .Concat(Gemma3Arch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
             .ToDictionary();
 
     /// <summary>Every tensor in the model's state_dict order.</summary>
@@ -58,6 +59,21 @@ public abstract record SynthArch(string Name)
         yield return new(p + "mlp.fc2.bias", [hidden], Init.SmallNormal);
         yield return new(p + "layer_norm2.weight", [hidden], Init.NearOne);
         yield return new(p + "layer_norm2.bias", [hidden], Init.SmallNormal);
+    }
+
+    /// <summary>
+    /// HF's <c>SiglipVisionModel</c> without its pooling head, as PaliGemma and Gemma 3 store it under
+    /// <paramref name="v"/> (<c>vision_tower.vision_model.</c>): patch conv with bias, position embeddings, encoder layers, post_layernorm.
+    /// </summary>
+    protected static IEnumerable<SynthTensor> SiglipTower(string v, int patchSize, long patches, long hidden, long intermediate, int layers)
+    {
+        yield return new(v + "embeddings.patch_embedding.weight", [hidden, 3, patchSize, patchSize], Init.SmallNormal);
+        yield return new(v + "embeddings.patch_embedding.bias", [hidden], Init.SmallNormal);
+        yield return new(v + "embeddings.position_embedding.weight", [patches, hidden], Init.SmallNormal);
+        for (int l = 0; l < layers; l++)
+            foreach (var t in VitEncoderLayer($"{v}encoder.layers.{l}.", hidden, intermediate)) yield return t;
+        yield return new(v + "post_layernorm.weight", [hidden], Init.NearOne);
+        yield return new(v + "post_layernorm.bias", [hidden], Init.SmallNormal);
     }
 
     /// <summary>

@@ -14,8 +14,8 @@ using PureVlm.Segmentation;
 namespace PureVlm;
 
 /// <summary>
-/// A vision-language checkpoint (PaliGemma, LLaVA, Video-LLaVA) ready to answer questions about images (and, for a
-/// model with a video tower, videos): weights (memory-mapped),
+/// A vision-language checkpoint (PaliGemma, LLaVA, Video-LLaVA, Gemma 3) ready to answer questions about images (and,
+/// for a model with a video tower, videos): weights (memory-mapped),
 /// tokenizer, image preprocessor and prompt format of one model directory. Thread-safe: concurrent requests each get their own KV cache.
 /// </summary>
 /// <example>
@@ -87,10 +87,10 @@ public sealed class VlmModel : IDisposable
         try
         {
             if (model.VisionLanguage == null)
-                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma, llava or video_llava)");
+                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma, llava, video_llava or gemma3)");
             progress?.Invoke("loading tokenizer");
             var tokenizer = LoadTokenizer(directory);
-            CheckTokenizerFits(tokenizer, model.Config, directory);
+            CheckTokenizerFits(tokenizer, model.Config, ModelFamilies.PromptFormat(model.VisionLanguage).ImageToken, directory);
             var preprocessor = ImagePreprocessor.FromCheckpoint(directory);
             int size = model.Config.Vision!.ImageSize;
             if (preprocessor.Width != size || preprocessor.Height != size)
@@ -114,14 +114,14 @@ public sealed class VlmModel : IDisposable
         throw new InvalidModelFileException($"{directory}: no tokenizer.model or tokenizer.json");
     }
 
-    static void CheckTokenizerFits(SentencePieceTokenizer tokenizer, ModelConfig config, string directory)
+    static void CheckTokenizerFits(SentencePieceTokenizer tokenizer, ModelConfig config, string imageToken, string directory)
     {
         if (tokenizer.VocabSize > config.Text.VocabSize)
             throw new ModelConfigException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's vocab_size is {config.Text.VocabSize}");
-        if (!tokenizer.TryGetId("<image>", out int imageId))
-            throw new ModelConfigException($"{directory}: the tokenizer has no <image> token (config.json's image_token_index is {config.ImageTokenIndex})");
+        if (!tokenizer.TryGetId(imageToken, out int imageId))
+            throw new ModelConfigException($"{directory}: the tokenizer has no {imageToken} token (config.json's image_token_index is {config.ImageTokenIndex})");
         if (imageId != config.ImageTokenIndex)
-            throw new ModelConfigException($"{directory}: config.json's image_token_index is {config.ImageTokenIndex}, the tokenizer's <image> token is {imageId}");
+            throw new ModelConfigException($"{directory}: config.json's image_token_index is {config.ImageTokenIndex}, the tokenizer's {imageToken} token is {imageId}");
         if (config.VideoLlava is { } video && !(tokenizer.TryGetId("<video>", out int videoId) && videoId == video.VideoTokenIndex))
             throw new ModelConfigException(tokenizer.TryGetId("<video>", out videoId)
                 ? $"{directory}: config.json's video_token_index is {video.VideoTokenIndex}, the tokenizer's <video> token is {videoId}"
@@ -160,6 +160,30 @@ public sealed class VlmModel : IDisposable
         return MediaInput.Video(VideoLoader.Load(path, FramesPerVideo), Path.GetFullPath(path));
     }
 
+    /// <summary>
+    /// The ids the model sees for a chat in HF's message format, rendered by the family's chat template (its image parts
+    /// take the request's images in order). Throws <see cref="ChatFormatException"/> for a family without a chat template (PaliGemma).
+    /// </summary>
+    public int[] PromptIds(IReadOnlyList<ChatMessage> messages) => ChatFormat.BuildChat(Tokenizer, messages);
+
+    /// <summary>The family's chat template, or an error naming the family that has none.</summary>
+    IChatPromptFormat ChatFormat => PromptFormat as IChatPromptFormat
+        ?? throw new ChatFormatException($"{Loaded.Config.ModelType} has no chat template; give a plain prompt");
+
+    /// <summary>
+    /// Answers the chat <paramref name="messages"/> (HF's format: system / user / assistant messages of text and image
+    /// parts) about <paramref name="images"/>, which fill the image parts in order.
+    /// </summary>
+    public GenerationResult Generate(IReadOnlyList<RgbImage> images, IReadOnlyList<ChatMessage> messages, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        int parts = ChatMessage.CountImages(messages);
+        if (parts != images.Count) throw new ArgumentException($"the messages have {parts} image parts for {images.Count} images; give one image per part", nameof(images));
+        var request = new Request(this, images.Select(MediaInput.Image).ToList(), () => PromptIds(messages), options ?? new GenerationOptions());
+        foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
+        return request.Result();
+    }
+
     /// <summary>Answers <paramref name="prompt"/> about <paramref name="image"/>.</summary>
     public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options = null, CancellationToken cancel = default) =>
         Generate(image, prompt, options, onText: null, cancel);
@@ -185,7 +209,7 @@ public sealed class VlmModel : IDisposable
     /// </summary>
     public GenerationResult Generate(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
     {
-        var request = new Request(this, media, prompt, options ?? new GenerationOptions());
+        var request = new Request(this, media, () => PromptIds(prompt, media.Select(m => m.Kind).ToList()), options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -207,7 +231,7 @@ public sealed class VlmModel : IDisposable
     public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
-        var request = new Request(this, media, prompt, options ?? new GenerationOptions());
+        var request = new Request(this, media, () => PromptIds(prompt, media.Select(m => m.Kind).ToList()), options ?? new GenerationOptions());
         using var steps = request.Run(cancel).GetEnumerator();
         // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
         Func<bool> next = steps.MoveNext; // one delegate for the whole answer, not one per token
@@ -242,8 +266,8 @@ public sealed class VlmModel : IDisposable
         ? session.EncodeImage(Preprocessor.PixelValues(input.Frames[0]))
         : session.EncodeVideo(Preprocessor.VideoPixelValues(input.Frames));
 
-    /// <summary>One request: image encode, prefill, decode, with timings and the parsed answer.</summary>
-    sealed class Request(VlmModel owner, IReadOnlyList<MediaInput> media, string prompt, GenerationOptions options)
+    /// <summary>One request: prompt ids (built when it runs), image encode, prefill, decode, with timings and the parsed answer.</summary>
+    sealed class Request(VlmModel owner, IReadOnlyList<MediaInput> media, Func<int[]> promptIds, GenerationOptions options)
     {
         readonly List<AnswerToken> _tokens = new();
         readonly System.Text.StringBuilder _text = new();
@@ -264,7 +288,7 @@ public sealed class VlmModel : IDisposable
         IEnumerable<string> Generate(CancellationToken cancel)
         {
             if (media.Count == 0) throw new ArgumentException("a request needs at least one image or video", nameof(media));
-            var ids = owner.PromptIds(prompt, media.Select(m => m.Kind).ToList());
+            var ids = promptIds();
             _promptLength = ids.Length;
             var session = owner.Loaded.CreateSession(new SessionOptions
             {

@@ -37,9 +37,17 @@ static class InfoCommand
         }
         if (c.Llava is { } l)
             o.WriteLine($"projector  linear_1, {l.ProjectorHiddenAct}, linear_2{(l.MultimodalProjectorBias ? ", with biases" : "")}; on vision hidden state {l.VisionFeatureLayer} (strategy {l.VisionFeatureSelectStrategy})");
+        if (c.Gemma3 is { } g && c.Vision is { } gv)
+        {
+            int side = (int)Math.Round(Math.Sqrt(g.MmTokensPerImage)), kernel = gv.GridSize / side;
+            o.WriteLine($"projector  avg pool {kernel}x{kernel} ({gv.GridSize}x{gv.GridSize} patches -> {side}x{side}), mm_soft_emb_norm, x @ mm_input_projection_weight; "
+                + $"image tokens: boi {g.BoiTokenIndex}, {g.MmTokensPerImage} x {c.ImageTokenIndex}, eoi {g.EoiTokenIndex}");
+        }
         var t = c.Text;
         o.WriteLine($"text       hidden {t.HiddenSize}, {t.NumHiddenLayers} layers, {t.NumAttentionHeads} heads / {t.NumKeyValueHeads} kv heads x {t.HeadDim}, mlp {t.IntermediateSize}, vocab {t.VocabSize}, context {t.MaxPositionEmbeddings}"
-            + (t.IsGemma2 ? $", softcaps {t.AttnLogitSoftcapping}/{t.FinalLogitSoftcapping}, sliding window {t.SlidingWindow}, query_pre_attn_scalar {t.QueryPreAttnScalar}" : ""));
+            + (t.IsGemma2 ? $", softcaps {t.AttnLogitSoftcapping}/{t.FinalLogitSoftcapping}, sliding window {t.SlidingWindow}, query_pre_attn_scalar {t.QueryPreAttnScalar}" : "")
+            + (t.IsGemma3 ? string.Create(CultureInfo.InvariantCulture, $", sliding window {t.SlidingWindow} on {Enumerable.Range(0, t.NumHiddenLayers).Count(t.IsSlidingLayer)} of {t.NumHiddenLayers} layers (RoPE base {t.RopeLocalBaseFreq}), "
+                + $"global layers RoPE base {t.RopeTheta} / {t.RopeScalingFactor}, query_pre_attn_scalar {t.QueryPreAttnScalar}, QK-norm") : ""));
 
         var tensors = model.Checkpoint.Tensors.ToList();
         o.WriteLine($"dtypes     {string.Join(", ", tensors.GroupBy(x => x.DType).Select(g => $"{g.Key.Name()} ({g.Count()} tensors)"))}");

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using PureVlm.Formats.Images;
-using PureVlm.Prompts;
 using PureVlm.Outputs;
+using PureVlm.Prompts;
 using PureVlm.Runtime;
 
 namespace PureVlm.Cli.Commands;
@@ -10,20 +10,24 @@ namespace PureVlm.Cli.Commands;
 static class RunCommand
 {
     const string Help = """
-        usage: purevlm run [--model DIR] (--image FILE | --video PATH) [...] --prompt TEXT [options]
+        usage: purevlm run [--model DIR] (--image FILE | --video PATH) [...] (--prompt TEXT [--system TEXT] | --messages FILE) [options]
 
-        Asks a vision-language model (PaliGemma, LLaVA, Video-LLaVA) about an image or a video. The answer streams to stdout;
+        Asks a vision-language model (PaliGemma, LLaVA, Video-LLaVA, Gemma 3) about images or videos. The answer streams to stdout;
         loading progress and timings go to stderr. Without --model, the embedded demo model
         (paligemma-shapes) is used.
 
           --model DIR          Hugging Face model directory (config.json, safetensors, tokenizer)
           --image FILE         PNG, JPEG, BMP or GIF; repeat it for several images, in the order of the
-                               prompt's <image> markers (LLaVA)
+                               prompt's <image> markers or the messages' image parts (LLaVA, Gemma 3)
           --video PATH         Video-LLaVA: a folder of frame images (sorted by name) or an animated GIF,
                                sampled uniformly to the model's frame count (frame floor(i * n / T));
                                repeatable; the prompt's <image>/<video> markers give the order
           --prompt TEXT        PaliGemma: e.g. "caption en", "detect circle", "answer en what color is the circle?";
-                               LLaVA: the user's words, put into "USER: <image>\n{prompt} ASSISTANT:"
+                               LLaVA, Gemma 3: the user's words, put into the model's chat template (images
+                               first unless <image> markers place them)
+          --system TEXT        a system message before the prompt (chat models)
+          --messages FILE      a JSON chat in Hugging Face's format instead of --prompt: [{"role": "system" |
+                               "user" | "assistant", "content": [{"type": "text", "text": "..."}, {"type": "image"}]}]
           --max-tokens N       most new tokens (default 64, at least 1)
           --temperature T      0 = greedy (default); > 0 samples
           --top-k K            sample among the K most likely tokens (0 = all)
@@ -43,13 +47,16 @@ static class RunCommand
     {
         var cl = new CommandLine("run", args,
             ["--model", "--image", "--video", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
-             "--seg-decoder", "--convention", "--masks"], ["--json"]);
+             "--seg-decoder", "--convention", "--masks", .. ChatInput.Options], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         var imagePaths = cl.GetAll("--image");
         var videoPaths = cl.GetAll("--video");
         if (imagePaths.Count == 0 && videoPaths.Count == 0) throw new UsageException("--image or --video is required (see purevlm run --help)");
-        string prompt = cl.Require("--prompt");
+        string? prompt = cl.Get("--prompt");
+        var messages = ChatInput.Messages(cl, prompt, imagePaths.Count);
+        if (messages == null && prompt == null) throw new UsageException("--prompt TEXT or --messages FILE is required (see purevlm run --help)");
+        if (messages != null && videoPaths.Count > 0) throw new UsageException("--messages and --system take images; with --video give --prompt");
         var options = new GenerationOptions
         {
             MaxNewTokens = cl.Int("--max-tokens", 1, 1 << 20) ?? 64,
@@ -71,7 +78,7 @@ static class RunCommand
         options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
 
         Action<string>? stream = json ? null : piece => { Console.Out.Write(piece); Console.Out.Flush(); };
-        var result = model.Generate(media, prompt, options, stream);
+        var result = messages != null ? model.Generate(media.Select(m => m.Frames[0]).ToList(), messages, options, stream) : model.Generate(media, prompt!, options, stream);
         if (!json) Console.Out.WriteLine();
         var t = result.Timings;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,

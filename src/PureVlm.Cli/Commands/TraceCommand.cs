@@ -14,7 +14,8 @@ static class TraceCommand
 {
     const string Help = """
         usage: purevlm trace --model DIR [--weights FILE] [--image FILE | --video PATH | --pixel-values FILE]
-                             (--prompt TEXT | --input-ids IDS) [--generate N] [--lora DIR] --out FILE.safetensors
+                             (--prompt TEXT [--system TEXT] | --messages FILE | --input-ids IDS) [--generate N]
+                             [--lora DIR] --out FILE.safetensors
 
         Runs one forward pass and writes every named intermediate tensor as F32 (pixel_values,
         vision.embeddings, vision.layers.{i}, projector, text.inputs_embeds, text.layers.{i}, text.norm,
@@ -32,7 +33,10 @@ static class TraceCommand
                                pixel_values_images); skips preprocessing
           --prompt TEXT        the user's prompt: the family's processor builds the ids (PaliGemma: image
                                tokens, bos, prompt, "\n"; LLaVA: "USER: <image>\n{prompt} ASSISTANT:";
-                               Video-LLaVA: the same with <video> for a video)
+                               Video-LLaVA: the same with <video> for a video; Gemma 3: its chat template,
+                               the image expanded to its soft tokens)
+          --system TEXT        a system message before the prompt (chat models)
+          --messages FILE      a JSON chat in Hugging Face's format (one image part) instead of --prompt
           --input-ids IDS      comma-separated ids instead of --prompt. PaliGemma: the ids after the image
                                tokens (bos, prompt, "\n"), which the engine puts in front; other models: the
                                whole input, image tokens included
@@ -45,14 +49,18 @@ static class TraceCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("trace", args, ["--model", "--weights", "--image", "--video", "--pixel-values", "--prompt", "--input-ids", "--generate", "--out", "--lora"], []);
+        var cl = new CommandLine("trace", args, ["--model", "--weights", "--image", "--video", "--pixel-values", "--prompt", "--input-ids", "--generate", "--out", "--lora", .. ChatInput.Options], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string dir = cl.Require("--model");
         string output = cl.Require("--out");
         int generate = cl.Int("--generate", 0, 1 << 16) ?? 0;
         string? prompt = cl.Get("--prompt"), idsText = cl.Get("--input-ids");
-        if ((prompt == null) == (idsText == null)) throw new UsageException("give exactly one of --prompt TEXT and --input-ids IDS");
+        bool hasImage = cl.Get("--image") != null || cl.Get("--pixel-values") != null;
+        var messages = ChatInput.Messages(cl, prompt, images: hasImage ? 1 : 0);
+        if (new[] { prompt != null, idsText != null, cl.Get("--messages") != null }.Count(given => given) != 1)
+            throw new UsageException("give exactly one of --prompt TEXT, --messages FILE and --input-ids IDS");
+        if (messages != null && cl.Get("--video") != null) throw new UsageException("--messages and --system take images; with --video give --prompt");
         foreach (var source in new[] { cl.Get("--image"), cl.Get("--video"), cl.Get("--pixel-values"), cl.Get("--weights") })
             if (source != null && Path.GetFullPath(source) == Path.GetFullPath(output))
                 throw new UsageException($"--out {output} is one of the inputs; choose another file");
@@ -66,7 +74,7 @@ static class TraceCommand
         var extra = new List<(string, DType, long[], ReadOnlyMemory<byte>)>();
 
         float[]? features = null;
-        int[] input = prompt != null ? [] : ParseIds(idsText!);
+        int[] input = idsText == null ? [] : ParseIds(idsText);
         if (model.VisionLanguage is { } media && cl.Get("--video") != null)
         {
             if (cl.Get("--pixel-values") != null) throw new UsageException("--pixel-values holds an image's pixels; leave it out with --video");
@@ -98,11 +106,16 @@ static class TraceCommand
                 pixels = pre.PixelValues(image);
             }
             features = session.EncodeImage(pixels);
-            if (prompt != null) input = ModelFamilies.PromptFormat(vlm).Build(VlmModel.LoadTokenizer(dir), prompt, images: 1);
+            var format = ModelFamilies.PromptFormat(vlm);
+            if (messages != null)
+                input = (format as IChatPromptFormat ?? throw new UsageException($"{model.Config.ModelType} has no chat template; give --prompt without --system"))
+                    .BuildChat(VlmModel.LoadTokenizer(dir), messages);
+            else if (prompt != null) input = format.Build(VlmModel.LoadTokenizer(dir), prompt, images: 1);
             else if (model.Config.IsPaliGemma) input = [.. Enumerable.Repeat(model.Config.ImageTokenIndex, vlm.ImageTokensPerImage), .. input];
         }
         else if (cl.Get("--image") != null || cl.Get("--video") != null || cl.Get("--pixel-values") != null)
             throw new UsageException($"{dir} is a text-only model ({model.Config.ModelType}); leave out --image, --video and --pixel-values");
+        else if (messages != null) throw new UsageException($"{dir} is a text-only model ({model.Config.ModelType}); --messages and --system need a chat model with a vision tower");
         else if (prompt != null)
         {
             // A text-only LM: bos (when the tokenizer has one) and the prompt, as HF's tokenizers add it.

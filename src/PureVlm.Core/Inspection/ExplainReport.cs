@@ -151,6 +151,23 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
     public static Explanation Create(VlmModel model, MediaInput input, string prompt, ExplainOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(input);
+        return Create(model, input, prompt, model.PromptIds(prompt, [input.Kind]), generation => model.Generate([input], prompt, generation), options);
+    }
+
+    /// <summary>
+    /// Answers the chat <paramref name="messages"/> (HF's format, one image part) about <paramref name="image"/> greedily and
+    /// explains every generated token; the report's prompt is the chat as the family's template renders it.
+    /// </summary>
+    public static Explanation Create(VlmModel model, RgbImage image, IReadOnlyList<ChatMessage> messages, ExplainOptions? options = null)
+    {
+        var ids = model.PromptIds(messages);
+        string rendered = ((IChatPromptFormat)model.PromptFormat).Render(messages);
+        return Create(model, MediaInput.Image(image), rendered, ids, generation => model.Generate([image], messages, generation), options);
+    }
+
+    static Explanation Create(VlmModel model, MediaInput input, string prompt, int[] ids, Func<GenerationOptions, GenerationResult> generate,
+        ExplainOptions? options)
+    {
         options ??= new ExplainOptions();
         var vlm = model.VisionLanguage;
         var text = vlm.Config.Text;
@@ -159,9 +176,8 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
             throw new ArgumentOutOfRangeException(nameof(options), $"layer {layer} does not exist; the decoder has layers 0..{text.NumHiddenLayers - 1}");
         if (options.TopK < 1) throw new ArgumentOutOfRangeException(nameof(options), $"TopK is {options.TopK}, expected >= 1");
 
-        var ids = model.PromptIds(prompt, [input.Kind]);
         var recorder = input.Kind == MediaKind.Video ? ExplainRecorder.ForVideo((IVideoLanguageModel)vlm, ids) : ExplainRecorder.For(vlm, ids);
-        var result = model.Generate([input], prompt, new GenerationOptions { MaxNewTokens = options.MaxNewTokens, Adapters = options.Adapters, Observer = recorder });
+        var result = generate(new GenerationOptions { MaxNewTokens = options.MaxNewTokens, Adapters = options.Adapters, Observer = recorder });
         var image = input.Frames[0];
         var tokens = ExplainTokens(vlm, recorder, result.Tokens, id => Piece(model, id), options.TopK);
         var report = new ExplainReport(SchemaId,
@@ -186,7 +202,7 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
     /// Explains each token of <paramref name="answer"/> from what <paramref name="recorder"/> saw while <paramref name="model"/>
     /// generated it (step k produced token k): probability, entropy, the <paramref name="topK"/> alternatives, attention
     /// over the patch grid and the logit lens through the decoder's own final norm and output layer.
-    /// <paramref name="piece"/> names a token id. The part of <see cref="Create"/> that needs no tokenizer or image file.
+    /// <paramref name="piece"/> names a token id. The part of <see cref="Create(VlmModel, MediaInput, string, ExplainOptions?)"/> that needs no tokenizer or image file.
     /// </summary>
     public static List<TokenExplanation> ExplainTokens(IVisionLanguageModel model, ExplainRecorder recorder, IReadOnlyList<AnswerToken> answer,
         Func<int, string> piece, int topK)

@@ -92,14 +92,17 @@ public static class ImageTokenMerge
     /// when ≥ 0) replaced, in order, by the rows of <paramref name="imageFeatures"/> (HF's <c>masked_scatter</c>; with
     /// videos, the features of the prompt's images and videos in the order their tokens appear, which puts image features
     /// in the image rows and video features in the video rows as HF's two scatters do). Only a prefill takes features: a
-    /// generated image token is embedded as an ordinary token, as in HF. Returns the scratch buffer holding x.
+    /// generated image token is embedded as an ordinary token, as in HF. With <paramref name="scaleText"/> the embeddings
+    /// are multiplied by <see cref="DecoderModel.EmbedScale"/> before the image rows go in (Gemma 3), so the image rows
+    /// stay unscaled. Returns the scratch buffer holding x.
     /// </summary>
     public static float[] Embed(DecoderModel lm, int imageTokenId, ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures, bool prefill, ForwardContext ctx,
-        int videoTokenId = -1)
+        int videoTokenId = -1, bool scaleText = false)
     {
         int n = ids.Length, d = lm.Config.HiddenSize;
         var x = ctx.Scratch.Get(Workspace.Slot.Hidden, n * d);
         lm.Embed(ids, x.AsSpan(0, n * d));
+        if (scaleText) Kernels.ElementWise.Scale(x.AsSpan(0, n * d), lm.EmbedScale);
         if (!prefill)
         {
             if (!imageFeatures.IsEmpty) throw new ArgumentException("image features can only be given with the prefill", nameof(imageFeatures));

@@ -16,12 +16,12 @@ public sealed class LlamaDecoderLayer(WeightScope scope, TextConfig c, string tr
     public IEnumerable<Linear> Linears() => _selfAttn.Linears().Concat(_mlp.Linears());
 
     /// <inheritdoc/>
-    public void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, int prefixLength, ForwardContext ctx)
+    public void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, AttentionMask mask, ForwardContext ctx)
     {
         var normed = ctx.Scratch.Span(Slot.Normed, n * c.HiddenSize);
         var h = ctx.Scratch.Span(Slot.BlockOut, n * c.HiddenSize);
         _inputLayernorm.Forward(x, normed);
-        _selfAttn.Forward(normed, n, positions, cache, prefixLength, h, ctx);
+        _selfAttn.Forward(normed, n, positions, cache, mask, h, ctx);
         ElementWise.Add(x, h);
         _postAttentionLayernorm.Forward(x, normed);
         _mlp.Forward(normed, n, h, ctx);

@@ -9,6 +9,9 @@ namespace PureVlm.Prompts;
 /// </summary>
 public interface IPromptFormat
 {
+    /// <summary>The tokenizer's spelling of the image token (config.json's <c>image_token_index</c>).</summary>
+    string ImageToken => "<image>";
+
     /// <summary>The ids of <paramref name="prompt"/> with <paramref name="images"/> images, image tokens expanded, bos included.</summary>
     int[] Build(SentencePieceTokenizer tokenizer, string prompt, int images);
 
@@ -20,7 +23,7 @@ public interface IPromptFormat
         Build(tokenizer, prompt, ImagesOnly(media));
 
     /// <summary>
-    /// Ids laid out as <see cref="Build"/> lays them out, without a tokenizer: <paramref name="images"/> images'
+    /// Ids laid out as <see cref="Build(SentencePieceTokenizer, string, int)"/> lays them out, without a tokenizer: <paramref name="images"/> images'
     /// image tokens, <paramref name="bos"/> and <paramref name="textTokens"/> stand-in text ids (<see cref="FillerId"/>),
     /// each where the family's processor puts them. For benchmarks and tests on checkpoints that ship no tokenizer.
     /// </summary>

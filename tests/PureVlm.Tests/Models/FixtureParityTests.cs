@@ -23,6 +23,8 @@ public class FixtureParityTests(ITestOutputHelper output)
         { "video-llava-tiny", "model-bf16.safetensors", "golden-image-bf16.safetensors" },
         { "video-llava-tiny", "model.safetensors", "golden-video.safetensors" },
         { "video-llava-tiny", "model-bf16.safetensors", "golden-video-bf16.safetensors" },
+        { "gemma3-tiny", "model.safetensors", "golden.safetensors" },
+        { "gemma3-tiny", "model-bf16.safetensors", "golden-bf16.safetensors" },
     };
 
     [Theory, MemberData(nameof(Fixtures))]

@@ -108,7 +108,7 @@ public sealed class VideoLlavaTests : IDisposable
     public void Video_errors_are_one_line_and_name_what_is_wrong()
     {
         var r = Run("run", "--model", Fixture, "--video", WriteGif(3), "--prompt", VideoPrompt);
-        Assert.Equal(1, r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Single(r.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("3 frame(s), the model takes 8", r.Err);
         r = Run("run", "--model", Fixture, "--video", Path.Combine(Fixture, "frames"), "--prompt", "<image> and <video>");
         Assert.Contains("the prompt's markers are [<image>, <video>], the inputs are [<video>]", r.Err);

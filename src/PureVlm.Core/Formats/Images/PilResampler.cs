@@ -1,22 +1,31 @@
 namespace PureVlm.Formats.Images;
 
+/// <summary>PIL's resampling filters, numbered as PIL numbers them (the <c>resample</c> of a preprocessor_config.json).</summary>
+public enum PilFilter
+{
+    /// <summary><c>Image.BILINEAR</c>: the triangle kernel, support 1 (Gemma 3's processor).</summary>
+    Bilinear = 2,
+    /// <summary><c>Image.BICUBIC</c>: the cubic convolution kernel with a = −0.5, support 2 (SigLIP's and CLIP's processors).</summary>
+    Bicubic = 3,
+}
+
 /// <summary>
-/// Bit-exact restatement of PIL's <c>Image.resize((w, h), Image.BICUBIC)</c> for 8-bit RGB and gray (Pillow libImaging/Resample.c):
-/// a separable cubic convolution (a = -0.5) whose support widens by the scale factor when shrinking, weights
-/// normalised per output pixel and rounded to 22-bit fixed point, a horizontal pass over only the rows the
-/// vertical pass will read, then a vertical pass, each rounding and clamping to 0..255.
+/// Bit-exact restatement of PIL's <c>Image.resize((w, h), filter)</c> for 8-bit RGB and gray (Pillow libImaging/Resample.c),
+/// for the filters of <see cref="PilFilter"/>: a separable convolution whose support widens by the scale factor when
+/// shrinking, weights normalised per output pixel and rounded to 22-bit fixed point, a horizontal pass over only the
+/// rows the vertical pass will read, then a vertical pass, each rounding and clamping to 0..255. The filters differ
+/// only in their kernel and its support.
 /// </summary>
-public static class BicubicResampler
+public static class PilResampler
 {
     /// <summary>Fractional bits of the fixed-point weights: 32 bits less 8 for the sample, less 2 for overshoot.</summary>
     const int PrecisionBits = 32 - 8 - 2;
-    const double FilterSupport = 2.0;
 
-    /// <summary>Resizes to <paramref name="width"/> × <paramref name="height"/>; the same size returns a copy, as PIL does.</summary>
-    public static RgbImage Resize(RgbImage image, int width, int height)
+    /// <summary>Resizes to <paramref name="width"/> × <paramref name="height"/> with <paramref name="filter"/>; the same size returns a copy, as PIL does.</summary>
+    public static RgbImage Resize(RgbImage image, int width, int height, PilFilter filter)
     {
         ArgumentNullException.ThrowIfNull(image);
-        return new RgbImage(width, height, Resize(image.Pixels, image.Width, image.Height, 3, width, height), image.SourcePath);
+        return new RgbImage(width, height, Resize(image.Pixels, image.Width, image.Height, 3, width, height, filter), image.SourcePath);
     }
 
     /// <summary>
@@ -28,16 +37,22 @@ public static class BicubicResampler
         ArgumentNullException.ThrowIfNull(pixels);
         if (inWidth <= 0 || inHeight <= 0 || pixels.Length != (long)inWidth * inHeight)
             throw new ArgumentException($"{pixels.Length} bytes for a {inWidth}x{inHeight} gray image, expected {(long)inWidth * inHeight}", nameof(pixels));
-        return Resize(pixels, inWidth, inHeight, 1, width, height);
+        return Resize(pixels, inWidth, inHeight, 1, width, height, PilFilter.Bicubic);
     }
 
-    static byte[] Resize(byte[] pixels, int inWidth, int inHeight, int channels, int width, int height)
+    static byte[] Resize(byte[] pixels, int inWidth, int inHeight, int channels, int width, int height, PilFilter filter)
     {
         if (width <= 0 || height <= 0 || width > ImageLoader.MaxSide || height > ImageLoader.MaxSide)
             throw new ArgumentOutOfRangeException(nameof(width), $"target size {width}x{height}: each side must be 1..{ImageLoader.MaxSide}");
         if (width == inWidth && height == inHeight) return (byte[])pixels.Clone();
 
-        var vertical = Taps.Compute(inHeight, height);
+        var (kernel, support) = filter switch
+        {
+            PilFilter.Bilinear => ((Func<double, double>)Triangle, 1.0),
+            PilFilter.Bicubic => (Cubic, 2.0),
+            _ => throw new ArgumentOutOfRangeException(nameof(filter), filter, "expected Bilinear or Bicubic"),
+        };
+        var vertical = Taps.Compute(inHeight, height, kernel, support);
         byte[] rows = pixels;
         int firstRow = 0;
         if (width != inWidth)
@@ -45,7 +60,7 @@ public static class BicubicResampler
             // Only rows [firstRow, lastRow) feed the vertical pass.
             firstRow = vertical.Start[0];
             int lastRow = vertical.Start[height - 1] + vertical.Count[height - 1];
-            var horizontal = Taps.Compute(inWidth, width);
+            var horizontal = Taps.Compute(inWidth, width, kernel, support);
             rows = new byte[(lastRow - firstRow) * width * channels]; // [lastRow - firstRow, width, channels]
             Convolve(pixels, firstRow * inWidth * channels, lineStride: inWidth * channels, tapStride: channels,
                      rows, outLineStride: width * channels, outStep: channels, lines: lastRow - firstRow, channels, horizontal);
@@ -89,6 +104,13 @@ public static class BicubicResampler
         return v < 0 ? (byte)0 : v > 255 ? (byte)255 : (byte)v;
     }
 
+    /// <summary>PIL's bilinear kernel: the triangle 1 − |x| on (−1, 1).</summary>
+    static double Triangle(double x)
+    {
+        if (x < 0.0) x = -x;
+        return x < 1.0 ? 1.0 - x : 0.0;
+    }
+
     /// <summary>Cubic convolution kernel with a = -0.5 (Keys), support 2.</summary>
     static double Cubic(double x)
     {
@@ -108,9 +130,9 @@ public static class BicubicResampler
         public int[] Weights { get; } = weights;
 
         /// <summary>Pillow's double coefficients rounded to 22-bit fixed point, half away from zero.</summary>
-        public static Taps Compute(int inSize, int outSize)
+        public static Taps Compute(int inSize, int outSize, Func<double, double> kernel, double filterSupport)
         {
-            var taps = PilTaps.Compute(inSize, outSize, FilterSupport, Cubic);
+            var taps = PilTaps.Compute(inSize, outSize, filterSupport, kernel);
             var weights = new int[taps.Weights.Length];
             for (int i = 0; i < weights.Length; i++)
             {
@@ -120,4 +142,14 @@ public static class BicubicResampler
             return new Taps(taps.Size, taps.Start, taps.Count, weights);
         }
     }
+}
+
+/// <summary>PIL's <c>Image.resize((w, h), Image.BICUBIC)</c>, bit-exact (see <see cref="PilResampler"/>).</summary>
+public static class BicubicResampler
+{
+    /// <summary>Resizes to <paramref name="width"/> × <paramref name="height"/>; the same size returns a copy, as PIL does.</summary>
+    public static RgbImage Resize(RgbImage image, int width, int height) => PilResampler.Resize(image, width, height, PilFilter.Bicubic);
+
+    /// <summary>PIL's BICUBIC resize of an 8-bit single-channel ('L') image (see <see cref="PilResampler.ResizeGray"/>).</summary>
+    public static byte[] ResizeGray(byte[] pixels, int inWidth, int inHeight, int width, int height) => PilResampler.ResizeGray(pixels, inWidth, inHeight, width, height);
 }
