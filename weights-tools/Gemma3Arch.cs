@@ -20,7 +20,7 @@ public sealed record Gemma3Arch(
         2560, 34, 8, 4, 256, 10240, 262_208, 256, 1024, 255_999, 256_000, 262_144, [1, 106]);
 
     /// <summary>The Gemma 3 architectures synth knows, by CLI name.</summary>
-    public static readonly IReadOnlyDictionary<string, Gemma3Arch> Known = new Dictionary<string, Gemma3Arch>
+    public static readonly IReadOnlyDictionary<string, Gemma3Arch> Sizes = new Dictionary<string, Gemma3Arch>
     {
         ["gemma-3-4b-it"] = Gemma3_4b,
     };

@@ -20,7 +20,7 @@ public sealed record LlavaArch(
         4096, 32, 32, 32, 128, 11008, 32064, 32000, 32001, 4096);
 
     /// <summary>The LLaVA architectures synth knows, by CLI name.</summary>
-    public static readonly IReadOnlyDictionary<string, LlavaArch> Known = new Dictionary<string, LlavaArch>
+    public static readonly IReadOnlyDictionary<string, LlavaArch> Sizes = new Dictionary<string, LlavaArch>
     {
         ["llava-1.5-7b"] = Llava15_7b,
     };

@@ -22,7 +22,7 @@ public sealed record PaliGemmaArch(
         2304, 26, 8, 4, 256, 9216, 257216, 257152, 4096);
 
     /// <summary>The PaliGemma architectures synth knows, by CLI name.</summary>
-    public static readonly IReadOnlyDictionary<string, PaliGemmaArch> Known = new Dictionary<string, PaliGemmaArch>
+    public static readonly IReadOnlyDictionary<string, PaliGemmaArch> Sizes = new Dictionary<string, PaliGemmaArch>
     {
         ["paligemma-3b-224"] = PaliGemma3b224,
         ["paligemma2-3b-224"] = PaliGemma2_3b224,

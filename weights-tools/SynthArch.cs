@@ -23,9 +23,9 @@ public abstract record SynthArch(string Name)
 {
     /// <summary>The architectures synth knows, by CLI name.</summary>
     public static readonly IReadOnlyDictionary<string, SynthArch> Known =
-        PaliGemmaArch.Known.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value))
-            .Concat(LlavaArch.Known.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
-            .Concat(Gemma3Arch.Known.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
+        PaliGemmaArch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value))
+            .Concat(LlavaArch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
+            .Concat(Gemma3Arch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
             .ToDictionary();
 
     /// <summary>Every tensor in the model's state_dict order.</summary>

@@ -9,6 +9,7 @@ using PureVlm.Models;
 using PureVlm.Outputs;
 using PureVlm.Prompts;
 using PureVlm.Runtime;
+using PureVlm.Segmentation;
 
 namespace PureVlm;
 
@@ -29,6 +30,9 @@ public sealed class VlmModel : IDisposable
     /// <summary>The model this library ships with (a 3.3M-parameter PaliGemma trained on synthetic shapes).</summary>
     public static string DefaultModelPath => Path.Combine(AppContext.BaseDirectory, "models", "paligemma-shapes");
 
+    /// <summary>The mask decoder's file name as Google ships it; <see cref="Load"/> picks it up from the model directory.</summary>
+    public const string DefaultDecoderFile = "vae-oid.npz";
+
     /// <summary>The model directory.</summary>
     public string Directory { get; }
     /// <summary>Config, weights and module tree.</summary>
@@ -41,6 +45,11 @@ public sealed class VlmModel : IDisposable
     public IPromptFormat PromptFormat { get; }
     /// <summary>The module tree with its vision tower.</summary>
     public IVisionLanguageModel VisionLanguage { get; }
+    /// <summary>
+    /// PaliGemma's mask decoder (<c>vae-oid.npz</c>), or null: then a <c>segment …</c> answer gives boxes and codes but no
+    /// <see cref="Segment.Mask"/>.
+    /// </summary>
+    public VqVaeDecoder? SegmentationDecoder { get; }
     /// <summary>Seconds spent in <see cref="Load"/>.</summary>
     public double LoadSeconds { get; }
     /// <summary>LoRA adapters loaded beside the base weights, by name; a request activates them with <see cref="GenerationOptions.Adapters"/>.</summary>
@@ -52,9 +61,9 @@ public sealed class VlmModel : IDisposable
     int _leases = 1;
     int _disposed;
 
-    VlmModel(string directory, LoadedModel model, SentencePieceTokenizer tokenizer, ImagePreprocessor preprocessor, double loadSeconds)
+    VlmModel(string directory, LoadedModel model, SentencePieceTokenizer tokenizer, ImagePreprocessor preprocessor, VqVaeDecoder? segmentation, double loadSeconds)
     {
-        Directory = directory; Loaded = model; Tokenizer = tokenizer; Preprocessor = preprocessor; LoadSeconds = loadSeconds;
+        Directory = directory; Loaded = model; Tokenizer = tokenizer; Preprocessor = preprocessor; SegmentationDecoder = segmentation; LoadSeconds = loadSeconds;
         VisionLanguage = model.VisionLanguage!;
         PromptFormat = ModelFamilies.PromptFormat(VisionLanguage);
     }
@@ -62,8 +71,10 @@ public sealed class VlmModel : IDisposable
     /// <summary>
     /// Loads a vision-language model directory (config.json, safetensors, tokenizer, optional preprocessor_config.json);
     /// null loads <see cref="DefaultModelPath"/>. <paramref name="progress"/> receives short status lines.
+    /// <paramref name="segmentationDecoder"/> is the <c>vae-oid.npz</c> that turns <c>&lt;segNNN&gt;</c> codes into masks;
+    /// null takes <c>vae-oid.npz</c> from the model directory when it is there.
     /// </summary>
-    public static VlmModel Load(string? directory = null, Action<string>? progress = null)
+    public static VlmModel Load(string? directory = null, Action<string>? progress = null, string? segmentationDecoder = null)
     {
         var clock = Stopwatch.StartNew();
         directory = Path.GetFullPath(directory ?? DefaultModelPath);
@@ -83,7 +94,10 @@ public sealed class VlmModel : IDisposable
             int size = model.Config.Vision!.ImageSize;
             if (preprocessor.Width != size || preprocessor.Height != size)
                 throw new ModelConfigException($"{directory}: preprocessor_config.json resizes to {preprocessor.Width}×{preprocessor.Height}, the vision tower expects {size}×{size}");
-            return new VlmModel(directory, model, tokenizer, preprocessor, clock.Elapsed.TotalSeconds);
+            segmentationDecoder ??= File.Exists(Path.Combine(directory, DefaultDecoderFile)) ? Path.Combine(directory, DefaultDecoderFile) : null;
+            if (segmentationDecoder != null) progress?.Invoke("loading the mask decoder");
+            var segmentation = segmentationDecoder == null ? null : VqVaeDecoder.Load(segmentationDecoder);
+            return new VlmModel(directory, model, tokenizer, preprocessor, segmentation, clock.Elapsed.TotalSeconds);
         }
         catch { model.Dispose(); throw; }
     }
@@ -274,9 +288,15 @@ public sealed class VlmModel : IDisposable
         public GenerationResult Result()
         {
             string text = _text.ToString();
+            int width = images[0].Width, height = images[0].Height;
+            var segments = owner.PromptFormat.ParseSegments(text, width, height);
+            if (owner.SegmentationDecoder is { } decoder && segments.Count > 0)
+            {
+                var context = new ForwardContext { Observer = options.Observer };
+                segments = segments.Select((s, i) => MaskPaste.Decode(decoder, s, width, height, options.MaskConvention, context, i)).ToList();
+            }
             return new GenerationResult(text, _tokens,
-                owner.PromptFormat.ParseDetections(text, images[0].Width, images[0].Height),
-                owner.PromptFormat.ParseSegments(text, images[0].Width, images[0].Height),
+                owner.PromptFormat.ParseDetections(text, width, height), segments,
                 new GenerationTimings(_encode, _prefill, _decode, _promptLength, Math.Max(0, _tokens.Count - 1)));
         }
     }

@@ -7,12 +7,12 @@ static class ExplainCommand
 {
     const string Help = """
         usage: purevlm explain [--model DIR] --image FILE (--prompt TEXT [--system TEXT] | --messages FILE) --out DIR
-                               [--layer L] [--max-tokens N] [--lora DIR]
+                               [--layer L] [--max-tokens N] [--lora DIR] [--seg-decoder FILE]
 
         Answers the prompt greedily and writes DIR/report.json and DIR/report.html: for each generated token
         its probability, the top 5 alternatives, the entropy, where it attended in the image (layer L and
         the mean over layers), the logit lens of every decoder layer, plus the answer's confidence and the
-        boxes of a detect answer. The HTML is self-contained (inline images, no network, no script).
+        boxes of a detect answer (and the masks of a segment answer, as COCO RLE). The HTML is self-contained (inline images, no network, no script).
 
           --model DIR       PaliGemma, LLaVA or Gemma 3 directory (default: the embedded demo model)
           --image FILE      PNG, JPEG, BMP or GIF
@@ -23,11 +23,13 @@ static class ExplainCommand
           --layer L         decoder layer of the main heatmap (default: the last)
           --max-tokens N    most new tokens (default 32)
           --lora DIR        apply a PEFT LoRA adapter, unmerged (repeatable)
+          --seg-decoder FILE  vae-oid.npz, to turn a "segment ..." answer's <seg> codes into masks
+                            (default: vae-oid.npz in the model directory, if there)
         """;
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("explain", args, ["--model", "--image", "--prompt", "--out", "--layer", "--max-tokens", "--lora", .. ChatInput.Options], []);
+        var cl = new CommandLine("explain", args, ["--model", "--image", "--prompt", "--out", "--layer", "--max-tokens", "--lora", "--seg-decoder", .. ChatInput.Options], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string imagePath = cl.Require("--image");
@@ -39,7 +41,7 @@ static class ExplainCommand
         int? layer = cl.Int("--layer", 0);
 
         var image = ImageLoader.Load(imagePath);
-        using var model = CliModel.Load(cl.Get("--model"));
+        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
         int layers = model.Loaded.Config.Text.NumHiddenLayers;
         if (layer >= layers) throw new UsageException($"--layer {layer}: the decoder has layers 0..{layers - 1}");
 

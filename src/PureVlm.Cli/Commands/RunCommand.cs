@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using PureVlm.Formats.Images;
+using PureVlm.Outputs;
 using PureVlm.Runtime;
 
 namespace PureVlm.Cli.Commands;
@@ -28,15 +29,21 @@ static class RunCommand
           --top-k K            sample among the K most likely tokens (0 = all)
           --top-p P            sample among the most likely tokens up to probability P (default 1)
           --seed S             sampler seed (default 0): the same seed gives the same answer
-          --json               print one JSON object (text, tokens, detections, segments, timings) instead
-          --annotate OUT.png   write the image with the detected boxes drawn
+          --json               print one JSON object (text, tokens, detections, segments with COCO RLE masks,
+                               timings) instead
+          --annotate OUT.png   write the image with the detected boxes drawn (and segment masks filled)
+          --seg-decoder FILE   vae-oid.npz, to turn a "segment ..." answer's <seg> codes into masks
+                               (default: vae-oid.npz in the model directory, if there)
+          --convention C       mask convention: bigvision (default, binary) or demo (soft); see purevlm masks --help
+          --masks DIR          write DIR/mask-{i}.png per segment mask
           --lora DIR           apply a PEFT LoRA adapter, unmerged (repeatable: all given are active)
         """;
 
     public static int Run(string[] args)
     {
         var cl = new CommandLine("run", args,
-            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora", .. ChatInput.Options], ["--json"]);
+            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
+             "--seg-decoder", "--convention", "--masks", .. ChatInput.Options], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         var imagePaths = cl.GetAll("--image");
@@ -51,14 +58,16 @@ static class RunCommand
             TopK = cl.Int("--top-k", 0) ?? 0,
             TopP = cl.Float("--top-p", float.Epsilon, 1) ?? 1,
             Seed = (ulong)(cl.Int("--seed", 0) ?? 0),
+            MaskConvention = SegmentOutput.Convention(cl.Get("--convention")),
         };
+        string? masks = cl.Get("--masks");
         string? annotate = cl.Get("--annotate");
         bool json = cl.Flag("--json");
 
         var images = imagePaths.Select(ImageLoader.Load).ToList();
         if (annotate != null && imagePaths.Any(path => Path.GetFullPath(annotate) == Path.GetFullPath(path)))
             throw new UsageException($"--annotate {annotate} would overwrite an input image; choose another file");
-        using var model = CliModel.Load(cl.Get("--model"));
+        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
         options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
 
         Action<string>? stream = json ? null : piece => { Console.Out.Write(piece); Console.Out.Flush(); };
@@ -68,13 +77,22 @@ static class RunCommand
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"load {model.LoadSeconds:0.000} s, image encode {t.ImageEncodeSeconds:0.000} s, prefill {t.PrefillTokens} tokens {t.PrefillSeconds:0.000} s, decode {t.DecodedTokens} tokens {t.DecodeTokensPerSecond:0.0} tok/s"));
         if (json) Console.Out.WriteLine(ToJson(result, model.LoadSeconds));
-        if (annotate != null)
-        {
-            var boxes = result.Detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
-            PngWriter.Save(ImageAnnotator.Draw(images[0], boxes), annotate);
-            Console.Error.WriteLine($"wrote {annotate} with {boxes.Count} box(es)");
-        }
+        if (result.Segments.Count > 0 && model.SegmentationDecoder == null) Console.Error.WriteLine(SegmentOutput.NoDecoderNote);
+        if (masks != null) Console.Error.WriteLine($"wrote {SegmentOutput.WriteMasks(masks, result.Segments)} mask(s) to {masks}");
+        if (annotate != null) Annotate(images[0], result.Detections, result.Segments, annotate);
         return 0;
+    }
+
+    /// <summary>Detections as boxes; segments as boxes over their translucent masks.</summary>
+    internal static void Annotate(RgbImage image, IReadOnlyList<Detection> detections, IReadOnlyList<Segment> segments, string path)
+    {
+        // A segment answer's boxes are also parsed as detections: draw each box once, with its segment's mask.
+        var boxes = segments.Count > 0
+            ? segments.Select(s => LabelledBox.FromPixels(s.Box, s.Label)).ToList()
+            : detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
+        var fills = segments.Count > 0 ? segments.Select(s => s.Mask?.Pixels).ToList() : null;
+        PngWriter.Save(ImageAnnotator.Draw(image, boxes, fills), path);
+        Console.Error.WriteLine($"wrote {path} with {boxes.Count} box(es)" + (fills == null ? "" : $" and {fills.Count(f => f != null)} mask(s)"));
     }
 
     static string ToJson(GenerationResult r, double loadSeconds)
@@ -84,7 +102,7 @@ static class RunCommand
             text = r.Text,
             tokens = r.Tokens.Select(t => new { id = t.Id, text = t.Text, probability = t.Probability }),
             detections = r.Detections.Select(d => new { label = d.Label, box = d.Box }),
-            segments = r.Segments.Select(s => new { label = s.Label, box = s.Box, codes = s.Codes }),
+            segments = r.Segments.Select(SegmentOutput.Json),
             timings = new
             {
                 load_s = loadSeconds,

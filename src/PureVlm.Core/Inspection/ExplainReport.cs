@@ -89,11 +89,25 @@ public sealed record TokenExplanation(int Index, int Id, string Piece, string Te
 public sealed record ReportDetection(string Label, float[] Box);
 
 /// <summary>
+/// A <c>segment</c> answer's object: its box (pixels, [x0, y0, x1, y1]), its 16 mask codes, and — when a mask decoder is
+/// loaded — the mask as COCO uncompressed RLE (as <c>run --json</c> gives it) and its area in pixels; else both null.
+/// </summary>
+public sealed record ReportSegment(string Label, float[] Box, int[] Codes, ReportMask? Mask, int? Area)
+{
+    /// <summary>The report's form of a parsed segment.</summary>
+    public static ReportSegment Of(Outputs.Segment s) =>
+        new(s.Label, s.Box, s.Codes, s.Mask?.ToRle() is { } rle ? new ReportMask([rle.Height, rle.Width], rle.Counts) : null, s.Mask?.Area);
+}
+
+/// <summary>COCO uncompressed RLE: <c>size</c> [H, W] and run lengths over the column-major pixels, starting with a run of 0s.</summary>
+public sealed record ReportMask(int[] Size, int[] Counts);
+
+/// <summary>
 /// The explain report (the content of report.json; schema in docs/report-schema.md): for every generated token its
 /// probability, alternatives, entropy, attention over the image and logit lens, plus the answer's confidence and boxes.
 /// </summary>
 public sealed record ExplainReport(string Schema, ReportModel Model, ReportRequest Request, ReportAnswer Answer,
-    IReadOnlyList<TokenExplanation> Tokens, IReadOnlyList<ReportDetection> Detections)
+    IReadOnlyList<TokenExplanation> Tokens, IReadOnlyList<ReportDetection> Detections, IReadOnlyList<ReportSegment> Segments)
 {
     /// <summary>The value of <see cref="Schema"/> this version writes.</summary>
     public const string SchemaId = "purevlm.explain/1";
@@ -146,8 +160,9 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
             new ReportRequest(image.SourcePath, image.Width, image.Height, prompt, ids.Length, options.MaxNewTokens, layer),
             Summarise(result.Text, tokens, stoppedAtEos: recorder.Steps.Count > result.Tokens.Count),
             tokens,
-            result.Detections.Select(d => new ReportDetection(d.Label, d.Box)).ToList());
-        return new Explanation(report, image, model.Preprocessor.ModelView(image));
+            result.Detections.Select(d => new ReportDetection(d.Label, d.Box)).ToList(),
+            result.Segments.Select(ReportSegment.Of).ToList());
+        return new Explanation(report, image, model.Preprocessor.ModelView(image), result.Segments.Select(x => x.Mask?.Pixels).ToList());
     }
 
     /// <summary>
@@ -241,4 +256,5 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
 /// <param name="Report">The report (report.json).</param>
 /// <param name="Image">The image as given.</param>
 /// <param name="ModelView">The image resized (and, for CLIP, centre-cropped) as the model saw it (image_size × image_size).</param>
-public sealed record Explanation(ExplainReport Report, RgbImage Image, RgbImage ModelView);
+/// <param name="SegmentMasks">Per segment of the answer, its mask over <paramref name="Image"/> (0 outside), or null without one.</param>
+public sealed record Explanation(ExplainReport Report, RgbImage Image, RgbImage ModelView, IReadOnlyList<byte[]?> SegmentMasks);

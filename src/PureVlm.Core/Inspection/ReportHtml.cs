@@ -40,8 +40,11 @@ public static class ReportHtml
     static void Summary(StringBuilder h, Explanation e, RgbImage large)
     {
         var r = e.Report;
-        var shown = r.Detections.Count == 0 ? e.Image : ImageAnnotator.Draw(e.Image, r.Detections.Select(d =>
-            LabelledBox.FromPixels(d.Box, d.Label)).ToList(),
+        // A segment answer's boxes are also detections: draw each once, over its mask when there is one.
+        bool segments = r.Segments.Count > 0;
+        var boxes = segments ? r.Segments.Select(x => LabelledBox.FromPixels(x.Box, x.Label)).ToList()
+            : r.Detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
+        var shown = boxes.Count == 0 ? e.Image : ImageAnnotator.Draw(e.Image, boxes, segments ? e.SegmentMasks : null,
             thickness: Math.Max(1, Math.Min(e.Image.Width, e.Image.Height) / 100));
         h.Append("<section class=\"summary\"><div class=\"figs\">");
         Figure(h, shown, $"input, {e.Image.Width}×{e.Image.Height}" + (r.Detections.Count > 0 ? $", {r.Detections.Count} box(es) from the answer" : ""), MinDisplaySide);
@@ -55,6 +58,8 @@ public static class ReportHtml
             $"(<code>{Esc(r.Tokens[r.Answer.MinProbabilityIndex].Piece)}</code>)");
         foreach (var d in r.Detections)
             Row(h, "box", $"{Esc(d.Label)}: [{string.Join(", ", d.Box.Select(v => F(v, "0.0")))}] px (x0, y0, x1, y1)");
+        foreach (var x in r.Segments)
+            Row(h, "mask", $"{Esc(x.Label)}: " + (x.Area is int area ? $"{area} px" : "no mask (no decoder loaded, or an invalid box)"));
         Row(h, "model", $"{Esc(r.Model.ModelType)} ({Esc(r.Model.TextModelType)} decoder, {r.Model.TextLayers} layers × {r.Model.TextHeads} heads, vocab {r.Model.VocabSize}), {Esc(r.Model.Directory)}");
         Row(h, "heatmap layer", $"{r.Request.Layer} (and the mean over all {r.Model.TextLayers} layers)");
         h.Append("</table></section>\n");

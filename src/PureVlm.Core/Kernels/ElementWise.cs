@@ -80,6 +80,9 @@ public static class ElementWise
         }
     }
 
+    /// <summary><c>max(x, 0)</c> in place.</summary>
+    public static void Relu(Span<float> x) => TensorPrimitives.Max(x, 0f, x);
+
     /// <summary><c>x · sigmoid(a·x)</c> in place: SiLU for a = 1, CLIP's quick_gelu for a = 1.702.</summary>
     static void SigmoidGate(Span<float> x, float a)
     {

@@ -120,22 +120,26 @@ public sealed class LoadingTests : IDisposable
         Assert.Contains("language_model.lm_head.weight", e.Message);
     }
 
-    [Fact]
-    public void Newer_transformers_key_layout_loads_and_gives_the_same_logits()
+    [Theory]
+    [InlineData("paligemma-tiny")]
+    [InlineData("llava-tiny")]
+    public void Newer_transformers_key_layout_loads_and_gives_the_same_tokens(string fixture)
     {
-        // Rename hub names to transformers ≥ 4.52 names and write a new safetensors file.
-        var dir = TestPaths.Fixture("paligemma-tiny");
+        // Rename hub names to transformers ≥ 4.52 names (its _checkpoint_conversion_mapping, inverted) and write a new safetensors file.
+        var dir = TestPaths.Fixture(fixture);
         string renamed = Path.Combine(_tmp, "renamed.safetensors");
         using (var src = SafeTensorsFile.Open(Path.Combine(dir, "model.safetensors")))
             SafeTensorsWriter.Write(renamed, src.Tensors.Select(t => (Rename(t.Name), t)));
-        using var g = new GoldenFixture("paligemma-tiny", "golden.safetensors");
+        using var g = new GoldenFixture(fixture, "golden.safetensors");
         using var model = LoadedModel.Load(Path.Combine(dir, "config.json"), renamed);
         var s = model.CreateSession();
         var ids = s.Generate(g.Ints("input_ids"), s.EncodeImage(g["pixel_values"]), new GenerationOptions { MaxNewTokens = 12, StopAtEos = false }).Select(t => t.Id);
         Assert.Equal(g.Ints("generated_ids"), ids.ToArray());
 
         static string Rename(string n) =>
-            n.StartsWith("language_model.model.") ? "model.language_model." + n["language_model.model.".Length..] : "model." + n;
+            n.StartsWith("language_model.model.") ? "model.language_model." + n["language_model.model.".Length..]
+            : n.StartsWith("language_model.lm_head.") ? n["language_model.".Length..]
+            : "model." + n;
     }
 }
 

@@ -1,20 +1,20 @@
 namespace PureVlm.Formats.Images;
 
-/// <summary>PIL's resampling filters, numbered as PIL numbers them (the <c>resample</c> of a preprocessor_config.json).</summary>
+/// <summary>PIL's resampling filters for 8-bit images, numbered as PIL numbers them (the <c>resample</c> of a preprocessor_config.json).</summary>
 public enum PilFilter
 {
-    /// <summary><c>Image.BILINEAR</c>: the triangle kernel, support 1 (Gemma 3's processor).</summary>
+    /// <summary><c>Image.BILINEAR</c>: the triangle filter, support 1 (Gemma 3's processor).</summary>
     Bilinear = 2,
-    /// <summary><c>Image.BICUBIC</c>: the cubic convolution kernel with a = −0.5, support 2 (SigLIP's and CLIP's processors).</summary>
+    /// <summary><c>Image.BICUBIC</c>: the cubic convolution filter with a = −0.5, support 2 (SigLIP's and CLIP's processors).</summary>
     Bicubic = 3,
 }
 
 /// <summary>
-/// Bit-exact restatement of PIL's <c>Image.resize((w, h), filter)</c> for 8-bit RGB (Pillow libImaging/Resample.c),
+/// Bit-exact restatement of PIL's <c>Image.resize((w, h), filter)</c> for 8-bit RGB and gray (Pillow libImaging/Resample.c),
 /// for the filters of <see cref="PilFilter"/>: a separable convolution whose support widens by the scale factor when
 /// shrinking, weights normalised per output pixel and rounded to 22-bit fixed point, a horizontal pass over only the
 /// rows the vertical pass will read, then a vertical pass, each rounding and clamping to 0..255. The filters differ
-/// only in their kernel and its support.
+/// only in their kernel and its support (<see cref="PilTaps"/>).
 /// </summary>
 public static class PilResampler
 {
@@ -25,35 +25,52 @@ public static class PilResampler
     public static RgbImage Resize(RgbImage image, int width, int height, PilFilter filter)
     {
         ArgumentNullException.ThrowIfNull(image);
+        return new RgbImage(width, height, Resize(image.Pixels, image.Width, image.Height, 3, width, height, filter), image.SourcePath);
+    }
+
+    /// <summary>
+    /// PIL's <c>Image.resize((width, height), filter)</c> of an 8-bit single-channel ('L') image, [inHeight, inWidth]
+    /// row-major; returns [height, width].
+    /// </summary>
+    public static byte[] ResizeGray(byte[] pixels, int inWidth, int inHeight, int width, int height, PilFilter filter)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        if (inWidth <= 0 || inHeight <= 0 || pixels.Length != (long)inWidth * inHeight)
+            throw new ArgumentException($"{pixels.Length} bytes for a {inWidth}x{inHeight} gray image, expected {(long)inWidth * inHeight}", nameof(pixels));
+        return Resize(pixels, inWidth, inHeight, 1, width, height, filter);
+    }
+
+    static byte[] Resize(byte[] pixels, int inWidth, int inHeight, int channels, int width, int height, PilFilter filter)
+    {
         if (width <= 0 || height <= 0 || width > ImageLoader.MaxSide || height > ImageLoader.MaxSide)
             throw new ArgumentOutOfRangeException(nameof(width), $"target size {width}x{height}: each side must be 1..{ImageLoader.MaxSide}");
-        if (width == image.Width && height == image.Height) return image.Clone();
+        if (width == inWidth && height == inHeight) return (byte[])pixels.Clone();
 
-        var (kernel, support) = filter switch
+        var (support, kernel) = filter switch
         {
-            PilFilter.Bilinear => ((Func<double, double>)Triangle, 1.0),
-            PilFilter.Bicubic => (Cubic, 2.0),
+            PilFilter.Bilinear => (1.0, (Func<double, double>)PilTaps.Triangle),
+            PilFilter.Bicubic => (2.0, PilTaps.Cubic),
             _ => throw new ArgumentOutOfRangeException(nameof(filter), filter, "expected Bilinear or Bicubic"),
         };
-        var vertical = Taps.Compute(image.Height, height, kernel, support);
-        byte[] rows = image.Pixels;
+        var vertical = Taps.Compute(inHeight, height, support, kernel);
+        byte[] rows = pixels;
         int firstRow = 0;
-        if (width != image.Width)
+        if (width != inWidth)
         {
             // Only rows [firstRow, lastRow) feed the vertical pass.
             firstRow = vertical.Start[0];
             int lastRow = vertical.Start[height - 1] + vertical.Count[height - 1];
-            var horizontal = Taps.Compute(image.Width, width, kernel, support);
-            rows = new byte[(lastRow - firstRow) * width * 3]; // [lastRow - firstRow, width, 3]
-            Convolve(image.Pixels, firstRow * image.Width * 3, lineStride: image.Width * 3, tapStride: 3,
-                     rows, outLineStride: width * 3, outStep: 3, lines: lastRow - firstRow, horizontal);
+            var horizontal = Taps.Compute(inWidth, width, support, kernel);
+            rows = new byte[(lastRow - firstRow) * width * channels]; // [lastRow - firstRow, width, channels]
+            Convolve(pixels, firstRow * inWidth * channels, lineStride: inWidth * channels, tapStride: channels,
+                     rows, outLineStride: width * channels, outStep: channels, lines: lastRow - firstRow, channels, horizontal);
         }
-        if (height == image.Height) return new RgbImage(width, height, rows, image.SourcePath);
+        if (height == inHeight) return rows;
 
-        var output = new byte[height * width * 3]; // [height, width, 3]
-        Convolve(rows, -firstRow * width * 3, lineStride: 3, tapStride: width * 3,
-                 output, outLineStride: 3, outStep: width * 3, lines: width, vertical);
-        return new RgbImage(width, height, output, image.SourcePath);
+        var output = new byte[height * width * channels]; // [height, width, channels]
+        Convolve(rows, -firstRow * width * channels, lineStride: channels, tapStride: width * channels,
+                 output, outLineStride: channels, outStep: width * channels, lines: width, channels, vertical);
+        return output;
     }
 
     /// <summary>
@@ -61,7 +78,7 @@ public static class PilResampler
     /// <c>dst[l*outLineStride + o*outStep + c] = clamp(Σ_k src[srcBase + l*lineStride + (Start[o]+k)*tapStride + c] · W[o,k])</c>.
     /// Horizontal: lines are rows, taps step over pixels. Vertical: lines are columns, taps step over rows.
     /// </summary>
-    static void Convolve(byte[] src, int srcBase, int lineStride, int tapStride, byte[] dst, int outLineStride, int outStep, int lines, Taps taps)
+    static void Convolve(byte[] src, int srcBase, int lineStride, int tapStride, byte[] dst, int outLineStride, int outStep, int lines, int channels, Taps taps)
     {
         for (int l = 0; l < lines; l++)
         {
@@ -70,7 +87,7 @@ public static class PilResampler
                 int w0 = o * taps.Size;
                 int s0 = srcBase + l * lineStride + taps.Start[o] * tapStride;
                 int d = l * outLineStride + o * outStep;
-                for (int c = 0; c < 3; c++)
+                for (int c = 0; c < channels; c++)
                 {
                     int sum = 1 << (PrecisionBits - 1); // rounds the final shift to nearest
                     for (int k = 0; k < taps.Count[o]; k++)
@@ -87,23 +104,6 @@ public static class PilResampler
         return v < 0 ? (byte)0 : v > 255 ? (byte)255 : (byte)v;
     }
 
-    /// <summary>PIL's bilinear kernel: the triangle 1 − |x| on (−1, 1).</summary>
-    static double Triangle(double x)
-    {
-        if (x < 0.0) x = -x;
-        return x < 1.0 ? 1.0 - x : 0.0;
-    }
-
-    /// <summary>Cubic convolution kernel with a = -0.5 (Keys), support 2.</summary>
-    static double Cubic(double x)
-    {
-        const double a = -0.5;
-        if (x < 0.0) x = -x;
-        if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-        if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
-        return 0.0;
-    }
-
     /// <summary>Per output position: first input index, number of taps, and fixed-point weights ([outSize, Size]).</summary>
     sealed class Taps(int size, int[] start, int[] count, int[] weights)
     {
@@ -112,44 +112,17 @@ public static class PilResampler
         public int[] Count { get; } = count;
         public int[] Weights { get; } = weights;
 
-        public static Taps Compute(int inSize, int outSize, Func<double, double> kernel, double filterSupport)
+        /// <summary>Pillow's double coefficients rounded to 22-bit fixed point, half away from zero.</summary>
+        public static Taps Compute(int inSize, int outSize, double support, Func<double, double> kernel)
         {
-            double scale = (double)inSize / outSize;
-            double filterScale = Math.Max(scale, 1.0);
-            double support = filterSupport * filterScale;
-            int size = (int)Math.Ceiling(support) * 2 + 1;
-            var start = new int[outSize];
-            var count = new int[outSize];
-            var weights = new int[outSize * size];
-            var w = new double[size];
-            double invFilterScale = 1.0 / filterScale;
-            for (int o = 0; o < outSize; o++)
+            var taps = PilTaps.Compute(inSize, outSize, support, kernel);
+            var weights = new int[taps.Weights.Length];
+            for (int i = 0; i < weights.Length; i++)
             {
-                double center = (o + 0.5) * scale;
-                int min = Math.Max((int)(center - support + 0.5), 0); // (int) truncates toward zero, as C does
-                int n = Math.Min((int)(center + support + 0.5), inSize) - min;
-                double total = 0.0;
-                for (int k = 0; k < n; k++)
-                {
-                    w[k] = kernel((k + min - center + 0.5) * invFilterScale);
-                    total += w[k];
-                }
-                for (int k = 0; k < n; k++)
-                {
-                    double normalized = total != 0.0 ? w[k] / total : w[k];
-                    weights[o * size + k] = (int)(normalized < 0 ? normalized * (1 << PrecisionBits) - 0.5 : normalized * (1 << PrecisionBits) + 0.5);
-                }
-                start[o] = min;
-                count[o] = n;
+                double w = taps.Weights[i] * (1 << PrecisionBits);
+                weights[i] = (int)(w < 0 ? w - 0.5 : w + 0.5);
             }
-            return new Taps(size, start, count, weights);
+            return new Taps(taps.Size, taps.Start, taps.Count, weights);
         }
     }
-}
-
-/// <summary>PIL's <c>Image.resize((w, h), Image.BICUBIC)</c>, bit-exact (see <see cref="PilResampler"/>).</summary>
-public static class BicubicResampler
-{
-    /// <summary>Resizes to <paramref name="width"/> × <paramref name="height"/>; the same size returns a copy, as PIL does.</summary>
-    public static RgbImage Resize(RgbImage image, int width, int height) => PilResampler.Resize(image, width, height, PilFilter.Bicubic);
 }
