@@ -169,7 +169,7 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
     /// Explains each token of <paramref name="answer"/> from what <paramref name="recorder"/> saw while <paramref name="model"/>
     /// generated it (step k produced token k): probability, entropy, the <paramref name="topK"/> alternatives, attention
     /// over the patch grid and the logit lens through the decoder's own final norm and output layer.
-    /// <paramref name="piece"/> names a token id. The part of <see cref="Create"/> that needs no tokenizer or image file.
+    /// <paramref name="piece"/> names a token id. The part of <see cref="Create(VlmModel, RgbImage, string, ExplainOptions?)"/> that needs no tokenizer or image file.
     /// </summary>
     public static List<TokenExplanation> ExplainTokens(IVisionLanguageModel model, ExplainRecorder recorder, IReadOnlyList<AnswerToken> answer,
         Func<int, string> piece, int topK)
