@@ -36,18 +36,8 @@ public sealed record Gemma3Arch(
         yield return new("multi_modal_projector.mm_input_projection_weight", [dv, dt], Init.SmallNormal);
         yield return new("multi_modal_projector.mm_soft_emb_norm.weight", [dv], Init.SmallNormal);
 
-        const string m = "language_model.model.";
-        yield return new(m + "embed_tokens.weight", [Vocab, dt], Init.SmallNormal);
-        for (int l = 0; l < TextLayers; l++)
-        {
-            string p = $"{m}layers.{l}.";
-            foreach (var t in DecoderLayer(p, dt, Heads, KvHeads, HeadDim, it, Init.SmallNormal)) yield return t;
-            yield return new(p + "self_attn.q_norm.weight", [HeadDim], Init.SmallNormal);
-            yield return new(p + "self_attn.k_norm.weight", [HeadDim], Init.SmallNormal);
-            yield return new(p + "pre_feedforward_layernorm.weight", [dt], Init.SmallNormal);
-            yield return new(p + "post_feedforward_layernorm.weight", [dt], Init.SmallNormal);
-        }
-        yield return new(m + "norm.weight", [dt], Init.SmallNormal);
+        foreach (var t in GemmaDecoder("language_model.model.", Vocab, dt, TextLayers, Heads, KvHeads, HeadDim, it, sandwichNorms: true, qkNorm: true))
+            yield return t;
     }
 
     /// <summary>

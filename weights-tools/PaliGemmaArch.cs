@@ -41,19 +41,8 @@ public sealed record PaliGemmaArch(
         yield return new("multi_modal_projector.linear.weight", [dt, dv], Init.SmallNormal);
         yield return new("multi_modal_projector.linear.bias", [dt], Init.SmallNormal);
 
-        const string m = "language_model.model.";
-        yield return new(m + "embed_tokens.weight", [Vocab, dt], Init.SmallNormal);
-        for (int l = 0; l < TextLayers; l++)
-        {
-            string p = $"{m}layers.{l}.";
-            foreach (var t in DecoderLayer(p, dt, Heads, KvHeads, HeadDim, it, Init.SmallNormal)) yield return t;
-            if (Generation == 2)
-            {
-                yield return new(p + "pre_feedforward_layernorm.weight", [dt], Init.SmallNormal);
-                yield return new(p + "post_feedforward_layernorm.weight", [dt], Init.SmallNormal);
-            }
-        }
-        yield return new(m + "norm.weight", [dt], Init.SmallNormal);
+        foreach (var t in GemmaDecoder("language_model.model.", Vocab, dt, TextLayers, Heads, KvHeads, HeadDim, it, sandwichNorms: Generation == 2, qkNorm: false))
+            yield return t;
     }
 
     /// <summary>

@@ -77,6 +77,33 @@ public abstract record SynthArch(string Name)
     }
 
     /// <summary>
+    /// A Gemma decoder as HF names it under <paramref name="m"/> (<c>language_model.model.</c>): embed_tokens, the layers,
+    /// the final norm, every norm applied as 1 + w. <paramref name="sandwichNorms"/> adds Gemma 2's and 3's pre/post-feedforward
+    /// norms, <paramref name="qkNorm"/> Gemma 3's q_norm / k_norm.
+    /// </summary>
+    protected static IEnumerable<SynthTensor> GemmaDecoder(string m, long vocab, long hidden, int layers, long heads, long kvHeads, long headDim,
+        long intermediate, bool sandwichNorms, bool qkNorm)
+    {
+        yield return new(m + "embed_tokens.weight", [vocab, hidden], Init.SmallNormal);
+        for (int l = 0; l < layers; l++)
+        {
+            string p = $"{m}layers.{l}.";
+            foreach (var t in DecoderLayer(p, hidden, heads, kvHeads, headDim, intermediate, Init.SmallNormal)) yield return t;
+            if (qkNorm)
+            {
+                yield return new(p + "self_attn.q_norm.weight", [headDim], Init.SmallNormal);
+                yield return new(p + "self_attn.k_norm.weight", [headDim], Init.SmallNormal);
+            }
+            if (sandwichNorms)
+            {
+                yield return new(p + "pre_feedforward_layernorm.weight", [hidden], Init.SmallNormal);
+                yield return new(p + "post_feedforward_layernorm.weight", [hidden], Init.SmallNormal);
+            }
+        }
+        yield return new(m + "norm.weight", [hidden], Init.SmallNormal);
+    }
+
+    /// <summary>
     /// The tensors Gemma and LLaMA decoder layers share (bias-free q/k/v/o, gated MLP, input and post-attention
     /// RMSNorm); <paramref name="norm"/> says whether the norm is applied as 1 + w (Gemma) or w (LLaMA).
     /// </summary>

@@ -1,11 +1,11 @@
 namespace PureVlm.Formats.Images;
 
-/// <summary>PIL's resampling filters, numbered as PIL numbers them (the <c>resample</c> of a preprocessor_config.json).</summary>
+/// <summary>PIL's resampling filters for 8-bit images, numbered as PIL numbers them (the <c>resample</c> of a preprocessor_config.json).</summary>
 public enum PilFilter
 {
-    /// <summary><c>Image.BILINEAR</c>: the triangle kernel, support 1 (Gemma 3's processor).</summary>
+    /// <summary><c>Image.BILINEAR</c>: the triangle filter, support 1 (Gemma 3's processor).</summary>
     Bilinear = 2,
-    /// <summary><c>Image.BICUBIC</c>: the cubic convolution kernel with a = −0.5, support 2 (SigLIP's and CLIP's processors).</summary>
+    /// <summary><c>Image.BICUBIC</c>: the cubic convolution filter with a = −0.5, support 2 (SigLIP's and CLIP's processors).</summary>
     Bicubic = 3,
 }
 
@@ -14,7 +14,7 @@ public enum PilFilter
 /// for the filters of <see cref="PilFilter"/>: a separable convolution whose support widens by the scale factor when
 /// shrinking, weights normalised per output pixel and rounded to 22-bit fixed point, a horizontal pass over only the
 /// rows the vertical pass will read, then a vertical pass, each rounding and clamping to 0..255. The filters differ
-/// only in their kernel and its support.
+/// only in their kernel and its support (<see cref="PilTaps"/>).
 /// </summary>
 public static class PilResampler
 {
@@ -29,15 +29,15 @@ public static class PilResampler
     }
 
     /// <summary>
-    /// PIL's <c>Image.resize((width, height), BICUBIC)</c> of an 8-bit single-channel ('L') image, [inHeight, inWidth]
+    /// PIL's <c>Image.resize((width, height), filter)</c> of an 8-bit single-channel ('L') image, [inHeight, inWidth]
     /// row-major; returns [height, width].
     /// </summary>
-    public static byte[] ResizeGray(byte[] pixels, int inWidth, int inHeight, int width, int height)
+    public static byte[] ResizeGray(byte[] pixels, int inWidth, int inHeight, int width, int height, PilFilter filter)
     {
         ArgumentNullException.ThrowIfNull(pixels);
         if (inWidth <= 0 || inHeight <= 0 || pixels.Length != (long)inWidth * inHeight)
             throw new ArgumentException($"{pixels.Length} bytes for a {inWidth}x{inHeight} gray image, expected {(long)inWidth * inHeight}", nameof(pixels));
-        return Resize(pixels, inWidth, inHeight, 1, width, height, PilFilter.Bicubic);
+        return Resize(pixels, inWidth, inHeight, 1, width, height, filter);
     }
 
     static byte[] Resize(byte[] pixels, int inWidth, int inHeight, int channels, int width, int height, PilFilter filter)
@@ -46,13 +46,13 @@ public static class PilResampler
             throw new ArgumentOutOfRangeException(nameof(width), $"target size {width}x{height}: each side must be 1..{ImageLoader.MaxSide}");
         if (width == inWidth && height == inHeight) return (byte[])pixels.Clone();
 
-        var (kernel, support) = filter switch
+        var (support, kernel) = filter switch
         {
-            PilFilter.Bilinear => ((Func<double, double>)Triangle, 1.0),
-            PilFilter.Bicubic => (Cubic, 2.0),
+            PilFilter.Bilinear => (1.0, (Func<double, double>)PilTaps.Triangle),
+            PilFilter.Bicubic => (2.0, PilTaps.Cubic),
             _ => throw new ArgumentOutOfRangeException(nameof(filter), filter, "expected Bilinear or Bicubic"),
         };
-        var vertical = Taps.Compute(inHeight, height, kernel, support);
+        var vertical = Taps.Compute(inHeight, height, support, kernel);
         byte[] rows = pixels;
         int firstRow = 0;
         if (width != inWidth)
@@ -60,7 +60,7 @@ public static class PilResampler
             // Only rows [firstRow, lastRow) feed the vertical pass.
             firstRow = vertical.Start[0];
             int lastRow = vertical.Start[height - 1] + vertical.Count[height - 1];
-            var horizontal = Taps.Compute(inWidth, width, kernel, support);
+            var horizontal = Taps.Compute(inWidth, width, support, kernel);
             rows = new byte[(lastRow - firstRow) * width * channels]; // [lastRow - firstRow, width, channels]
             Convolve(pixels, firstRow * inWidth * channels, lineStride: inWidth * channels, tapStride: channels,
                      rows, outLineStride: width * channels, outStep: channels, lines: lastRow - firstRow, channels, horizontal);
@@ -104,23 +104,6 @@ public static class PilResampler
         return v < 0 ? (byte)0 : v > 255 ? (byte)255 : (byte)v;
     }
 
-    /// <summary>PIL's bilinear kernel: the triangle 1 − |x| on (−1, 1).</summary>
-    static double Triangle(double x)
-    {
-        if (x < 0.0) x = -x;
-        return x < 1.0 ? 1.0 - x : 0.0;
-    }
-
-    /// <summary>Cubic convolution kernel with a = -0.5 (Keys), support 2.</summary>
-    static double Cubic(double x)
-    {
-        const double a = -0.5;
-        if (x < 0.0) x = -x;
-        if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-        if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
-        return 0.0;
-    }
-
     /// <summary>Per output position: first input index, number of taps, and fixed-point weights ([outSize, Size]).</summary>
     sealed class Taps(int size, int[] start, int[] count, int[] weights)
     {
@@ -130,9 +113,9 @@ public static class PilResampler
         public int[] Weights { get; } = weights;
 
         /// <summary>Pillow's double coefficients rounded to 22-bit fixed point, half away from zero.</summary>
-        public static Taps Compute(int inSize, int outSize, Func<double, double> kernel, double filterSupport)
+        public static Taps Compute(int inSize, int outSize, double support, Func<double, double> kernel)
         {
-            var taps = PilTaps.Compute(inSize, outSize, filterSupport, kernel);
+            var taps = PilTaps.Compute(inSize, outSize, support, kernel);
             var weights = new int[taps.Weights.Length];
             for (int i = 0; i < weights.Length; i++)
             {
@@ -142,14 +125,4 @@ public static class PilResampler
             return new Taps(taps.Size, taps.Start, taps.Count, weights);
         }
     }
-}
-
-/// <summary>PIL's <c>Image.resize((w, h), Image.BICUBIC)</c>, bit-exact (see <see cref="PilResampler"/>).</summary>
-public static class BicubicResampler
-{
-    /// <summary>Resizes to <paramref name="width"/> × <paramref name="height"/>; the same size returns a copy, as PIL does.</summary>
-    public static RgbImage Resize(RgbImage image, int width, int height) => PilResampler.Resize(image, width, height, PilFilter.Bicubic);
-
-    /// <summary>PIL's BICUBIC resize of an 8-bit single-channel ('L') image (see <see cref="PilResampler.ResizeGray"/>).</summary>
-    public static byte[] ResizeGray(byte[] pixels, int inWidth, int inHeight, int width, int height) => PilResampler.ResizeGray(pixels, inWidth, inHeight, width, height);
 }
