@@ -159,6 +159,7 @@ public sealed class VlmServer : IAsyncDisposable
         BadHttpRequestException b => new ApiException(b.StatusCode, b.Message),
         QueueFullException q => new ApiException(503, $"busy: {q.Message}; retry later", code: "queue_full", type: "server_error"),
         ContextLengthException c => ApiException.BadRequest(c.Message, "messages", "context_length_exceeded"),
+        Prompts.InvalidPromptException p => ApiException.BadRequest(p.Message, "messages", "invalid_prompt"),
         Formats.Images.InvalidImageException i => ApiException.BadRequest($"the image could not be decoded: {i.Message}", "image_url", "invalid_image"),
         ArgumentException a => ApiException.BadRequest(a.Message.ReplaceLineEndings(" ")),
         _ => null,

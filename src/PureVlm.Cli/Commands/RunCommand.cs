@@ -2,25 +2,33 @@ using System.Globalization;
 using System.Text.Json;
 using PureVlm.Formats.Images;
 using PureVlm.Outputs;
+using PureVlm.Prompts;
 using PureVlm.Runtime;
 
 namespace PureVlm.Cli.Commands;
 
 static class RunCommand
 {
-    const string Help = """
-        usage: purevlm run [--model DIR] --image FILE [--image FILE ...] --prompt TEXT [options]
-               purevlm run [--model DIR] --batch REQUESTS.jsonl [options]
+    const string Help = $$"""
+        usage: purevlm run [--model DIR|ID [--revision REV]] (--image FILE | --video PATH) [...] (--prompt TEXT [--system TEXT] | --messages FILE) [options]
+               purevlm run [--model DIR|ID [--revision REV]] --batch REQUESTS.jsonl [options]
 
-        Asks a vision-language model (PaliGemma, LLaVA) about an image. The answer streams to stdout;
+        Asks a vision-language model (PaliGemma, LLaVA, Video-LLaVA, Gemma 3) about images or videos. The answer streams to stdout;
         loading progress and timings go to stderr. Without --model, the embedded demo model
         (paligemma-shapes) is used.
 
-          --model DIR          Hugging Face model directory (config.json, safetensors, tokenizer)
+        {{CliModel.OptionsHelp}}
           --image FILE         PNG, JPEG, BMP or GIF; repeat it for several images, in the order of the
-                               prompt's <image> markers (LLaVA)
+                               prompt's <image> markers or the messages' image parts (LLaVA, Gemma 3)
+          --video PATH         Video-LLaVA: a folder of frame images (sorted by name) or an animated GIF,
+                               sampled uniformly to the model's frame count (frame floor(i * n / T));
+                               repeatable; the prompt's <image>/<video> markers give the order
           --prompt TEXT        PaliGemma: e.g. "caption en", "detect circle", "answer en what color is the circle?";
-                               LLaVA: the user's words, put into "USER: <image>\n{prompt} ASSISTANT:"
+                               LLaVA, Gemma 3: the user's words, put into the model's chat template (images
+                               first unless <image> markers place them)
+          --system TEXT        a system message before the prompt (chat models)
+          --messages FILE      a JSON chat in Hugging Face's format instead of --prompt: [{"role": "system" |
+                               "user" | "assistant", "content": [{"type": "text", "text": "..."}, {"type": "image"}]}]
           --max-tokens N       most new tokens (default 64, at least 1)
           --temperature T      0 = greedy (default); > 0 samples
           --top-k K            sample among the K most likely tokens (0 = all)
@@ -43,33 +51,39 @@ static class RunCommand
     public static int Run(string[] args)
     {
         var cl = new CommandLine("run", args,
-            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
-             "--seg-decoder", "--convention", "--masks", "--batch", "--max-batch"], ["--json"]);
+            ["--model", "--revision", "--image", "--video", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
+             "--seg-decoder", "--convention", "--masks", "--batch", "--max-batch", .. ChatInput.Options], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         var options = Options(cl);
         if (cl.Get("--batch") is { } batch)
         {
-            if (cl.GetAll("--image").Count > 0 || cl.Get("--prompt") != null || cl.Get("--annotate") != null || cl.Get("--masks") != null || cl.Flag("--json"))
-                throw new UsageException("--batch takes its images and prompts from the file and prints JSON; drop --image, --prompt, --annotate, --masks and --json");
+            string[] single = ["--image", "--video", "--prompt", "--annotate", "--masks", .. ChatInput.Options];
+            if (single.Any(o => cl.GetAll(o).Count > 0) || cl.Flag("--json"))
+                throw new UsageException($"--batch takes its images and prompts from the file and prints JSON; drop {string.Join(", ", single.Where(o => cl.GetAll(o).Count > 0).Append("--json"))}");
             return RunBatch(cl, batch, options);
         }
         if (cl.Get("--max-batch") != null) throw new UsageException("--max-batch goes with --batch");
         var imagePaths = cl.GetAll("--image");
-        if (imagePaths.Count == 0) cl.Require("--image");
-        string prompt = cl.Require("--prompt");
+        var videoPaths = cl.GetAll("--video");
+        if (imagePaths.Count == 0 && videoPaths.Count == 0) throw new UsageException("--image or --video is required (see purevlm run --help)");
+        string? prompt = cl.Get("--prompt");
+        var messages = ChatInput.Messages(cl, prompt, imagePaths.Count);
+        if (messages == null && prompt == null) throw new UsageException("--prompt TEXT or --messages FILE is required (see purevlm run --help)");
+        if (messages != null && videoPaths.Count > 0) throw new UsageException("--messages and --system take images; with --video give --prompt");
         string? masks = cl.Get("--masks");
         string? annotate = cl.Get("--annotate");
         bool json = cl.Flag("--json");
 
-        var images = imagePaths.Select(ImageLoader.Load).ToList();
-        if (annotate != null && imagePaths.Any(path => Path.GetFullPath(annotate) == Path.GetFullPath(path)))
-            throw new UsageException($"--annotate {annotate} would overwrite an input image; choose another file");
-        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
+        if (annotate != null && imagePaths.Concat(videoPaths).Any(path => Path.GetFullPath(annotate) == Path.GetFullPath(path)))
+            throw new UsageException($"--annotate {annotate} would overwrite an input; choose another file");
+        using var model = CliModel.Load(cl, cl.Get("--seg-decoder"));
+        var media = MediaArgs.InPromptOrder(imagePaths, videoPaths, prompt)
+            .Select(m => m.Kind == MediaKind.Image ? MediaInput.Image(ImageLoader.Load(m.Path)) : model.LoadVideo(m.Path)).ToList();
         options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
 
         Action<string>? stream = json ? null : piece => { Console.Out.Write(piece); Console.Out.Flush(); };
-        var result = model.Generate(images, prompt, options, stream);
+        var result = messages != null ? model.Generate(media.Select(m => m.Frames[0]).ToList(), messages, options, stream) : model.Generate(media, prompt!, options, stream);
         if (!json) Console.Out.WriteLine();
         var t = result.Timings;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -77,7 +91,7 @@ static class RunCommand
         if (json) Console.Out.WriteLine(RunJson.Serialize(result, model.LoadSeconds));
         if (result.Segments.Count > 0 && model.SegmentationDecoder == null) Console.Error.WriteLine(SegmentOutput.NoDecoderNote);
         if (masks != null) Console.Error.WriteLine($"wrote {SegmentOutput.WriteMasks(masks, result.Segments)} mask(s) to {masks}");
-        if (annotate != null) Annotate(images[0], result.Detections, result.Segments, annotate);
+        if (annotate != null) Annotate(media[0].Frames[0], result.Detections, result.Segments, annotate);
         return 0;
     }
 
@@ -112,7 +126,7 @@ static class RunCommand
         if (!File.Exists(path)) throw new UsageException($"--batch {path}: file not found");
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var lines = File.ReadAllLines(path).Select((text, i) => (Text: text, Line: i + 1)).Where(l => l.Text.Trim().Length > 0).ToList();
-        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
+        using var model = CliModel.Load(cl, cl.Get("--seg-decoder"));
         options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
         using var engine = new VlmEngine(model, cl.Int("--max-batch", 1, BatchDecoder.MaxBatch) ?? 8, maxQueue: lines.Count);
         var answers = lines.Select(l => Submit(engine, l.Text, l.Line, path, folder, options)).ToList();

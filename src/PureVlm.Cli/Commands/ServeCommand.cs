@@ -6,8 +6,8 @@ namespace PureVlm.Cli.Commands;
 
 static class ServeCommand
 {
-    const string Help = """
-        usage: purevlm serve [--model DIR] [--host 127.0.0.1] [--port 8080] [--lora NAME=DIR ...] [--seg-decoder FILE] [options]
+    const string Help = $$"""
+        usage: purevlm serve [--model DIR|ID [--revision REV]] [--host 127.0.0.1] [--port 8080] [--lora NAME=DIR ...] [--seg-decoder FILE] [options]
 
         Serves a model over HTTP until Ctrl+C: an OpenAI-compatible POST /v1/chat/completions (images as
         data: URIs; streaming, logprobs, usage), GET /v1/models, GET /health, the native POST /api/generate
@@ -15,7 +15,7 @@ static class ServeCommand
         at / to try it in a browser. Concurrent requests decode together in one batch. Prints the URL when
         ready and one line per request on stderr. Without --model, the embedded demo model is served.
 
-          --model DIR        Hugging Face model directory (default: the embedded demo model)
+        {{CliModel.OptionsHelp}}
           --host ADDR        IP address to listen on (default 127.0.0.1; 0.0.0.0 exposes it to the network)
           --port N           TCP port (default 8080; 0 picks a free one)
           --lora NAME=DIR    load a PEFT LoRA adapter; requests select it with "model": "MODEL+NAME" (repeatable)
@@ -29,7 +29,7 @@ static class ServeCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("serve", args, ["--model", "--host", "--port", "--lora", "--seg-decoder", "--max-batch", "--max-queue", "--max-body", "--api-key"], []);
+        var cl = new CommandLine("serve", args, ["--model", "--revision", "--host", "--port", "--lora", "--seg-decoder", "--max-batch", "--max-queue", "--max-body", "--api-key"], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string hostText = cl.Get("--host") ?? "127.0.0.1";
@@ -52,7 +52,7 @@ static class ServeCommand
             return (Name: spec[..eq], Dir: spec[(eq + 1)..]);
         }).ToList();
 
-        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
+        using var model = CliModel.Load(cl, cl.Get("--seg-decoder"));
         foreach (var (name, dir) in loras) model.LoadAdapter(dir, name);
         Serve(model, options).GetAwaiter().GetResult();
         return 0;

@@ -5,27 +5,40 @@ using static PureVlm.Models.Workspace;
 namespace PureVlm.Models;
 
 /// <summary>
-/// The self-attention of HF's decoders (<c>LlamaAttention</c>, <c>GemmaAttention</c>, <c>Gemma2Attention</c>): q/k/v/o,
-/// RoPE (rotate_half), grouped KV heads, KV cache. What differs between them is passed in: the score scale, an
-/// optional logit soft-cap (0 = off) and an optional sliding window.
+/// The self-attention of HF's decoders (<c>LlamaAttention</c>, <c>GemmaAttention</c>, <c>Gemma2Attention</c>,
+/// <c>Gemma3Attention</c>): q/k/v/o, RoPE (rotate_half), grouped KV heads, KV cache. What differs between them is passed
+/// in: the score scale, an optional logit soft-cap (0 = off), an optional sliding window, and Gemma 3's per-layer RoPE
+/// base, linear RoPE scaling and QK-norm.
 /// </summary>
 public sealed class DecoderAttention
 {
     readonly Linear _qProj, _kProj, _vProj, _oProj;
     readonly int _heads, _kvHeads, _headDim;
-    readonly float _scale, _softCap, _ropeTheta;
+    readonly float _scale, _softCap, _ropeTheta, _ropeScaling;
+    readonly RmsNorm? _qNorm, _kNorm;
     readonly int _window;
     readonly string _probsName, _outputName;
 
-    /// <summary>Loads <c>{q,k,v,o}_proj</c> under <paramref name="scope"/>, all four with a bias when <c>attention_bias</c> (as LlamaAttention).</summary>
-    public DecoderAttention(WeightScope scope, TextConfig c, float scale, float softCap, int window, string traceName)
+    /// <summary>
+    /// Loads <c>{q,k,v,o}_proj</c> under <paramref name="scope"/>, all four with a bias when <c>attention_bias</c> (as
+    /// LlamaAttention). RoPE uses <paramref name="ropeTheta"/> (default <c>rope_theta</c>) with its frequencies divided by
+    /// <paramref name="ropeScaling"/> (linear scaling; 1 = none). <paramref name="qkNorm"/> loads <c>q_norm</c> / <c>k_norm</c>
+    /// (RMSNorm over head_dim with <c>1 + w</c>, applied per head before RoPE, as Gemma 3).
+    /// </summary>
+    public DecoderAttention(WeightScope scope, TextConfig c, float scale, float softCap, int window, string traceName,
+        float? ropeTheta = null, float ropeScaling = 1f, bool qkNorm = false)
     {
         _heads = c.NumAttentionHeads; _kvHeads = c.NumKeyValueHeads; _headDim = c.HeadDim;
         _qProj = new Linear(scope.Sub("q_proj"), c.HiddenSize, _heads * _headDim, c.AttentionBias);
         _kProj = new Linear(scope.Sub("k_proj"), c.HiddenSize, _kvHeads * _headDim, c.AttentionBias);
         _vProj = new Linear(scope.Sub("v_proj"), c.HiddenSize, _kvHeads * _headDim, c.AttentionBias);
         _oProj = new Linear(scope.Sub("o_proj"), _heads * _headDim, c.HiddenSize, c.AttentionBias);
-        (_scale, _softCap, _window, _ropeTheta) = (scale, softCap, window, c.RopeTheta);
+        (_scale, _softCap, _window, _ropeTheta, _ropeScaling) = (scale, softCap, window, ropeTheta ?? c.RopeTheta, ropeScaling);
+        if (qkNorm)
+        {
+            _qNorm = new RmsNorm(scope.Sub("q_norm"), _headDim, c.RmsNormEps, addOne: true);
+            _kNorm = new RmsNorm(scope.Sub("k_norm"), _headDim, c.RmsNormEps, addOne: true);
+        }
         _probsName = traceName + ".attn_probs";
         _outputName = traceName + ".attn_output";
     }
@@ -36,7 +49,7 @@ public sealed class DecoderAttention
     /// <summary>
     /// y [n, hidden] = o_proj(attention(x [n, hidden])) for the n new rows of <paramref name="sequences"/> at RoPE
     /// <paramref name="positions"/>: the projections run once over all rows, then each sequence appends its rows' K/V to its
-    /// own cache of decoder layer <paramref name="layer"/> and attends over it alone.
+    /// own cache of decoder layer <paramref name="layer"/> and attends over it alone, under its mask plus this layer's window.
     /// </summary>
     public void Forward(ReadOnlySpan<float> x, int n, ReadOnlySpan<int> positions, SequenceBatch sequences, int layer, Span<float> y, ForwardContext ctx)
     {
@@ -47,20 +60,22 @@ public sealed class DecoderAttention
         _qProj.Forward(x, n, q, ctx);
         _kProj.Forward(x, n, k, ctx);
         _vProj.Forward(x, n, v, ctx);
-        ElementWise.Rope(q, n, _heads, _headDim, positions, _ropeTheta);
-        ElementWise.Rope(k, n, _kvHeads, _headDim, positions, _ropeTheta);
+        _qNorm?.Forward(q, q); // rows of head_dim: one norm per head
+        _kNorm?.Forward(k, k);
+        ElementWise.Rope(q, n, _heads, _headDim, positions, _ropeTheta, _ropeScaling);
+        ElementWise.Rope(k, n, _kvHeads, _headDim, positions, _ropeTheta, _ropeScaling);
 
         var o = ctx.Scratch.Span(Slot.AttnOut, n * qDim);
         bool wantsProbs = ctx.WantsProbs;
         for (int s = 0; s < sequences.Count; s++)
         {
-            var kv = sequences.Cache(s);
-            var cache = kv[layer];
+            var cache = sequences.Cache(s)[layer];
             int r0 = sequences.Start(s), rows = sequences.Rows(s);
-            int start = cache.Length;
+            var mask = sequences.Mask(s);
+            if (mask.QueryStart != cache.Length) throw new ArgumentException($"the mask's queries start at {mask.QueryStart}, the cache holds {cache.Length} tokens", nameof(sequences));
             cache.Append(k[(r0 * kvDim)..], v[(r0 * kvDim)..], rows);
             int nk = cache.Length;
-            var mask = new AttentionMask(start, kv.PrefixLength, _window);
+            mask = mask with { Window = _window };
             // Probabilities are an observer's, and an observer watches one request: DecoderModel refuses observers on batches.
             var probs = wantsProbs ? ctx.Scratch.Span(Slot.Probs, _heads * rows * nk) : default; // [heads, rows, nk]
             Attention.Compute(q.Slice(r0 * qDim, rows * qDim), cache.Keys, cache.Values, o.Slice(r0 * qDim, rows * qDim),

@@ -73,27 +73,32 @@ public abstract class DecoderModel
         }
     }
 
+    /// <summary>The factor the token embeddings are multiplied by (sqrt(hidden) for Gemma, 1 for LLaMA).</summary>
+    public float EmbedScale => _embedScale;
+
     /// <summary>
     /// Runs n new tokens of one sequence whose embeddings are in <paramref name="x"/> [n, hidden] (overwritten) at RoPE
-    /// positions <paramref name="positions"/>. Returns logits [1, vocab] of the last token, or [n, vocab] when an observer asks for all rows.
+    /// positions <paramref name="positions"/>; <paramref name="scaled"/> says the caller already applied <see cref="EmbedScale"/>
+    /// (to the rows that take it). Returns logits [1, vocab] of the last token, or [n, vocab] when an observer asks for all rows.
     /// </summary>
-    public ReadOnlySpan<float> Forward(float[] x, int n, ReadOnlySpan<int> positions, KvCache cache, ForwardContext ctx) =>
-        Forward(x, positions[..n], new SequenceBatch(cache, n), ctx);
+    public ReadOnlySpan<float> Forward(float[] x, int n, ReadOnlySpan<int> positions, KvCache cache, ForwardContext ctx, bool scaled = false) =>
+        Forward(x, positions[..n], new SequenceBatch(cache, n), ctx, scaled);
 
     /// <summary>
     /// Runs the new rows of <paramref name="sequences"/>, whose embeddings are in <paramref name="x"/> [rows, hidden]
-    /// (overwritten), at RoPE <paramref name="positions"/> [rows]. Returns the logits of each sequence's last row,
-    /// [sequences, vocab], or of every row [rows, vocab] when an observer of a single sequence asks for all.
+    /// (overwritten), at RoPE <paramref name="positions"/> [rows]; <paramref name="scaled"/> as above. Returns the logits of
+    /// each sequence's last row, [sequences, vocab], or of every row [rows, vocab] when an observer of a single sequence asks for all.
     /// </summary>
-    public ReadOnlySpan<float> Forward(float[] x, ReadOnlySpan<int> positions, SequenceBatch sequences, ForwardContext ctx)
+    public ReadOnlySpan<float> Forward(float[] x, ReadOnlySpan<int> positions, SequenceBatch sequences, ForwardContext ctx, bool scaled = false)
     {
         int n = sequences.TotalRows, d = Config.HiddenSize, vocab = Config.VocabSize;
         if (positions.Length != n) throw new ArgumentException($"{positions.Length} positions for {n} rows", nameof(positions));
         // Reports are the activations of one request; several sequences' rows mixed in one tensor would mislead an observer.
         if (sequences.Count > 1 && ctx.Observer != null) throw new InvalidOperationException("an observer watches one sequence; batched forwards take none");
         var xs = x.AsSpan(0, n * d);
-        if (_embedScale != 1f) ElementWise.Scale(xs, _embedScale);
+        if (_embedScale != 1f && !scaled) ElementWise.Scale(xs, _embedScale);
         ctx.Report("text.inputs_embeds", x, 1, n, d);
+        sequences.Begin();
         for (int i = 0; i < _layers.Length; i++)
         {
             _layers[i].Forward(xs, n, positions, sequences, i, ctx);

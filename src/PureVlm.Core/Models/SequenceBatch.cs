@@ -10,12 +10,14 @@ public sealed class SequenceBatch
 {
     readonly KvCache[] _caches;
     readonly int[] _starts; // [Count + 1]
+    readonly Kernels.AttentionMask[] _masks;
 
     /// <summary>One sequence of <paramref name="rows"/> new tokens.</summary>
     public SequenceBatch(KvCache cache, int rows)
     {
         _caches = [cache];
         _starts = [0, rows];
+        _masks = new Kernels.AttentionMask[1];
     }
 
     /// <summary>One new token for each of <paramref name="caches"/> (a batched decode step), in order.</summary>
@@ -24,6 +26,7 @@ public sealed class SequenceBatch
         if (caches.Count == 0) throw new ArgumentException("a batch needs at least one sequence", nameof(caches));
         _caches = caches.ToArray();
         _starts = Enumerable.Range(0, caches.Count + 1).ToArray();
+        _masks = new Kernels.AttentionMask[caches.Count];
     }
 
     /// <summary>Number of sequences.</summary>
@@ -36,4 +39,15 @@ public sealed class SequenceBatch
     public int Start(int s) => _starts[s];
     /// <summary>The number of new rows of sequence <paramref name="s"/>.</summary>
     public int Rows(int s) => _starts[s + 1] - _starts[s];
+    /// <summary>Sequence <paramref name="s"/>'s mask for its new rows (<see cref="KvCache.Mask"/> as the pass began), before any layer's window.</summary>
+    public Kernels.AttentionMask Mask(int s) => _masks[s];
+
+    /// <summary>
+    /// Takes each cache's mask as it is before the pass: the layers append as they go, and the cache's length is its last
+    /// layer's, so reading it mid-pass would be wrong for the last layer.
+    /// </summary>
+    internal void Begin()
+    {
+        for (int s = 0; s < _caches.Length; s++) _masks[s] = _caches[s].Mask;
+    }
 }

@@ -1,123 +1,15 @@
 namespace PureVlm.Formats.Images;
 
-/// <summary>
-/// Bit-exact restatement of PIL's <c>Image.resize((w, h), Image.BICUBIC)</c> for 8-bit RGB and gray (Pillow libImaging/Resample.c):
-/// a separable cubic convolution (a = -0.5) whose support widens by the scale factor when shrinking, weights
-/// normalised per output pixel and rounded to 22-bit fixed point, a horizontal pass over only the rows the
-/// vertical pass will read, then a vertical pass, each rounding and clamping to 0..255.
-/// </summary>
+/// <summary>PIL's <c>Image.resize((w, h), Image.BICUBIC)</c> for 8-bit images, bit-exact (see <see cref="PilResampler"/>).</summary>
 public static class BicubicResampler
 {
-    /// <summary>Fractional bits of the fixed-point weights: 32 bits less 8 for the sample, less 2 for overshoot.</summary>
-    const int PrecisionBits = 32 - 8 - 2;
-    const double FilterSupport = 2.0;
-
     /// <summary>Resizes to <paramref name="width"/> × <paramref name="height"/>; the same size returns a copy, as PIL does.</summary>
-    public static RgbImage Resize(RgbImage image, int width, int height)
-    {
-        ArgumentNullException.ThrowIfNull(image);
-        return new RgbImage(width, height, Resize(image.Pixels, image.Width, image.Height, 3, width, height), image.SourcePath);
-    }
+    public static RgbImage Resize(RgbImage image, int width, int height) => PilResampler.Resize(image, width, height, PilFilter.Bicubic);
 
     /// <summary>
     /// PIL's <c>Image.resize((width, height), BICUBIC)</c> of an 8-bit single-channel ('L') image, [inHeight, inWidth]
     /// row-major; returns [height, width].
     /// </summary>
-    public static byte[] ResizeGray(byte[] pixels, int inWidth, int inHeight, int width, int height)
-    {
-        ArgumentNullException.ThrowIfNull(pixels);
-        if (inWidth <= 0 || inHeight <= 0 || pixels.Length != (long)inWidth * inHeight)
-            throw new ArgumentException($"{pixels.Length} bytes for a {inWidth}x{inHeight} gray image, expected {(long)inWidth * inHeight}", nameof(pixels));
-        return Resize(pixels, inWidth, inHeight, 1, width, height);
-    }
-
-    static byte[] Resize(byte[] pixels, int inWidth, int inHeight, int channels, int width, int height)
-    {
-        if (width <= 0 || height <= 0 || width > ImageLoader.MaxSide || height > ImageLoader.MaxSide)
-            throw new ArgumentOutOfRangeException(nameof(width), $"target size {width}x{height}: each side must be 1..{ImageLoader.MaxSide}");
-        if (width == inWidth && height == inHeight) return (byte[])pixels.Clone();
-
-        var vertical = Taps.Compute(inHeight, height);
-        byte[] rows = pixels;
-        int firstRow = 0;
-        if (width != inWidth)
-        {
-            // Only rows [firstRow, lastRow) feed the vertical pass.
-            firstRow = vertical.Start[0];
-            int lastRow = vertical.Start[height - 1] + vertical.Count[height - 1];
-            var horizontal = Taps.Compute(inWidth, width);
-            rows = new byte[(lastRow - firstRow) * width * channels]; // [lastRow - firstRow, width, channels]
-            Convolve(pixels, firstRow * inWidth * channels, lineStride: inWidth * channels, tapStride: channels,
-                     rows, outLineStride: width * channels, outStep: channels, lines: lastRow - firstRow, channels, horizontal);
-        }
-        if (height == inHeight) return rows;
-
-        var output = new byte[height * width * channels]; // [height, width, channels]
-        Convolve(rows, -firstRow * width * channels, lineStride: channels, tapStride: width * channels,
-                 output, outLineStride: channels, outStep: width * channels, lines: width, channels, vertical);
-        return output;
-    }
-
-    /// <summary>
-    /// One separable pass. For each line l and output position o, each channel c:
-    /// <c>dst[l*outLineStride + o*outStep + c] = clamp(Σ_k src[srcBase + l*lineStride + (Start[o]+k)*tapStride + c] · W[o,k])</c>.
-    /// Horizontal: lines are rows, taps step over pixels. Vertical: lines are columns, taps step over rows.
-    /// </summary>
-    static void Convolve(byte[] src, int srcBase, int lineStride, int tapStride, byte[] dst, int outLineStride, int outStep, int lines, int channels, Taps taps)
-    {
-        for (int l = 0; l < lines; l++)
-        {
-            for (int o = 0; o < taps.Start.Length; o++)
-            {
-                int w0 = o * taps.Size;
-                int s0 = srcBase + l * lineStride + taps.Start[o] * tapStride;
-                int d = l * outLineStride + o * outStep;
-                for (int c = 0; c < channels; c++)
-                {
-                    int sum = 1 << (PrecisionBits - 1); // rounds the final shift to nearest
-                    for (int k = 0; k < taps.Count[o]; k++)
-                        sum += src[s0 + k * tapStride + c] * taps.Weights[w0 + k];
-                    dst[d + c] = Clamp8(sum);
-                }
-            }
-        }
-    }
-
-    static byte Clamp8(int fixedPoint)
-    {
-        int v = fixedPoint >> PrecisionBits; // arithmetic shift: floor
-        return v < 0 ? (byte)0 : v > 255 ? (byte)255 : (byte)v;
-    }
-
-    /// <summary>Cubic convolution kernel with a = -0.5 (Keys), support 2.</summary>
-    static double Cubic(double x)
-    {
-        const double a = -0.5;
-        if (x < 0.0) x = -x;
-        if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-        if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
-        return 0.0;
-    }
-
-    /// <summary>Per output position: first input index, number of taps, and fixed-point weights ([outSize, Size]).</summary>
-    sealed class Taps(int size, int[] start, int[] count, int[] weights)
-    {
-        public int Size { get; } = size;
-        public int[] Start { get; } = start;
-        public int[] Count { get; } = count;
-        public int[] Weights { get; } = weights;
-
-        /// <summary>Pillow's double coefficients rounded to 22-bit fixed point, half away from zero.</summary>
-        public static Taps Compute(int inSize, int outSize)
-        {
-            var taps = PilTaps.Compute(inSize, outSize, FilterSupport, Cubic);
-            var weights = new int[taps.Weights.Length];
-            for (int i = 0; i < weights.Length; i++)
-            {
-                double w = taps.Weights[i] * (1 << PrecisionBits);
-                weights[i] = (int)(w < 0 ? w - 0.5 : w + 0.5);
-            }
-            return new Taps(taps.Size, taps.Start, taps.Count, weights);
-        }
-    }
+    public static byte[] ResizeGray(byte[] pixels, int inWidth, int inHeight, int width, int height) =>
+        PilResampler.ResizeGray(pixels, inWidth, inHeight, width, height, PilFilter.Bicubic);
 }

@@ -19,14 +19,14 @@ public static class BilinearFloatResampler
             throw new ArgumentOutOfRangeException(nameof(width), $"target size {width}x{height}: each side must be 1..{ImageLoader.MaxSide}");
         if (width == inWidth && height == inHeight) return pixels.ToArray();
 
-        var vertical = PilTaps.Compute(inHeight, height, 1.0, Triangle);
+        var vertical = PilTaps.Compute(inHeight, height, 1.0, PilTaps.Triangle);
         ReadOnlySpan<float> rows = pixels;
         int firstRow = 0;
         if (width != inWidth)
         {
             firstRow = vertical.Start[0];
             int lastRow = vertical.Start[height - 1] + vertical.Count[height - 1];
-            var horizontal = PilTaps.Compute(inWidth, width, 1.0, Triangle);
+            var horizontal = PilTaps.Compute(inWidth, width, 1.0, PilTaps.Triangle);
             var resized = new float[(lastRow - firstRow) * width];
             Convolve(pixels[(firstRow * inWidth)..], lineStride: inWidth, tapStride: 1, resized, outLineStride: width, outStep: 1, lastRow - firstRow, horizontal);
             if (height == inHeight) return resized;
@@ -36,13 +36,6 @@ public static class BilinearFloatResampler
         // The vertical taps index rows of the whole image; the buffer starts at firstRow.
         Convolve(rows, lineStride: 1, tapStride: width, output, outLineStride: 1, outStep: width, width, vertical, -firstRow);
         return output;
-    }
-
-    /// <summary>Bilinear's filter: <c>max(0, 1 − |x|)</c>, support 1.</summary>
-    static double Triangle(double x)
-    {
-        if (x < 0.0) x = -x;
-        return x < 1.0 ? 1.0 - x : 0.0;
     }
 
     /// <summary>

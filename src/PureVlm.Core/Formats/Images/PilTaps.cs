@@ -18,6 +18,23 @@ internal sealed class PilTaps
 
     PilTaps(int size, int[] start, int[] count, double[] weights) { Size = size; Start = start; Count = count; Weights = weights; }
 
+    /// <summary>PIL's bilinear filter: <c>max(0, 1 − |x|)</c>, support 1.</summary>
+    public static double Triangle(double x)
+    {
+        if (x < 0.0) x = -x;
+        return x < 1.0 ? 1.0 - x : 0.0;
+    }
+
+    /// <summary>PIL's bicubic filter: cubic convolution with a = −0.5 (Keys), support 2.</summary>
+    public static double Cubic(double x)
+    {
+        const double a = -0.5;
+        if (x < 0.0) x = -x;
+        if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+        if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+        return 0.0;
+    }
+
     /// <summary>Coefficients for resizing <paramref name="inSize"/> samples to <paramref name="outSize"/> with a filter of the given support.</summary>
     public static PilTaps Compute(int inSize, int outSize, double filterSupport, Func<double, double> filter)
     {
