@@ -55,9 +55,14 @@ static class HfTokenizerJsonReader
     public static Model Read(byte[] json, string file)
     {
         try { return new Parser(file).Parse(json); }
+        // The parser's own message quotes the offending bytes, which can hold line breaks: say where instead.
+        catch (JsonException e) when (e.LineNumber is long line)
+        {
+            throw new InvalidTokenizerException($"{file}: invalid tokenizer JSON at line {line + 1}, byte {e.BytePositionInLine + 1}", e);
+        }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
-            throw new InvalidTokenizerException($"{file}: invalid tokenizer JSON: {e.Message}", e);
+            throw new InvalidTokenizerException($"{file}: invalid tokenizer JSON: {e.Message.ReplaceLineEndings(" ")}", e);
         }
     }
 
