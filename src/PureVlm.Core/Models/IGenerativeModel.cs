@@ -1,4 +1,5 @@
 using PureVlm.Formats;
+using PureVlm.Kernels;
 
 namespace PureVlm.Models;
 
@@ -38,6 +39,13 @@ public interface IVisionLanguageModel : IGenerativeModel
     float[] EncodeImage(ReadOnlySpan<float> pixelValues, ForwardContext ctx);
 }
 
+/// <summary>A vision-language model whose image input is a set of crops with padding masks (Molmo), not one pixel_values tensor.</summary>
+public interface IMultiCropVisionModel : IVisionLanguageModel
+{
+    /// <summary>An image's crops → image features [image tokens, text hidden], in the order of its image tokens in the prompt.</summary>
+    float[] EncodeCrops(Formats.Images.MultiCropImage image, ForwardContext ctx);
+}
+
 /// <summary>HF <c>GemmaForCausalLM</c> / <c>Gemma2ForCausalLM</c> / <c>LlamaForCausalLM</c>: a decoder under <c>model.</c>, causal attention, 0-based positions.</summary>
 public sealed class CausalLM(ModelConfig config, DecoderModel languageModel) : IGenerativeModel
 {
@@ -66,9 +74,10 @@ public static class ImageTokenMerge
     /// <summary>
     /// x [n, hidden] = embed_tokens[ids] with the rows of <paramref name="imageTokenId"/> replaced, in order, by the rows of
     /// <paramref name="imageFeatures"/> (HF's <c>masked_scatter</c>). Only a prefill takes image features: a generated
-    /// image token is embedded as an ordinary token, as in HF. Returns the scratch buffer holding x.
+    /// image token is embedded as an ordinary token, as in HF. Returns the scratch buffer holding x. With
+    /// <paramref name="add"/> the features are added to the image tokens' embeddings instead (Molmo).
     /// </summary>
-    public static float[] Embed(DecoderModel lm, int imageTokenId, ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures, bool prefill, ForwardContext ctx)
+    public static float[] Embed(DecoderModel lm, int imageTokenId, ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures, bool prefill, ForwardContext ctx, bool add = false)
     {
         int n = ids.Length, d = lm.Config.HiddenSize;
         var x = ctx.Scratch.Get(Workspace.Slot.Hidden, n * d);
@@ -84,7 +93,9 @@ public static class ImageTokenMerge
             if (ids[i] != imageTokenId) continue;
             if ((imageRows + 1) * d > imageFeatures.Length)
                 throw new ArgumentException($"the prompt has more image tokens (id {imageTokenId}) than image features ({imageFeatures.Length / d} rows of {d})", nameof(imageFeatures));
-            imageFeatures.Slice(imageRows++ * d, d).CopyTo(x.AsSpan(i * d, d));
+            var row = imageFeatures.Slice(imageRows++ * d, d);
+            if (add) ElementWise.Add(x.AsSpan(i * d, d), row);
+            else row.CopyTo(x.AsSpan(i * d, d));
         }
         if (imageRows * d != imageFeatures.Length)
             throw new ArgumentException($"the prompt has {imageRows} image tokens (id {imageTokenId}), the image features have {imageFeatures.Length / d} rows", nameof(imageFeatures));

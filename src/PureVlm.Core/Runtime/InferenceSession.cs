@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using PureVlm.Formats.Images;
 using PureVlm.Models;
 using PureVlm.Tensors;
 
@@ -62,6 +63,25 @@ public sealed class InferenceSession
             _ctx.Report("pixel_values", pixels.Data, 1, want[0], want[1], want[2]);
         }
         return vlm.EncodeImage(pixels.Span, _ctx);
+    }
+
+    /// <summary>
+    /// An image cut into crops (Molmo) → image features [image tokens, text hidden] for <see cref="Prefill"/>, in the order of
+    /// the prompt's image tokens. An observer sees the crops as <c>images</c> [1, crops, patches, patch pixels] first.
+    /// </summary>
+    public float[] EncodeImage(MultiCropImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (_model.VisionLanguage is not IMultiCropVisionModel vlm)
+            throw new InvalidOperationException($"this model ({_model.Config.ModelType}) takes {(_model.VisionLanguage == null ? "no images" : "pixel_values, not crops")}");
+        _ctx.Step = 0;
+        if (_ctx.Observer != null)
+        {
+            image = image with { Images = (float[])image.Images.Clone() }; // the observer may edit it
+            int patches = image.Masks.Length / image.Crops;
+            _ctx.Report("images", image.Images, 1, image.Crops, patches, image.Images.Length / image.Masks.Length);
+        }
+        return vlm.EncodeCrops(image, _ctx);
     }
 
     /// <summary>

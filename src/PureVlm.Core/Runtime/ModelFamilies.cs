@@ -18,6 +18,7 @@ public static class ModelFamilies
         {
             "paligemma" => new PaliGemmaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "PaliGemma")),
             "llava" => new LlavaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "LLaVA")),
+            "molmo" => new MolmoForCausalLM(root, config),
             "gemma" or "gemma2" => new CausalLM(config, new GemmaModel(root.Sub("model"), config.Text, "lm_head", DecoderModel.LmHeadWeight(root, "lm_head", config.Text))),
             "llama" => new CausalLM(config, new LlamaModel(root.Sub("model"), config.Text, "lm_head", DecoderModel.LmHeadWeight(root, "lm_head", config.Text))),
             _ => throw new ModelConfigException($"model_type '{config.ModelType}' is not supported (expected one of {string.Join(", ", ModelConfig.SupportedModelTypes)})"),
