@@ -100,27 +100,40 @@ public static class BicubicResampler
             var count = new int[outSize];
             var weights = new int[outSize * size];
             var w = new double[size];
-            double invFilterScale = 1.0 / filterScale;
             for (int o = 0; o < outSize; o++)
             {
-                double center = (o + 0.5) * scale;
-                int min = Math.Max((int)(center - support + 0.5), 0); // (int) truncates toward zero, as C does
-                int n = Math.Min((int)(center + support + 0.5), inSize) - min;
-                double total = 0.0;
+                (int min, int n) = Window(o, inSize, outSize, FilterSupport, Cubic, w);
                 for (int k = 0; k < n; k++)
-                {
-                    w[k] = Cubic((k + min - center + 0.5) * invFilterScale);
-                    total += w[k];
-                }
-                for (int k = 0; k < n; k++)
-                {
-                    double normalized = total != 0.0 ? w[k] / total : w[k];
-                    weights[o * size + k] = (int)(normalized < 0 ? normalized * (1 << PrecisionBits) - 0.5 : normalized * (1 << PrecisionBits) + 0.5);
-                }
+                    weights[o * size + k] = (int)(w[k] < 0 ? w[k] * (1 << PrecisionBits) - 0.5 : w[k] * (1 << PrecisionBits) + 0.5);
                 start[o] = min;
                 count[o] = n;
             }
             return new Taps(size, start, count, weights);
         }
+    }
+
+    /// <summary>
+    /// The taps of output position <paramref name="o"/> for a filter of <paramref name="filterSupport"/> (at scale 1) when
+    /// resampling <paramref name="inSize"/> → <paramref name="outSize"/>: first input index and count, and in
+    /// <paramref name="w"/> the weights normalised to sum 1. The support widens by the scale when shrinking (antialiasing);
+    /// centres at half pixels. Pillow's Resample.c and PyTorch's antialiased interpolate compute the same windows.
+    /// </summary>
+    internal static (int Min, int Count) Window(int o, int inSize, int outSize, double filterSupport, Func<double, double> filter, Span<double> w)
+    {
+        double scale = (double)inSize / outSize;
+        double filterScale = Math.Max(scale, 1.0);
+        double support = filterSupport * filterScale, invFilterScale = 1.0 / filterScale;
+        double center = (o + 0.5) * scale;
+        int min = Math.Max((int)(center - support + 0.5), 0); // (int) truncates toward zero, as C does
+        int n = Math.Min((int)(center + support + 0.5), inSize) - min;
+        double total = 0.0;
+        for (int k = 0; k < n; k++)
+        {
+            w[k] = filter((k + min - center + 0.5) * invFilterScale);
+            total += w[k];
+        }
+        if (total != 0.0)
+            for (int k = 0; k < n; k++) w[k] /= total;
+        return (min, n);
     }
 }
