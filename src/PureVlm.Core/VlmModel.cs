@@ -35,8 +35,13 @@ public sealed class VlmModel : IDisposable
     public LoadedModel Loaded { get; }
     /// <summary>The model's tokenizer (tokenizer.model or tokenizer.json).</summary>
     public SentencePieceTokenizer Tokenizer { get; }
-    /// <summary>Resize and normalisation as the checkpoint's preprocessor_config.json says.</summary>
+    /// <summary>
+    /// Resize and normalisation as the checkpoint's preprocessor_config.json says. For a multi-crop family (Molmo), whose
+    /// images go through <see cref="CropPreprocessor"/>, a plain resize to one crop with its mean and std, for pictures of what the model sees.
+    /// </summary>
     public ImagePreprocessor Preprocessor { get; }
+    /// <summary>Molmo's multi-crop preprocessing (from preprocessor_config.json), or null for a family that takes one pixel_values per image.</summary>
+    public MolmoImageProcessor? CropPreprocessor { get; }
     /// <summary>How the family lays out a prompt and reads its answers.</summary>
     public IPromptFormat PromptFormat { get; }
     /// <summary>The module tree with its vision tower.</summary>
@@ -52,11 +57,15 @@ public sealed class VlmModel : IDisposable
     int _leases = 1;
     int _disposed;
 
-    VlmModel(string directory, LoadedModel model, SentencePieceTokenizer tokenizer, ImagePreprocessor preprocessor, double loadSeconds)
+    readonly IReadOnlyList<int> _eos;
+
+    VlmModel(string directory, LoadedModel model, SentencePieceTokenizer tokenizer, ImagePreprocessor preprocessor, MolmoImageProcessor? crops, double loadSeconds)
     {
-        Directory = directory; Loaded = model; Tokenizer = tokenizer; Preprocessor = preprocessor; LoadSeconds = loadSeconds;
+        Directory = directory; Loaded = model; Tokenizer = tokenizer; Preprocessor = preprocessor; CropPreprocessor = crops; LoadSeconds = loadSeconds;
         VisionLanguage = model.VisionLanguage!;
         PromptFormat = ModelFamilies.PromptFormat(VisionLanguage);
+        // Molmo-7B-D's config.json names no eos (-1): its tokenizer's <|endoftext|> is the one the reference stops at.
+        _eos = model.Config.EosTokenIds.Contains(-1) && tokenizer.TryGetId(MolmoPrompt.EndOfText, out int eos) ? [eos] : model.Config.EosTokenIds;
     }
 
     /// <summary>
@@ -75,15 +84,24 @@ public sealed class VlmModel : IDisposable
         try
         {
             if (model.VisionLanguage == null)
-                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma or llava)");
+                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma, llava or molmo)");
             progress?.Invoke("loading tokenizer");
             var tokenizer = LoadTokenizer(directory);
-            CheckTokenizerFits(tokenizer, model.Config, directory);
+            if (model.VisionLanguage is IMultiCropVisionModel)
+            {
+                CheckTokenizerFits(tokenizer, model.Config, directory, MolmoPrompt.ImPatch);
+                var crops = MolmoImageProcessor.FromCheckpoint(directory);
+                if (crops.CropSize != model.Config.Vision!.ImageSize)
+                    throw new ModelConfigException($"{directory}: preprocessor_config.json's base_image_input_size is {crops.CropSize}, the vision tower expects {model.Config.Vision.ImageSize}");
+                var view = new ImagePreprocessor(crops.CropSize, crops.CropSize, mean: [.. crops.Mean], std: [.. crops.Std]);
+                return new VlmModel(directory, model, tokenizer, view, crops, clock.Elapsed.TotalSeconds);
+            }
+            CheckTokenizerFits(tokenizer, model.Config, directory, "<image>");
             var preprocessor = ImagePreprocessor.FromCheckpoint(directory);
             int size = model.Config.Vision!.ImageSize;
             if (preprocessor.Width != size || preprocessor.Height != size)
                 throw new ModelConfigException($"{directory}: preprocessor_config.json resizes to {preprocessor.Width}×{preprocessor.Height}, the vision tower expects {size}×{size}");
-            return new VlmModel(directory, model, tokenizer, preprocessor, clock.Elapsed.TotalSeconds);
+            return new VlmModel(directory, model, tokenizer, preprocessor, null, clock.Elapsed.TotalSeconds);
         }
         catch { model.Dispose(); throw; }
     }
@@ -99,14 +117,16 @@ public sealed class VlmModel : IDisposable
         throw new InvalidModelFileException($"{directory}: no tokenizer.model or tokenizer.json");
     }
 
-    static void CheckTokenizerFits(SentencePieceTokenizer tokenizer, ModelConfig config, string directory)
+    /// <summary>The tokenizer must fit the embedding table and spell the image token (<paramref name="imageToken"/>) with the id the model uses.</summary>
+    static void CheckTokenizerFits(SentencePieceTokenizer tokenizer, ModelConfig config, string directory, string imageToken)
     {
-        if (tokenizer.VocabSize > config.Text.VocabSize)
-            throw new ModelConfigException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's vocab_size is {config.Text.VocabSize}");
-        if (!tokenizer.TryGetId("<image>", out int imageId))
-            throw new ModelConfigException($"{directory}: the tokenizer has no <image> token (config.json's image_token_index is {config.ImageTokenIndex})");
+        int rows = config.Text.VocabSize + (config.Molmo?.AdditionalVocabSize ?? 0);
+        if (tokenizer.VocabSize > rows)
+            throw new ModelConfigException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's embedding has {rows} rows");
+        if (!tokenizer.TryGetId(imageToken, out int imageId))
+            throw new ModelConfigException($"{directory}: the tokenizer has no {imageToken} token (the model's image token id is {config.ImageTokenIndex})");
         if (imageId != config.ImageTokenIndex)
-            throw new ModelConfigException($"{directory}: config.json's image_token_index is {config.ImageTokenIndex}, the tokenizer's <image> token is {imageId}");
+            throw new ModelConfigException($"{directory}: the model's image token id is {config.ImageTokenIndex}, the tokenizer's {imageToken} is {imageId}");
     }
 
     /// <summary>
@@ -124,6 +144,13 @@ public sealed class VlmModel : IDisposable
 
     /// <summary>The ids the model sees for a prompt about <paramref name="images"/> images, as the family's processor builds them.</summary>
     public int[] PromptIds(string prompt, int images = 1) => PromptFormat.Build(Tokenizer, prompt, images);
+
+    /// <summary>
+    /// The ids the model sees for a prompt about these images: for Molmo, whose image tokens follow each image's tiling,
+    /// from the images' crops; for the others the same as <see cref="PromptIds(string, int)"/> with their count.
+    /// </summary>
+    public int[] PromptIds(string prompt, IReadOnlyList<RgbImage> images) =>
+        CropPreprocessor is { } crops ? ((MolmoPrompt)PromptFormat).Build(Tokenizer, prompt, images.Select(crops.Process).ToList()) : PromptIds(prompt, images.Count);
 
     /// <summary>Answers <paramref name="prompt"/> about <paramref name="image"/>.</summary>
     public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options = null, CancellationToken cancel = default) =>
@@ -211,7 +238,8 @@ public sealed class VlmModel : IDisposable
         IEnumerable<string> Generate(CancellationToken cancel)
         {
             if (images.Count == 0) throw new ArgumentException("a request needs at least one image", nameof(images));
-            var ids = owner.PromptIds(prompt, images.Count);
+            var crops = owner.CropPreprocessor is { } cropper ? images.Select(cropper.Process).ToList() : null;
+            var ids = crops != null ? ((MolmoPrompt)owner.PromptFormat).Build(owner.Tokenizer, prompt, crops) : owner.PromptIds(prompt, images.Count);
             _promptLength = ids.Length;
             var session = owner.Loaded.CreateSession(new SessionOptions
             {
@@ -221,11 +249,12 @@ public sealed class VlmModel : IDisposable
             session.EnsureRoom(ids.Length, options.MaxNewTokens);
             var clock = Stopwatch.StartNew();
             // Each image's features in order: they fill the image-token rows in prompt order.
-            var features = images.Count == 1 ? session.EncodeImage(owner.Preprocessor.PixelValues(images[0]))
+            var features = crops != null ? crops.SelectMany(session.EncodeImage).ToArray()
+                : images.Count == 1 ? session.EncodeImage(owner.Preprocessor.PixelValues(images[0]))
                 : images.SelectMany(image => session.EncodeImage(owner.Preprocessor.PixelValues(image))).ToArray();
             _encode = clock.Elapsed.TotalSeconds;
             var decoder = owner.Tokenizer.CreateStreamingDecoder();
-            var eos = owner.Loaded.Config.EosTokenIds;
+            var eos = owner._eos;
             clock.Restart();
             foreach (var t in session.Generate(ids, features, options, cancel))
             {
@@ -253,7 +282,10 @@ public sealed class VlmModel : IDisposable
             return new GenerationResult(text, _tokens,
                 owner.PromptFormat.ParseDetections(text, images[0].Width, images[0].Height),
                 owner.PromptFormat.ParseSegments(text, images[0].Width, images[0].Height),
-                new GenerationTimings(_encode, _prefill, _decode, _promptLength, Math.Max(0, _tokens.Count - 1)));
+                new GenerationTimings(_encode, _prefill, _decode, _promptLength, Math.Max(0, _tokens.Count - 1)))
+            {
+                Points = owner.PromptFormat.ParsePoints(text, images[0].Width, images[0].Height),
+            };
         }
     }
 }

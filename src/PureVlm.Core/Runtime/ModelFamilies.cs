@@ -30,6 +30,7 @@ public static class ModelFamilies
     {
         "paligemma" => new PaliGemmaPrompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex),
         "llava" => new LlavaPrompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex),
+        "molmo" => new MolmoPrompt(model.Config.ImageTokenIndex, model.ImageTokenGridSide),
         _ => throw new ModelConfigException($"model_type '{model.Config.ModelType}' has no prompt format"),
     };
 

@@ -55,6 +55,26 @@ public class MolmoModelTests(ITestOutputHelper output)
         Assert.True(ok, $"{weights}:\n" + string.Join("\n", report));
     }
 
+    [Fact]
+    public void Generate_from_the_image_file_and_prompt_gives_the_reference_ids()
+    {
+        using var g = new GoldenFixture("molmo-tiny", "golden.safetensors");
+        using var model = VlmModel.Load(g.Dir);
+        var image = ImageLoader.Load(Path.Combine(g.Dir, "input.png"));
+        Assert.Equal(g.Ints("input_ids"), model.PromptIds("Point to the red disc.", [image]));
+        var answer = model.Generate(image, "Point to the red disc.", new GenerationOptions { MaxNewTokens = 12, StopAtEos = false });
+        Assert.Equal(g.Ints("generated_ids"), answer.Tokens.Select(t => t.Id));
+        Assert.Equal(model.Tokenizer.Decode(g.Ints("generated_ids")), answer.Text);
+    }
+
+    [Fact]
+    public void A_text_only_prompt_is_bos_and_the_message_and_image_counts_need_the_images()
+    {
+        using var model = VlmModel.Load(TestPaths.Fixture("molmo-tiny"));
+        Assert.Equal([356, 220, 311, 25, 347, 272, 262, 304, 286, 13, 318, 25], model.PromptIds("Point to the red disc.", images: 0));
+        Assert.Contains("depend on each image's size", Assert.Throws<ArgumentException>(() => model.PromptIds("Point", images: 1)).Message);
+    }
+
     [Theory, MemberData(nameof(Weights))]
     public void Greedy_generation_matches_golden_ids_and_logits(string weights, string golden)
     {
