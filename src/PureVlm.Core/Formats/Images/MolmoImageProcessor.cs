@@ -158,6 +158,21 @@ public sealed class MolmoImageProcessor
         }
     }
 
+    /// <summary>The tiling <see cref="Process"/> chooses for <paramref name="image"/>: <see cref="SelectTiling"/> of its size less the margins.</summary>
+    public (int Rows, int Cols) Tiling(RgbImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        int p = PatchSize, margins = (Margins.Left + Margins.Right) * p;
+        return SelectTiling(image.Height - margins, image.Width - margins, CropSize - margins, MaxCrops);
+    }
+
+    /// <summary>The canvas the tiles are cut from: each side tiles · window + both margins, in pixels.</summary>
+    public (int Height, int Width) TileCanvasSize(int rows, int cols)
+    {
+        int margins = (Margins.Left + Margins.Right) * PatchSize, window = CropSize - margins;
+        return (rows * window + margins, cols * window + margins);
+    }
+
     /// <summary>
     /// An image → its crops for the model: the global view (the image resized onto one crop) first, then the tiles
     /// row-major, each as patches in (dy, dx, c) order, normalised per channel after padding (so padding is −mean/std).
@@ -169,8 +184,8 @@ public sealed class MolmoImageProcessor
         ArgumentNullException.ThrowIfNull(image);
         var (l, r) = Margins;
         int p = PatchSize, n = CropSize / p, window = (n - l - r) * p;
-        var (rows, cols) = SelectTiling(image.Height - (l + r) * p, image.Width - (l + r) * p, window, MaxCrops);
-        int tilesH = rows * window + (l + r) * p, tilesW = cols * window + (l + r) * p;
+        var (rows, cols) = Tiling(image);
+        var (tilesH, tilesW) = TileCanvasSize(rows, cols);
         var (tiles, tileMask) = ResizeAndPad(image, tilesH, tilesW);
         var (global, _) = ResizeAndPad(image, CropSize, CropSize);
 
