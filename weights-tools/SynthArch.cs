@@ -25,6 +25,7 @@ public abstract record SynthArch(string Name)
     public static readonly IReadOnlyDictionary<string, SynthArch> Known =
         PaliGemmaArch.Known.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value))
             .Concat(LlavaArch.Known.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
+            .Concat(MolmoArch.Known.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
             .ToDictionary();
 
     /// <summary>Every tensor in the model's state_dict order.</summary>

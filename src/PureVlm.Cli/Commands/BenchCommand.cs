@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using PureVlm.Adapters;
 using PureVlm.Formats.Images;
+using PureVlm.Models;
+using PureVlm.Prompts;
 using PureVlm.Runtime;
 
 namespace PureVlm.Cli.Commands;
@@ -38,17 +40,21 @@ static class BenchCommand
         double rssAfterLoad = Rss("VmRSS");
         var vlm = model.VisionLanguage ?? throw new UsageException($"{dir} is a text-only model ({model.Config.ModelType}); bench needs a vision-language model");
         var config = model.Config;
-        var pre = ImagePreprocessor.FromCheckpoint(dir);
-        var pixels = pre.PixelValues(SyntheticImage(640, 480));
+        var image = SyntheticImage(640, 480);
         // Stand-in text ids even when the directory has a tokenizer: the work is the same for any ids, so a synthesized
         // checkpoint and the published one of the same architecture run the same request, and no tokenizer is needed.
-        int[] ids = ModelFamilies.PromptFormat(vlm).SyntheticIds(images: 1, textTokens: 4, config.BosTokenId);
+        // Molmo names no bos in config.json (its tokenizer's <|endoftext|> serves): a stand-in id then too.
+        int bos = config.BosTokenId >= 0 ? config.BosTokenId : IPromptFormat.FillerId(0);
+        var crops = vlm is IMultiCropVisionModel ? MolmoImageProcessor.FromCheckpoint(dir).Process(image) : null;
+        int[] ids = crops != null ? MolmoPrompt.SyntheticIds([crops], textTokens: 4, bos, config.ImageTokenIndex)
+            : ModelFamilies.PromptFormat(vlm).SyntheticIds(images: 1, textTokens: 4, bos);
+        int imageTokens = crops?.ImageTokens ?? vlm.ImageTokensPerImage;
         var adapters = cl.GetAll("--lora").Select(lora => LoraAdapter.Load(lora, model)).ToList();
         var session = model.CreateSession(new SessionOptions { Adapters = adapters.Count == 0 ? null : new AdapterSet(adapters) });
-        Console.Error.WriteLine($"model {dir}: {config.ModelType}, {vlm.Vision.ImageSize} px, {ids.Length} prompt tokens ({vlm.ImageTokensPerImage} image), {tokens} decode steps, {Environment.ProcessorCount} threads");
+        Console.Error.WriteLine($"model {dir}: {config.ModelType}, {vlm.Vision.ImageSize} px{(crops != null ? $" crops ({crops.Crops}: a global view + {crops.TileRows}x{crops.TileCols} tiles)" : "")}, {ids.Length} prompt tokens ({imageTokens} image), {tokens} decode steps, {Environment.ProcessorCount} threads");
 
         clock.Restart();
-        var features = session.EncodeImage(pixels);
+        var features = crops != null ? session.EncodeImage(crops) : session.EncodeImage(ImagePreprocessor.FromCheckpoint(dir).PixelValues(image));
         double encode = clock.Elapsed.TotalSeconds;
         clock.Restart();
         var logits = session.Prefill(ids, features);
@@ -67,7 +73,7 @@ static class BenchCommand
             ["ttft_s"] = encode + prefill,
             ["decode_tok_s"] = tokens / decode,
             ["prompt_tokens"] = ids.Length,
-            ["image_tokens"] = vlm.ImageTokensPerImage,
+            ["image_tokens"] = imageTokens,
             ["rss_after_load_mb"] = rssAfterLoad,
             ["peak_rss_mb"] = Rss("VmHWM"),
             ["checkpoint_mb"] = model.Checkpoint.Tensors.Sum(t => t.ByteLength) / 1048576.0,

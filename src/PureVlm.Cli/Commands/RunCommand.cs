@@ -10,7 +10,7 @@ static class RunCommand
     const string Help = """
         usage: purevlm run [--model DIR] --image FILE [--image FILE ...] --prompt TEXT [options]
 
-        Asks a vision-language model (PaliGemma, LLaVA) about an image. The answer streams to stdout;
+        Asks a vision-language model (PaliGemma, LLaVA, Molmo) about an image. The answer streams to stdout;
         loading progress and timings go to stderr. Without --model, the embedded demo model
         (paligemma-shapes) is used.
 
@@ -18,14 +18,15 @@ static class RunCommand
           --image FILE         PNG, JPEG, BMP or GIF; repeat it for several images, in the order of the
                                prompt's <image> markers (LLaVA)
           --prompt TEXT        PaliGemma: e.g. "caption en", "detect circle", "answer en what color is the circle?";
-                               LLaVA: the user's words, put into "USER: <image>\n{prompt} ASSISTANT:"
+                               LLaVA: the user's words, put into "USER: <image>\n{prompt} ASSISTANT:";
+                               Molmo: the user's words, e.g. "Point to the cups." (answers with points)
           --max-tokens N       most new tokens (default 64, at least 1)
           --temperature T      0 = greedy (default); > 0 samples
           --top-k K            sample among the K most likely tokens (0 = all)
           --top-p P            sample among the most likely tokens up to probability P (default 1)
           --seed S             sampler seed (default 0): the same seed gives the same answer
-          --json               print one JSON object (text, tokens, detections, segments, timings) instead
-          --annotate OUT.png   write the image with the detected boxes drawn
+          --json               print one JSON object (text, tokens, detections, segments, points, timings) instead
+          --annotate OUT.png   write the image with the detected boxes and points drawn
           --lora DIR           apply a PEFT LoRA adapter, unmerged (repeatable: all given are active)
         """;
 
@@ -65,11 +66,16 @@ static class RunCommand
         if (annotate != null)
         {
             var boxes = result.Detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
+            // A point is drawn as a small box centred on it, so it shows with its label as the boxes do.
+            boxes.AddRange(result.Points.Select(p => LabelledBox.FromPixels([(float)p.X - PointMark, (float)p.Y - PointMark, (float)p.X + PointMark, (float)p.Y + PointMark], p.Label)));
             PngWriter.Save(ImageAnnotator.Draw(images[0], boxes), annotate);
-            Console.Error.WriteLine($"wrote {annotate} with {boxes.Count} box(es)");
+            Console.Error.WriteLine($"wrote {annotate} with {result.Detections.Count} box(es) and {result.Points.Count} point(s)");
         }
         return 0;
     }
+
+    /// <summary>Half the side of the box marking a point in --annotate, in pixels.</summary>
+    const float PointMark = 3;
 
     static string ToJson(GenerationResult r, double loadSeconds)
     {
@@ -79,6 +85,7 @@ static class RunCommand
             tokens = r.Tokens.Select(t => new { id = t.Id, text = t.Text, probability = t.Probability }),
             detections = r.Detections.Select(d => new { label = d.Label, box = d.Box }),
             segments = r.Segments.Select(s => new { label = s.Label, box = s.Box, codes = s.Codes }),
+            points = r.Points.Select(p => new { label = p.Label, x = p.X, y = p.Y, x_percent = p.XPercent, y_percent = p.YPercent }),
             timings = new
             {
                 load_s = loadSeconds,

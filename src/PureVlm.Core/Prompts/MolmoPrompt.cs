@@ -38,12 +38,12 @@ public sealed class MolmoPrompt(int imagePatchId, int cellsPerCropSide) : IPromp
             throw new InvalidOperationException($"the tokenizer's {ImPatch} is {Id(ImPatch)}, the model adds image features to id {imagePatchId}");
         var ids = new List<int> { Id(EndOfText) };
         foreach (var image in images)
-            foreach (var (rows, cols) in image.TokenGrids) AddBlock(ids, rows, cols, Id(ImStart), Id(ImCol), Id(ImEnd));
+            foreach (var (rows, cols) in image.TokenGrids) AddBlock(ids, imagePatchId, rows, cols, Id(ImStart), Id(ImCol), Id(ImEnd));
         ids.AddRange(tokenizer.Encode(Message(prompt)));
         return ids.ToArray();
     }
 
-    void AddBlock(List<int> ids, int rows, int cols, int start, int col, int end)
+    static void AddBlock(List<int> ids, int imagePatchId, int rows, int cols, int start, int col, int end)
     {
         ids.Add(start);
         for (int r = 0; r < rows; r++)
@@ -57,15 +57,29 @@ public sealed class MolmoPrompt(int imagePatchId, int cellsPerCropSide) : IPromp
     /// <inheritdoc/>
     /// <remarks>
     /// <c>[bos, blocks…, text…]</c> with each image laid out as a small square image is (a 1 × 1 tiling: the global
-    /// view's block and one tile's, both cells-per-side square); the text ids stand for the message. The delimiters are
-    /// <c>&lt;im_patch&gt;</c>'s neighbours in Molmo's token table (<c>&lt;im_start&gt;</c>, <c>&lt;im_end&gt;</c>, patch, <c>&lt;im_col&gt;</c>).
+    /// view's block and one tile's, both cells-per-side square); the text ids stand for the message.
     /// </remarks>
     public int[] SyntheticIds(int images, int textTokens, int bos)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(images);
+        var square = new (int, int)[] { (cellsPerCropSide, cellsPerCropSide), (cellsPerCropSide, cellsPerCropSide) };
+        return SyntheticIds(Enumerable.Repeat<IReadOnlyList<(int Rows, int Cols)>>(square, images).ToList(), textTokens, bos, imagePatchId);
+    }
+
+    /// <summary>Ids laid out for these images' crops without a tokenizer, as <see cref="SyntheticIds(int, int, int)"/> (for bench).</summary>
+    public static int[] SyntheticIds(IReadOnlyList<MultiCropImage> images, int textTokens, int bos, int imagePatchId) =>
+        SyntheticIds(images.Select(i => i.TokenGrids).ToList(), textTokens, bos, imagePatchId);
+
+    /// <remarks>
+    /// The block delimiters are <c>&lt;im_patch&gt;</c>'s neighbours in Molmo's token table: <c>&lt;im_start&gt;</c> = patch − 2,
+    /// <c>&lt;im_end&gt;</c> = patch − 1, <c>&lt;im_col&gt;</c> = patch + 1.
+    /// </remarks>
+    static int[] SyntheticIds(IReadOnlyList<IReadOnlyList<(int Rows, int Cols)>> images, int textTokens, int bos, int imagePatchId)
+    {
         ArgumentOutOfRangeException.ThrowIfNegative(textTokens);
         var ids = new List<int> { bos };
-        for (int i = 0; i < 2 * images; i++) AddBlock(ids, cellsPerCropSide, cellsPerCropSide, imagePatchId - 2, imagePatchId + 1, imagePatchId - 1);
+        foreach (var grids in images)
+            foreach (var (rows, cols) in grids) AddBlock(ids, imagePatchId, rows, cols, imagePatchId - 2, imagePatchId + 1, imagePatchId - 1);
         ids.AddRange(Enumerable.Range(0, textTokens).Select(IPromptFormat.FillerId));
         return ids.ToArray();
     }
