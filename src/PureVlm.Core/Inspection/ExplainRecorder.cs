@@ -54,6 +54,7 @@ public sealed class ExplainRecorder : IForwardObserver
     /// <c>image_token_index</c>, wherever the prompt format puts them (first in PaliGemma, after "USER: " in LLaVA).
     /// One image gives <see cref="IVisionLanguageModel.ImageTokensPerImage"/> rows, of which the last patch_grid² are the
     /// patches; any before them are not patches (CLIP's class token, kept by LLaVA's "full" strategy) and are skipped.
+    /// Molmo's image tokens are its global view's cells followed by its tiles': the heatmap is over the global view's.
     /// </summary>
     public static int[] PatchPositions(IVisionLanguageModel model, ReadOnlySpan<int> promptIds)
     {
@@ -61,6 +62,7 @@ public sealed class ExplainRecorder : IForwardObserver
         var rows = new List<int>(perImage);
         for (int i = 0; i < promptIds.Length; i++)
             if (promptIds[i] == id) rows.Add(i);
+        if (model is IMultiCropVisionModel && rows.Count > perImage) rows.RemoveRange(perImage, rows.Count - perImage);
         if (rows.Count != perImage)
             throw new ArgumentException($"the prompt has {rows.Count} image tokens (id {id}), expected {perImage} (one image)", nameof(promptIds));
         int extra = perImage - grid * grid;

@@ -87,6 +87,9 @@ public sealed record TokenExplanation(int Index, int Id, string Piece, string Te
 /// <summary>A box of a <c>detect</c> answer, in pixels of the original image: [x0, y0, x1, y1].</summary>
 public sealed record ReportDetection(string Label, float[] Box);
 
+/// <summary>A point of a pointing answer (Molmo), in pixels of the original image.</summary>
+public sealed record ReportPoint(string Label, double X, double Y);
+
 /// <summary>
 /// The explain report (the content of report.json; schema in docs/report-schema.md): for every generated token its
 /// probability, alternatives, entropy, attention over the image and logit lens, plus the answer's confidence and boxes.
@@ -94,6 +97,10 @@ public sealed record ReportDetection(string Label, float[] Box);
 public sealed record ExplainReport(string Schema, ReportModel Model, ReportRequest Request, ReportAnswer Answer,
     IReadOnlyList<TokenExplanation> Tokens, IReadOnlyList<ReportDetection> Detections)
 {
+    /// <summary>Points of a pointing answer (Molmo's <c>&lt;point&gt;</c> / <c>&lt;points&gt;</c>); null, and left out of the JSON, when the answer has none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<ReportPoint>? Points { get; init; }
+
     /// <summary>The value of <see cref="Schema"/> this version writes.</summary>
     public const string SchemaId = "purevlm.explain/1";
 
@@ -122,7 +129,7 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
             throw new ArgumentOutOfRangeException(nameof(options), $"layer {layer} does not exist; the decoder has layers 0..{text.NumHiddenLayers - 1}");
         if (options.TopK < 1) throw new ArgumentOutOfRangeException(nameof(options), $"TopK is {options.TopK}, expected >= 1");
 
-        var ids = model.PromptIds(prompt);
+        var ids = model.PromptIds(prompt, [image]);
         var recorder = ExplainRecorder.For(vlm, ids);
         var result = model.Generate(image, prompt, new GenerationOptions { MaxNewTokens = options.MaxNewTokens, Adapters = options.Adapters, Observer = recorder });
         var tokens = ExplainTokens(vlm, recorder, result.Tokens, id => Piece(model, id), options.TopK);
@@ -131,8 +138,11 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
             new ReportRequest(image.SourcePath, image.Width, image.Height, prompt, ids.Length, options.MaxNewTokens, layer),
             Summarise(result.Text, tokens, stoppedAtEos: recorder.Steps.Count > result.Tokens.Count),
             tokens,
-            result.Detections.Select(d => new ReportDetection(d.Label, d.Box)).ToList());
-        return new Explanation(report, image, model.Preprocessor.ModelView(image));
+            result.Detections.Select(d => new ReportDetection(d.Label, d.Box)).ToList())
+        {
+            Points = result.Points.Count == 0 ? null : result.Points.Select(p => new ReportPoint(p.Label, p.X, p.Y)).ToList(),
+        };
+        return new Explanation(report, image, model.CropPreprocessor?.GlobalView(image) ?? model.Preprocessor.ModelView(image));
     }
 
     /// <summary>

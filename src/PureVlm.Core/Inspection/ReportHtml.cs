@@ -40,11 +40,14 @@ public static class ReportHtml
     static void Summary(StringBuilder h, Explanation e, RgbImage large)
     {
         var r = e.Report;
-        var shown = r.Detections.Count == 0 ? e.Image : ImageAnnotator.Draw(e.Image, r.Detections.Select(d =>
-            LabelledBox.FromPixels(d.Box, d.Label)).ToList(),
-            thickness: Math.Max(1, Math.Min(e.Image.Width, e.Image.Height) / 100));
+        // A point is marked as a small box centred on it, labelled as the boxes are.
+        float mark = Math.Max(2, Math.Min(e.Image.Width, e.Image.Height) / 60f);
+        var marks = r.Detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label))
+            .Concat((r.Points ?? []).Select(p => LabelledBox.FromPixels([(float)p.X - mark, (float)p.Y - mark, (float)p.X + mark, (float)p.Y + mark], p.Label))).ToList();
+        var shown = marks.Count == 0 ? e.Image : ImageAnnotator.Draw(e.Image, marks, thickness: Math.Max(1, Math.Min(e.Image.Width, e.Image.Height) / 100));
         h.Append("<section class=\"summary\"><div class=\"figs\">");
-        Figure(h, shown, $"input, {e.Image.Width}×{e.Image.Height}" + (r.Detections.Count > 0 ? $", {r.Detections.Count} box(es) from the answer" : ""), MinDisplaySide);
+        Figure(h, shown, $"input, {e.Image.Width}×{e.Image.Height}" + (r.Detections.Count > 0 ? $", {r.Detections.Count} box(es) from the answer" : "")
+            + (r.Points is { Count: > 0 } points ? $", {points.Count} point(s) from the answer" : ""), MinDisplaySide);
         Figure(h, large, $"what the model sees: {r.Model.ImageSize}×{r.Model.ImageSize}, {r.Model.PatchGrid}×{r.Model.PatchGrid} patches", 0);
         h.Append("</div><table class=\"facts\">");
         Row(h, "prompt", $"<code>{Esc(r.Request.Prompt)}</code>");
@@ -55,6 +58,8 @@ public static class ReportHtml
             $"(<code>{Esc(r.Tokens[r.Answer.MinProbabilityIndex].Piece)}</code>)");
         foreach (var d in r.Detections)
             Row(h, "box", $"{Esc(d.Label)}: [{string.Join(", ", d.Box.Select(v => F(v, "0.0")))}] px (x0, y0, x1, y1)");
+        foreach (var p in r.Points ?? [])
+            Row(h, "point", $"{Esc(p.Label)}: ({F(p.X, "0.0")}, {F(p.Y, "0.0")}) px (x, y)");
         Row(h, "model", $"{Esc(r.Model.ModelType)} ({Esc(r.Model.TextModelType)} decoder, {r.Model.TextLayers} layers × {r.Model.TextHeads} heads, vocab {r.Model.VocabSize}), {Esc(r.Model.Directory)}");
         Row(h, "heatmap layer", $"{r.Request.Layer} (and the mean over all {r.Model.TextLayers} layers)");
         h.Append("</table></section>\n");

@@ -158,6 +158,13 @@ public sealed class MolmoImageProcessor
         }
     }
 
+    /// <summary>The global view as the model sees it before normalisation: the image resized and padded onto one crop, as 8-bit RGB (for pictures).</summary>
+    public RgbImage GlobalView(RgbImage image)
+    {
+        var (canvas, _) = ResizeAndPad(image, CropSize, CropSize);
+        return RgbImage.FromPixels(CropSize, CropSize, canvas.Select(v => (byte)MathF.Round(v * 255)).ToArray());
+    }
+
     /// <summary>The tiling <see cref="Process"/> chooses for <paramref name="image"/>: <see cref="SelectTiling"/> of its size less the margins.</summary>
     public (int Rows, int Cols) Tiling(RgbImage image)
     {
