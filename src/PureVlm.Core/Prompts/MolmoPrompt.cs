@@ -12,7 +12,7 @@ namespace PureVlm.Prompts;
 /// what the model was trained with. Answers may hold <c>&lt;point&gt;</c> / <c>&lt;points&gt;</c> (<see cref="PointTags"/>).
 /// </summary>
 /// <param name="imagePatchId">The <c>&lt;im_patch&gt;</c> id (config.json's image token).</param>
-/// <param name="cellsPerCropSide">Pooled cells per crop side, for <see cref="SyntheticIds"/>.</param>
+/// <param name="cellsPerCropSide">Pooled cells per crop side, for <see cref="SyntheticIds(int, int, int)"/>.</param>
 public sealed class MolmoPrompt(int imagePatchId, int cellsPerCropSide) : IPromptFormat
 {
     /// <summary>The tokens of the image blocks and the BOS stand-in, as in Molmo's tokenizer.</summary>
