@@ -15,7 +15,7 @@ public sealed class MolmoModel : DecoderModel
     /// <summary>Loads the decoder under <paramref name="scope"/> (<c>model.transformer</c>) with <paramref name="additionalVocab"/> rows of <c>wte.new_embedding</c>.</summary>
     public MolmoModel(WeightScope scope, TextConfig c, int additionalVocab)
         : base(scope, c, scope.FullName("ff_out"), scope.Sub("ff_out").Get("weight", c.VocabSize, c.HiddenSize), normAddsOne: false,
-            embedScale: 1f, finalSoftCap: 0, (layer, _, name) => new MolmoDecoderLayer(layer, c, name), "wte.embedding", "blocks", "ln_f")
+            embedScale: 1f, finalSoftCap: 0, (layer, _, name) => MolmoDecoderLayer.Load(layer, c, name), "wte.embedding", "blocks", "ln_f")
     {
         _newEmbedding = scope.Get("wte.new_embedding", additionalVocab, c.HiddenSize);
     }
