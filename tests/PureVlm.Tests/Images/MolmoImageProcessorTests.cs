@@ -49,6 +49,27 @@ public class MolmoImageProcessorTests(ITestOutputHelper output)
         Assert.True(diff <= GoldenFixture.Rtol * scale, $"images: max|diff| {diff:E2} (rel {diff / scale:E2})");
     }
 
+    [Theory]
+    [InlineData(57, 139)]
+    [InlineData(139, 57)]
+    [InlineData(200, 200)]
+    [InlineData(30, 400)]
+    [InlineData(640, 480)]
+    public void Every_image_token_gets_exactly_one_cell_row_major_within_each_tile(int width, int height)
+    {
+        // Multi-row tilings too (the README's case is 1 × 3); the reference's patch-ordering bookkeeping, restated
+        // in Python for tilings up to 12 × 1 at molmo-tiny's and Molmo-7B-D's sizes, gives this same direct map.
+        var processor = MolmoImageProcessor.FromCheckpoint(Dir);
+        var crops = processor.Process(RgbImage.FromPixels(width, height, new byte[width * height * 3]));
+        var used = crops.CellTokens.Where(t => t >= 0).Order().ToArray();
+        Assert.Equal(Enumerable.Range(0, crops.ImageTokens), used);
+        for (int c = 0; c < crops.Crops; c++)
+        {
+            var kept = crops.CellTokens.Skip(c * 9).Take(9).Where(t => t >= 0).ToArray();
+            Assert.Equal(kept.Order(), kept);
+        }
+    }
+
     [Fact]
     public void Images_are_exact_given_the_golden_canvases()
     {
