@@ -22,7 +22,7 @@ public sealed record MolmoArch(
     public static readonly MolmoArch Molmo7bD = new("molmo-7b-d", 336, 14, 1024, 23, 16, 4096, 3584, 28, 28, 4, 18944, 152064, 128, 12, 4);
 
     /// <summary>The Molmo architectures synth knows, by CLI name.</summary>
-    public static readonly IReadOnlyDictionary<string, MolmoArch> Known = new Dictionary<string, MolmoArch>
+    public static readonly IReadOnlyDictionary<string, MolmoArch> Sizes = new Dictionary<string, MolmoArch>
     {
         ["molmo-7b-d"] = Molmo7bD,
     };

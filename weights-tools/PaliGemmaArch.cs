@@ -22,7 +22,7 @@ public sealed record PaliGemmaArch(
         2304, 26, 8, 4, 256, 9216, 257216, 257152, 4096);
 
     /// <summary>The PaliGemma architectures synth knows, by CLI name.</summary>
-    public static readonly IReadOnlyDictionary<string, PaliGemmaArch> Known = new Dictionary<string, PaliGemmaArch>
+    public static readonly IReadOnlyDictionary<string, PaliGemmaArch> Sizes = new Dictionary<string, PaliGemmaArch>
     {
         ["paligemma-3b-224"] = PaliGemma3b224,
         ["paligemma2-3b-224"] = PaliGemma2_3b224,
@@ -36,31 +36,13 @@ public sealed record PaliGemmaArch(
     /// <summary>Every tensor in the model's state_dict order (vision tower, projector, language model); no lm_head (tied).</summary>
     public override IEnumerable<SynthTensor> Tensors()
     {
-        const string v = "vision_tower.vision_model.";
-        long dv = VisionHidden, iv = VisionIntermediate, dt = TextHidden, it = TextIntermediate;
-        yield return new(v + "embeddings.patch_embedding.weight", [dv, 3, PatchSize, PatchSize], Init.SmallNormal);
-        yield return new(v + "embeddings.patch_embedding.bias", [dv], Init.SmallNormal);
-        yield return new(v + "embeddings.position_embedding.weight", [ImageTokens, dv], Init.SmallNormal);
-        for (int l = 0; l < VisionLayers; l++)
-            foreach (var t in VitEncoderLayer($"{v}encoder.layers.{l}.", dv, iv)) yield return t;
-        yield return new(v + "post_layernorm.weight", [dv], Init.NearOne);
-        yield return new(v + "post_layernorm.bias", [dv], Init.SmallNormal);
+        long dv = VisionHidden, dt = TextHidden, it = TextIntermediate;
+        foreach (var t in SiglipTower("vision_tower.vision_model.", PatchSize, ImageTokens, dv, VisionIntermediate, VisionLayers)) yield return t;
         yield return new("multi_modal_projector.linear.weight", [dt, dv], Init.SmallNormal);
         yield return new("multi_modal_projector.linear.bias", [dt], Init.SmallNormal);
 
-        const string m = "language_model.model.";
-        yield return new(m + "embed_tokens.weight", [Vocab, dt], Init.SmallNormal);
-        for (int l = 0; l < TextLayers; l++)
-        {
-            string p = $"{m}layers.{l}.";
-            foreach (var t in DecoderLayer(p, dt, Heads, KvHeads, HeadDim, it, Init.SmallNormal)) yield return t;
-            if (Generation == 2)
-            {
-                yield return new(p + "pre_feedforward_layernorm.weight", [dt], Init.SmallNormal);
-                yield return new(p + "post_feedforward_layernorm.weight", [dt], Init.SmallNormal);
-            }
-        }
-        yield return new(m + "norm.weight", [dt], Init.SmallNormal);
+        foreach (var t in GemmaDecoder("language_model.model.", Vocab, dt, TextLayers, Heads, KvHeads, HeadDim, it, sandwichNorms: Generation == 2, qkNorm: false))
+            yield return t;
     }
 
     /// <summary>

@@ -23,9 +23,10 @@ public abstract record SynthArch(string Name)
 {
     /// <summary>The architectures synth knows, by CLI name.</summary>
     public static readonly IReadOnlyDictionary<string, SynthArch> Known =
-        PaliGemmaArch.Known.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value))
-            .Concat(LlavaArch.Known.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
-            .Concat(MolmoArch.Known.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
+        PaliGemmaArch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value))
+            .Concat(LlavaArch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
+            .Concat(Gemma3Arch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
+            .Concat(MolmoArch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
             .ToDictionary();
 
     /// <summary>Every tensor in the model's state_dict order.</summary>
@@ -59,6 +60,48 @@ public abstract record SynthArch(string Name)
         yield return new(p + "mlp.fc2.bias", [hidden], Init.SmallNormal);
         yield return new(p + "layer_norm2.weight", [hidden], Init.NearOne);
         yield return new(p + "layer_norm2.bias", [hidden], Init.SmallNormal);
+    }
+
+    /// <summary>
+    /// HF's <c>SiglipVisionModel</c> without its pooling head, as PaliGemma and Gemma 3 store it under
+    /// <paramref name="v"/> (<c>vision_tower.vision_model.</c>): patch conv with bias, position embeddings, encoder layers, post_layernorm.
+    /// </summary>
+    protected static IEnumerable<SynthTensor> SiglipTower(string v, int patchSize, long patches, long hidden, long intermediate, int layers)
+    {
+        yield return new(v + "embeddings.patch_embedding.weight", [hidden, 3, patchSize, patchSize], Init.SmallNormal);
+        yield return new(v + "embeddings.patch_embedding.bias", [hidden], Init.SmallNormal);
+        yield return new(v + "embeddings.position_embedding.weight", [patches, hidden], Init.SmallNormal);
+        for (int l = 0; l < layers; l++)
+            foreach (var t in VitEncoderLayer($"{v}encoder.layers.{l}.", hidden, intermediate)) yield return t;
+        yield return new(v + "post_layernorm.weight", [hidden], Init.NearOne);
+        yield return new(v + "post_layernorm.bias", [hidden], Init.SmallNormal);
+    }
+
+    /// <summary>
+    /// A Gemma decoder as HF names it under <paramref name="m"/> (<c>language_model.model.</c>): embed_tokens, the layers,
+    /// the final norm, every norm applied as 1 + w. <paramref name="sandwichNorms"/> adds Gemma 2's and 3's pre/post-feedforward
+    /// norms, <paramref name="qkNorm"/> Gemma 3's q_norm / k_norm.
+    /// </summary>
+    protected static IEnumerable<SynthTensor> GemmaDecoder(string m, long vocab, long hidden, int layers, long heads, long kvHeads, long headDim,
+        long intermediate, bool sandwichNorms, bool qkNorm)
+    {
+        yield return new(m + "embed_tokens.weight", [vocab, hidden], Init.SmallNormal);
+        for (int l = 0; l < layers; l++)
+        {
+            string p = $"{m}layers.{l}.";
+            foreach (var t in DecoderLayer(p, hidden, heads, kvHeads, headDim, intermediate, Init.SmallNormal)) yield return t;
+            if (qkNorm)
+            {
+                yield return new(p + "self_attn.q_norm.weight", [headDim], Init.SmallNormal);
+                yield return new(p + "self_attn.k_norm.weight", [headDim], Init.SmallNormal);
+            }
+            if (sandwichNorms)
+            {
+                yield return new(p + "pre_feedforward_layernorm.weight", [hidden], Init.SmallNormal);
+                yield return new(p + "post_feedforward_layernorm.weight", [hidden], Init.SmallNormal);
+            }
+        }
+        yield return new(m + "norm.weight", [hidden], Init.SmallNormal);
     }
 
     /// <summary>

@@ -19,7 +19,8 @@ public sealed record GenerationTimings(double ImageEncodeSeconds, double Prefill
 /// <param name="Text">The generated text, without eos.</param>
 /// <param name="Tokens">Each generated token (eos excluded).</param>
 /// <param name="Detections">Boxes parsed from a <c>detect …</c> answer, in pixels of the original image; empty otherwise.</param>
-/// <param name="Segments">Boxes and mask codes parsed from a <c>segment …</c> answer; empty otherwise.</param>
+/// <param name="Segments">Boxes and mask codes parsed from a <c>segment …</c> answer, each with its <see cref="Segment.Mask"/>
+/// when the model has a <see cref="VlmModel.SegmentationDecoder"/>; empty otherwise.</param>
 /// <param name="Timings">Where the time went.</param>
 public sealed record GenerationResult(string Text, IReadOnlyList<AnswerToken> Tokens, IReadOnlyList<Detection> Detections,
     IReadOnlyList<Segment> Segments, GenerationTimings Timings)

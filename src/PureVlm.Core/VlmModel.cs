@@ -9,11 +9,13 @@ using PureVlm.Models;
 using PureVlm.Outputs;
 using PureVlm.Prompts;
 using PureVlm.Runtime;
+using PureVlm.Segmentation;
 
 namespace PureVlm;
 
 /// <summary>
-/// A vision-language checkpoint (PaliGemma, LLaVA) ready to answer questions about images: weights (memory-mapped),
+/// A vision-language checkpoint (PaliGemma, LLaVA, Video-LLaVA, Gemma 3, Molmo) ready to answer questions about images (and,
+/// for a model with a video tower, videos): weights (memory-mapped),
 /// tokenizer, image preprocessor and prompt format of one model directory. Thread-safe: concurrent requests each get their own KV cache.
 /// </summary>
 /// <example>
@@ -28,6 +30,9 @@ public sealed class VlmModel : IDisposable
 {
     /// <summary>The model this library ships with (a 3.3M-parameter PaliGemma trained on synthetic shapes).</summary>
     public static string DefaultModelPath => Path.Combine(AppContext.BaseDirectory, "models", "paligemma-shapes");
+
+    /// <summary>The mask decoder's file name as Google ships it; <see cref="Load"/> picks it up from the model directory.</summary>
+    public const string DefaultDecoderFile = "vae-oid.npz";
 
     /// <summary>The model directory.</summary>
     public string Directory { get; }
@@ -46,6 +51,11 @@ public sealed class VlmModel : IDisposable
     public IPromptFormat PromptFormat { get; }
     /// <summary>The module tree with its vision tower.</summary>
     public IVisionLanguageModel VisionLanguage { get; }
+    /// <summary>
+    /// PaliGemma's mask decoder (<c>vae-oid.npz</c>), or null: then a <c>segment …</c> answer gives boxes and codes but no
+    /// <see cref="Segment.Mask"/>.
+    /// </summary>
+    public VqVaeDecoder? SegmentationDecoder { get; }
     /// <summary>Seconds spent in <see cref="Load"/>.</summary>
     public double LoadSeconds { get; }
     /// <summary>LoRA adapters loaded beside the base weights, by name; a request activates them with <see cref="GenerationOptions.Adapters"/>.</summary>
@@ -59,9 +69,11 @@ public sealed class VlmModel : IDisposable
 
     readonly IReadOnlyList<int> _eos;
 
-    VlmModel(string directory, LoadedModel model, SentencePieceTokenizer tokenizer, ImagePreprocessor preprocessor, MolmoImageProcessor? crops, double loadSeconds)
+    VlmModel(string directory, LoadedModel model, SentencePieceTokenizer tokenizer, ImagePreprocessor preprocessor, MolmoImageProcessor? crops,
+        VqVaeDecoder? segmentation, double loadSeconds)
     {
-        Directory = directory; Loaded = model; Tokenizer = tokenizer; Preprocessor = preprocessor; CropPreprocessor = crops; LoadSeconds = loadSeconds;
+        Directory = directory; Loaded = model; Tokenizer = tokenizer; Preprocessor = preprocessor; CropPreprocessor = crops;
+        SegmentationDecoder = segmentation; LoadSeconds = loadSeconds;
         VisionLanguage = model.VisionLanguage!;
         PromptFormat = ModelFamilies.PromptFormat(VisionLanguage);
         // Molmo-7B-D's config.json names no eos (-1): its tokenizer's <|endoftext|> is the one the reference stops at.
@@ -71,12 +83,15 @@ public sealed class VlmModel : IDisposable
     /// <summary>
     /// Loads a vision-language model directory (config.json, safetensors, tokenizer, optional preprocessor_config.json);
     /// null loads <see cref="DefaultModelPath"/>. <paramref name="progress"/> receives short status lines.
+    /// <paramref name="segmentationDecoder"/> is the <c>vae-oid.npz</c> that turns <c>&lt;segNNN&gt;</c> codes into masks;
+    /// null takes <c>vae-oid.npz</c> from the model directory when it is there. <paramref name="directory"/> may also be a
+    /// Hugging Face repo id (<c>google/paligemma2-3b-pt-224</c>), found offline in the local hub cache at
+    /// <paramref name="revision"/> (default <c>main</c>; see <see cref="HfCache.ResolveModel"/>).
     /// </summary>
-    public static VlmModel Load(string? directory = null, Action<string>? progress = null)
+    public static VlmModel Load(string? directory = null, Action<string>? progress = null, string? segmentationDecoder = null, string? revision = null)
     {
         var clock = Stopwatch.StartNew();
-        directory = Path.GetFullPath(directory ?? DefaultModelPath);
-        if (!System.IO.Directory.Exists(directory)) throw new InvalidModelFileException($"{directory}: model directory not found");
+        directory = HfCache.ResolveModel(directory ?? DefaultModelPath, revision);
         string configPath = Path.Combine(directory, "config.json");
         if (!File.Exists(configPath)) throw new InvalidModelFileException($"{directory}: no config.json (expected a Hugging Face model directory)");
         progress?.Invoke("reading config and mapping weights");
@@ -84,24 +99,26 @@ public sealed class VlmModel : IDisposable
         try
         {
             if (model.VisionLanguage == null)
-                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma, llava or molmo)");
+                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma, llava, video_llava, gemma3 or molmo)");
             progress?.Invoke("loading tokenizer");
             var tokenizer = LoadTokenizer(directory);
+            CheckTokenizerFits(tokenizer, model.Config, ModelFamilies.PromptFormat(model.VisionLanguage).ImageToken, directory);
             if (model.VisionLanguage is IMultiCropVisionModel)
             {
-                CheckTokenizerFits(tokenizer, model.Config, directory, MolmoPrompt.ImPatch);
                 var crops = MolmoImageProcessor.FromCheckpoint(directory);
                 if (crops.CropSize != model.Config.Vision!.ImageSize)
                     throw new ModelConfigException($"{directory}: preprocessor_config.json's base_image_input_size is {crops.CropSize}, the vision tower expects {model.Config.Vision.ImageSize}");
                 var view = new ImagePreprocessor(crops.CropSize, crops.CropSize, mean: [.. crops.Mean], std: [.. crops.Std]);
-                return new VlmModel(directory, model, tokenizer, view, crops, clock.Elapsed.TotalSeconds);
+                return new VlmModel(directory, model, tokenizer, view, crops, null, clock.Elapsed.TotalSeconds);
             }
-            CheckTokenizerFits(tokenizer, model.Config, directory, "<image>");
             var preprocessor = ImagePreprocessor.FromCheckpoint(directory);
             int size = model.Config.Vision!.ImageSize;
             if (preprocessor.Width != size || preprocessor.Height != size)
                 throw new ModelConfigException($"{directory}: preprocessor_config.json resizes to {preprocessor.Width}×{preprocessor.Height}, the vision tower expects {size}×{size}");
-            return new VlmModel(directory, model, tokenizer, preprocessor, null, clock.Elapsed.TotalSeconds);
+            segmentationDecoder ??= File.Exists(Path.Combine(directory, DefaultDecoderFile)) ? Path.Combine(directory, DefaultDecoderFile) : null;
+            if (segmentationDecoder != null) progress?.Invoke("loading the mask decoder");
+            var segmentation = segmentationDecoder == null ? null : VqVaeDecoder.Load(segmentationDecoder);
+            return new VlmModel(directory, model, tokenizer, preprocessor, null, segmentation, clock.Elapsed.TotalSeconds);
         }
         catch { model.Dispose(); throw; }
     }
@@ -117,16 +134,25 @@ public sealed class VlmModel : IDisposable
         throw new InvalidModelFileException($"{directory}: no tokenizer.model or tokenizer.json");
     }
 
-    /// <summary>The tokenizer must fit the embedding table and spell the image token (<paramref name="imageToken"/>) with the id the model uses.</summary>
-    static void CheckTokenizerFits(SentencePieceTokenizer tokenizer, ModelConfig config, string directory, string imageToken)
+    /// <summary>
+    /// The tokenizer must fit the embedding table (Molmo's: plus its additional vocabulary) and spell the image token
+    /// (<paramref name="imageToken"/>, the family's) and any video token with the ids the model uses.
+    /// </summary>
+    static void CheckTokenizerFits(SentencePieceTokenizer tokenizer, ModelConfig config, string imageToken, string directory)
     {
         int rows = config.Text.VocabSize + (config.Molmo?.AdditionalVocabSize ?? 0);
         if (tokenizer.VocabSize > rows)
-            throw new ModelConfigException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's embedding has {rows} rows");
+            throw new ModelConfigException(config.Molmo == null
+                ? $"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's vocab_size is {config.Text.VocabSize}"
+                : $"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's embedding has {rows} rows");
         if (!tokenizer.TryGetId(imageToken, out int imageId))
-            throw new ModelConfigException($"{directory}: the tokenizer has no {imageToken} token (the model's image token id is {config.ImageTokenIndex})");
+            throw new ModelConfigException($"{directory}: the tokenizer has no {imageToken} token (config.json's image_token_index is {config.ImageTokenIndex})");
         if (imageId != config.ImageTokenIndex)
-            throw new ModelConfigException($"{directory}: the model's image token id is {config.ImageTokenIndex}, the tokenizer's {imageToken} is {imageId}");
+            throw new ModelConfigException($"{directory}: config.json's image_token_index is {config.ImageTokenIndex}, the tokenizer's {imageToken} token is {imageId}");
+        if (config.VideoLlava is { } video && !(tokenizer.TryGetId("<video>", out int videoId) && videoId == video.VideoTokenIndex))
+            throw new ModelConfigException(tokenizer.TryGetId("<video>", out videoId)
+                ? $"{directory}: config.json's video_token_index is {video.VideoTokenIndex}, the tokenizer's <video> token is {videoId}"
+                : $"{directory}: the tokenizer has no <video> token (config.json's video_token_index is {video.VideoTokenIndex})");
     }
 
     /// <summary>
@@ -149,8 +175,62 @@ public sealed class VlmModel : IDisposable
     /// The ids the model sees for a prompt about these images: for Molmo, whose image tokens follow each image's tiling,
     /// from the images' crops; for the others the same as <see cref="PromptIds(string, int)"/> with their count.
     /// </summary>
-    public int[] PromptIds(string prompt, IReadOnlyList<RgbImage> images) =>
-        CropPreprocessor is { } crops ? ((MolmoPrompt)PromptFormat).Build(Tokenizer, prompt, images.Select(crops.Process).ToList()) : PromptIds(prompt, images.Count);
+    public int[] PromptIds(string prompt, IReadOnlyList<RgbImage> images) => PromptIds(prompt, images.Select(MediaInput.Image).ToList());
+
+    /// <summary>The ids the model sees for a prompt about images and videos in the order of <paramref name="media"/> (Molmo: from the images' crops).</summary>
+    public int[] PromptIds(string prompt, IReadOnlyList<MediaInput> media) => PromptIds(prompt, media, Crops(media));
+
+    /// <summary>The ids the model sees for a prompt about images and videos in the order of <paramref name="media"/>.</summary>
+    public int[] PromptIds(string prompt, IReadOnlyList<MediaKind> media) => CropPreprocessor != null
+        ? throw new ArgumentException("Molmo's image tokens depend on each image's size and tiling: give the images (PromptIds(prompt, images))", nameof(media))
+        : PromptFormat.Build(Tokenizer, prompt, media);
+
+    int[] PromptIds(string prompt, IReadOnlyList<MediaInput> media, IReadOnlyList<MultiCropImage>? crops) => crops != null
+        ? ((MolmoPrompt)PromptFormat).Build(Tokenizer, prompt, crops)
+        : PromptIds(prompt, media.Select(m => m.Kind).ToList());
+
+    /// <summary>Each image's crops for a multi-crop family (Molmo), else null.</summary>
+    IReadOnlyList<MultiCropImage>? Crops(IReadOnlyList<MediaInput> media) => CropPreprocessor is { } cropper
+        ? media.Select(m => m.Kind == MediaKind.Image ? cropper.Process(m.Frames[0])
+            : throw new ArgumentException($"{Directory}: this model ({Loaded.Config.ModelType}) has no video tower; give images", nameof(media))).ToList()
+        : null;
+
+    /// <summary>Frames one video is sampled to, or 0 for a model without a video tower.</summary>
+    public int FramesPerVideo => (VisionLanguage as IVideoLanguageModel)?.FramesPerVideo ?? 0;
+
+    /// <summary>
+    /// A video for this model from a folder of frames or an animated GIF, sampled to <see cref="FramesPerVideo"/> frames
+    /// (see <see cref="VideoLoader"/>).
+    /// </summary>
+    public MediaInput LoadVideo(string path)
+    {
+        if (FramesPerVideo == 0) throw new ArgumentException($"{Directory}: this model ({Loaded.Config.ModelType}) has no video tower; give images", nameof(path));
+        return MediaInput.Video(VideoLoader.Load(path, FramesPerVideo), Path.GetFullPath(path));
+    }
+
+    /// <summary>
+    /// The ids the model sees for a chat in HF's message format, rendered by the family's chat template (its image parts
+    /// take the request's images in order). Throws <see cref="ChatFormatException"/> for a family without a chat template (PaliGemma).
+    /// </summary>
+    public int[] PromptIds(IReadOnlyList<ChatMessage> messages) => ChatFormat.BuildChat(Tokenizer, messages);
+
+    /// <summary>The family's chat template, or an error naming the family that has none.</summary>
+    IChatPromptFormat ChatFormat => PromptFormat as IChatPromptFormat
+        ?? throw new ChatFormatException($"{Loaded.Config.ModelType} has no chat template; give a plain prompt");
+
+    /// <summary>
+    /// Answers the chat <paramref name="messages"/> (HF's format: system / user / assistant messages of text and image
+    /// parts) about <paramref name="images"/>, which fill the image parts in order.
+    /// </summary>
+    public GenerationResult Generate(IReadOnlyList<RgbImage> images, IReadOnlyList<ChatMessage> messages, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        int parts = ChatMessage.CountImages(messages);
+        if (parts != images.Count) throw new ArgumentException($"the messages have {parts} image parts for {images.Count} images; give one image per part", nameof(images));
+        var request = new Request(this, images.Select(MediaInput.Image).ToList(), _ => PromptIds(messages), options ?? new GenerationOptions());
+        foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
+        return request.Result();
+    }
 
     /// <summary>Answers <paramref name="prompt"/> about <paramref name="image"/>.</summary>
     public GenerationResult Generate(RgbImage image, string prompt, GenerationOptions? options = null, CancellationToken cancel = default) =>
@@ -167,9 +247,17 @@ public sealed class VlmModel : IDisposable
     /// Answers <paramref name="prompt"/> about several images, in order (LLaVA: one <c>&lt;image&gt;</c> marker per image in the
     /// prompt, or none to put them first). Boxes in the answer are in pixels of the first image.
     /// </summary>
-    public GenerationResult Generate(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
+    public GenerationResult Generate(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default) =>
+        Generate(images.Select(MediaInput.Image).ToList(), prompt, options, onText, cancel);
+
+    /// <summary>
+    /// Answers <paramref name="prompt"/> about images and videos, in order (Video-LLaVA: one <c>&lt;image&gt;</c> or
+    /// <c>&lt;video&gt;</c> marker per input in the prompt, or none to put them first). Boxes in the answer are in pixels
+    /// of the first input's first frame.
+    /// </summary>
+    public GenerationResult Generate(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
     {
-        var request = new Request(this, images, prompt, options ?? new GenerationOptions());
+        var request = new Request(this, media, crops => PromptIds(prompt, media, crops), options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -183,10 +271,15 @@ public sealed class VlmModel : IDisposable
         GenerateStreaming([image], prompt, options, cancel);
 
     /// <summary>Streams the answer about several images (see <see cref="Generate(IReadOnlyList{RgbImage}, string, GenerationOptions?, Action{string}?, CancellationToken)"/>).</summary>
-    public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null,
+    public IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null,
+        CancellationToken cancel = default) =>
+        GenerateStreaming(images.Select(MediaInput.Image).ToList(), prompt, options, cancel);
+
+    /// <summary>Streams the answer about images and videos (see <see cref="Generate(IReadOnlyList{MediaInput}, string, GenerationOptions?, Action{string}?, CancellationToken)"/>).</summary>
+    public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
-        var request = new Request(this, images, prompt, options ?? new GenerationOptions());
+        var request = new Request(this, media, crops => PromptIds(prompt, media, crops), options ?? new GenerationOptions());
         using var steps = request.Run(cancel).GetEnumerator();
         // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
         Func<bool> next = steps.MoveNext; // one delegate for the whole answer, not one per token
@@ -216,8 +309,13 @@ public sealed class VlmModel : IDisposable
         if (Interlocked.Decrement(ref _leases) == 0) Loaded.Dispose();
     }
 
-    /// <summary>One request: image encode, prefill, decode, with timings and the parsed answer.</summary>
-    sealed class Request(VlmModel owner, IReadOnlyList<RgbImage> images, string prompt, GenerationOptions options)
+    /// <summary>The features of one input: an image's, or a video's frames' (which must be <see cref="FramesPerVideo"/>).</summary>
+    internal float[] Encode(InferenceSession session, MediaInput input) => input.Kind == MediaKind.Image
+        ? session.EncodeImage(Preprocessor.PixelValues(input.Frames[0]))
+        : session.EncodeVideo(Preprocessor.VideoPixelValues(input.Frames));
+
+    /// <summary>One request: prompt ids (built when it runs), image encode, prefill, decode, with timings and the parsed answer.</summary>
+    sealed class Request(VlmModel owner, IReadOnlyList<MediaInput> media, Func<IReadOnlyList<MultiCropImage>?, int[]> promptIds, GenerationOptions options)
     {
         readonly List<AnswerToken> _tokens = new();
         readonly System.Text.StringBuilder _text = new();
@@ -237,9 +335,9 @@ public sealed class VlmModel : IDisposable
 
         IEnumerable<string> Generate(CancellationToken cancel)
         {
-            if (images.Count == 0) throw new ArgumentException("a request needs at least one image", nameof(images));
-            var crops = owner.CropPreprocessor is { } cropper ? images.Select(cropper.Process).ToList() : null;
-            var ids = crops != null ? ((MolmoPrompt)owner.PromptFormat).Build(owner.Tokenizer, prompt, crops) : owner.PromptIds(prompt, images.Count);
+            if (media.Count == 0) throw new ArgumentException("a request needs at least one image or video", nameof(media));
+            var crops = owner.Crops(media);
+            var ids = promptIds(crops);
             _promptLength = ids.Length;
             var session = owner.Loaded.CreateSession(new SessionOptions
             {
@@ -248,10 +346,9 @@ public sealed class VlmModel : IDisposable
             });
             session.EnsureRoom(ids.Length, options.MaxNewTokens);
             var clock = Stopwatch.StartNew();
-            // Each image's features in order: they fill the image-token rows in prompt order.
+            // Each input's features in order: they fill the image- and video-token rows in prompt order.
             var features = crops != null ? crops.SelectMany(session.EncodeImage).ToArray()
-                : images.Count == 1 ? session.EncodeImage(owner.Preprocessor.PixelValues(images[0]))
-                : images.SelectMany(image => session.EncodeImage(owner.Preprocessor.PixelValues(image))).ToArray();
+                : media.Count == 1 ? owner.Encode(session, media[0]) : media.SelectMany(m => owner.Encode(session, m)).ToArray();
             _encode = clock.Elapsed.TotalSeconds;
             var decoder = owner.Tokenizer.CreateStreamingDecoder();
             var eos = owner._eos;
@@ -279,12 +376,18 @@ public sealed class VlmModel : IDisposable
         public GenerationResult Result()
         {
             string text = _text.ToString();
+            int width = media[0].Frames[0].Width, height = media[0].Frames[0].Height;
+            var segments = owner.PromptFormat.ParseSegments(text, width, height);
+            if (owner.SegmentationDecoder is { } decoder && segments.Count > 0)
+            {
+                var context = new ForwardContext { Observer = options.Observer };
+                segments = segments.Select((s, i) => MaskPaste.Decode(decoder, s, width, height, options.MaskConvention, context, i)).ToList();
+            }
             return new GenerationResult(text, _tokens,
-                owner.PromptFormat.ParseDetections(text, images[0].Width, images[0].Height),
-                owner.PromptFormat.ParseSegments(text, images[0].Width, images[0].Height),
+                owner.PromptFormat.ParseDetections(text, width, height), segments,
                 new GenerationTimings(_encode, _prefill, _decode, _promptLength, Math.Max(0, _tokens.Count - 1)))
             {
-                Points = owner.PromptFormat.ParsePoints(text, images[0].Width, images[0].Height),
+                Points = owner.PromptFormat.ParsePoints(text, width, height),
             };
         }
     }

@@ -4,11 +4,12 @@ using PureVlm.Kernels;
 namespace PureVlm.Formats;
 
 /// <summary>Raised for a config.json that cannot describe a supported model; the message names the file, the key, what was found and what was expected.</summary>
-public sealed class ModelConfigException(string message) : Exception(message);
+public sealed class ModelConfigException(string message) : PureVlmException(message);
 
 /// <summary>
-/// A decoder's config: HF <c>GemmaConfig</c> / <c>Gemma2Config</c> / <c>LlamaConfig</c> (the keys they share, plus
-/// Gemma 2's soft-caps, <c>query_pre_attn_scalar</c> and window, which are 0 / off for the others).
+/// A decoder's config: HF <c>GemmaConfig</c> / <c>Gemma2Config</c> / <c>Gemma3TextConfig</c> / <c>LlamaConfig</c> (the
+/// keys they share, plus Gemma 2's soft-caps, <c>query_pre_attn_scalar</c> and window, which are 0 / off for the others,
+/// and Gemma 3's per-layer attention kinds, local RoPE base, RoPE scaling and QK-norm).
 /// </summary>
 public sealed record TextConfig(
     string ModelType, int HiddenSize, int IntermediateSize, int NumHiddenLayers, int NumAttentionHeads,
@@ -17,8 +18,19 @@ public sealed record TextConfig(
 {
     /// <summary>True for <c>gemma2</c>: extra norms, soft-caps, <c>query_pre_attn_scalar</c>, sliding window on even layers.</summary>
     public bool IsGemma2 => ModelType == "gemma2";
-    /// <summary>True for <c>gemma</c> and <c>gemma2</c>.</summary>
-    public bool IsGemma => ModelType is "gemma" or "gemma2";
+    /// <summary>True for <c>gemma3_text</c>: Gemma 2's four norms, QK-norm, local/global layers with their own RoPE.</summary>
+    public bool IsGemma3 => ModelType == "gemma3_text";
+    /// <summary>True for <c>gemma</c>, <c>gemma2</c> and <c>gemma3_text</c>.</summary>
+    public bool IsGemma => ModelType is "gemma" or "gemma2" or "gemma3_text";
+    /// <summary>Gemma 3's <c>layer_types</c>: true where a layer is <c>sliding_attention</c>; null for the other decoders.</summary>
+    public IReadOnlyList<bool>? SlidingLayers { get; init; }
+    /// <summary>Gemma 3's <c>rope_local_base_freq</c>: the RoPE base of sliding layers (0 for the other decoders).</summary>
+    public float RopeLocalBaseFreq { get; init; }
+    /// <summary>The factor of a <c>"linear"</c> <c>rope_scaling</c> (Gemma 3: global layers only); 1 = none.</summary>
+    public float RopeScalingFactor { get; init; } = 1f;
+
+    /// <summary>Whether layer <paramref name="i"/> attends through the sliding window: Gemma 2's even layers, Gemma 3's <c>sliding_attention</c> layers.</summary>
+    public bool IsSlidingLayer(int i) => SlidingLayers is { } s ? s[i] : IsGemma2 && i % 2 == 0;
     /// <summary>The MLP's activation (<c>hidden_activation</c> for Gemma, <c>hidden_act</c> for LLaMA).</summary>
     public Activation HiddenAct { get; init; } = Activation.GeluTanh;
     /// <summary><c>attention_bias</c>: q/k/v/o projections with a bias.</summary>
@@ -53,6 +65,21 @@ public sealed record VisionConfig(
 public sealed record LlavaConfig(int VisionFeatureLayer, string VisionFeatureSelectStrategy, Activation ProjectorHiddenAct,
     bool MultimodalProjectorBias, int ImageSeqLength);
 
+/// <summary>The keys of HF <c>Gemma3Config</c> that say how images enter the prompt.</summary>
+/// <param name="MmTokensPerImage"><c>mm_tokens_per_image</c>: image tokens per image after the projector's average pooling (a square).</param>
+/// <param name="BoiTokenIndex"><c>boi_token_index</c>: <c>&lt;start_of_image&gt;</c>.</param>
+/// <param name="EoiTokenIndex"><c>eoi_token_index</c>: <c>&lt;end_of_image&gt;</c>.</param>
+public sealed record Gemma3Config(int MmTokensPerImage, int BoiTokenIndex, int EoiTokenIndex);
+
+/// <summary>
+/// The keys HF <c>VideoLlavaConfig</c> adds to <see cref="LlavaConfig"/>'s: a video is <see cref="FramesPerVideo"/> frames,
+/// each giving every token of the tower (class token included, whatever the strategy).
+/// </summary>
+/// <param name="VideoTokenIndex"><c>video_token_index</c>.</param>
+/// <param name="VideoSeqLength"><c>video_seq_length</c>: video tokens per video in the prompt, frames × (patches + 1).</param>
+/// <param name="FramesPerVideo">video_seq_length / (patches + 1): the frames one video is sampled to.</param>
+public sealed record VideoLlavaConfig(int VideoTokenIndex, int VideoSeqLength, int FramesPerVideo);
+
 /// <summary>
 /// The image settings of Molmo (<c>modeling_molmo.py</c>'s <c>MolmoForCausalLM</c> hard-codes them; a config.json may
 /// name them, with the same keys as its <c>FullMolmoConfig</c>).
@@ -65,8 +92,8 @@ public sealed record MolmoConfig(IReadOnlyList<int> VitLayers, int PoolingH, int
 
 /// <summary>
 /// A model's config.json: <c>paligemma</c> (text <c>gemma</c> or <c>gemma2</c>, vision <c>siglip_vision_model</c>),
-/// <c>llava</c> (text <c>llama</c>, vision <c>clip_vision_model</c>) or a plain <c>gemma</c> / <c>gemma2</c> / <c>llama</c>
-/// causal LM. Omitted keys take the defaults of HF's config classes.
+/// <c>llava</c> (text <c>llama</c>, vision <c>clip_vision_model</c>), <c>gemma3</c> (text <c>gemma3_text</c>, vision
+/// <c>siglip_vision_model</c>) or a plain <c>gemma</c> / <c>gemma2</c> / <c>gemma3_text</c> / <c>llama</c> causal LM. Omitted keys take the defaults of HF's config classes.
 /// </summary>
 /// <param name="ModelType">Top-level <c>model_type</c>.</param>
 /// <param name="Text">The decoder (for PaliGemma, <c>text_config</c>; never the top-level <c>hidden_size</c>).</param>
@@ -79,12 +106,16 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
     int BosTokenId, IReadOnlyList<int> EosTokenIds, int PadTokenId)
 {
     /// <summary>The model types this engine builds.</summary>
-    public static readonly IReadOnlyList<string> SupportedModelTypes = ["paligemma", "llava", "gemma", "gemma2", "llama", "molmo"];
+    public static readonly IReadOnlyList<string> SupportedModelTypes = ["paligemma", "llava", "video_llava", "gemma3", "molmo", "gemma", "gemma2", "gemma3_text", "llama"];
 
     /// <summary>True for PaliGemma.</summary>
     public bool IsPaliGemma => ModelType == "paligemma";
     /// <summary>LLaVA's feature-selection and projector keys, or null for other models.</summary>
     public LlavaConfig? Llava { get; init; }
+    /// <summary>Video-LLaVA's video keys (<see cref="Llava"/> holds its image keys), or null for other models.</summary>
+    public VideoLlavaConfig? VideoLlava { get; init; }
+    /// <summary>Gemma 3's image-token keys, or null for other models.</summary>
+    public Gemma3Config? Gemma3 { get; init; }
     /// <summary>Molmo's vision-feature, pooling and vocabulary settings, or null for other models.</summary>
     public MolmoConfig? Molmo { get; init; }
 
@@ -98,6 +129,8 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
             return Parse(doc.RootElement, path);
         }
         catch (JsonException e) { throw new ModelConfigException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
+        // JsonDocument checks a string's UTF-8 only when it is read.
+        catch (InvalidOperationException) { throw new ModelConfigException($"{path}: a string value is not valid UTF-8"); }
     }
 
     /// <summary>Parses config JSON text; <paramref name="source"/> names it in errors.</summary>
@@ -125,11 +158,17 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
             case "llama":
                 return new ModelConfig(modelType, ParseLlamaText(top), null, -1, top.Int("bos_token_id", 1), top.IntOrList("eos_token_id", 2), top.Int("pad_token_id", -1));
             case "llava":
-                return ParseLlava(root, top, src);
+                return ParseLlava(root, top, src, modelType);
+            case "video_llava":
+                return ParseVideoLlava(root, top, src);
             case "molmo":
                 return ParseMolmo(root, top, src);
             case "gemma" or "gemma2":
                 return new ModelConfig(modelType, ParseText(top, modelType, vocabDefault: 256000, gemma1Defaults: null), null, -1, bos, eos, pad);
+            case "gemma3_text":
+                return new ModelConfig(modelType, ParseGemma3Text(top), null, -1, bos, eos, pad);
+            case "gemma3":
+                return ParseGemma3(root, top, src);
             case "paligemma":
                 int vocab = top.Int("vocab_size", 257152);
                 // PaliGemmaConfig builds a SiglipVisionConfig with paligemma-3b sizes when vision_config is absent,
@@ -156,12 +195,18 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         }
     }
 
-    static ModelConfig ParseLlava(JsonElement root, Keys top, string src)
+    /// <summary>
+    /// HF <c>LlavaConfig</c>, or the same keys of <c>VideoLlavaConfig</c> (<paramref name="modelType"/> <c>video_llava</c>,
+    /// whose defaults are Video-LLaVA-7B's: a 224-px tower, <c>&lt;image&gt;</c> 32000).
+    /// </summary>
+    static ModelConfig ParseLlava(JsonElement root, Keys top, string src, string modelType)
     {
-        // LlavaConfig builds llava-1.5's CLIP ViT-L/14-336 when vision_config is absent; a given dict gets CLIPVisionConfig's own defaults.
+        bool video = modelType == "video_llava";
+        // Without vision_config, LlavaConfig builds llava-1.5's CLIP ViT-L/14-336 and VideoLlavaConfig the 224-px ViT-L/14;
+        // a given dict gets CLIPVisionConfig's own defaults.
         VisionConfig vision = root.TryGetProperty("vision_config", out var v) && v.ValueKind == JsonValueKind.Object
             ? ParseVision(new Keys(v, src, "vision_config."), "clip_vision_model")
-            : new VisionConfig(1024, 4096, 24, 16, 3, 336, 14, 1e-5f) { ModelType = "clip_vision_model", HiddenAct = Activation.QuickGelu };
+            : new VisionConfig(1024, 4096, 24, 16, 3, video ? 224 : 336, 14, 1e-5f) { ModelType = "clip_vision_model", HiddenAct = Activation.QuickGelu };
         var tk = new Keys(root.TryGetProperty("text_config", out var t) && t.ValueKind == JsonValueKind.Object ? t : default, src, "text_config.");
         string textType = tk.String("model_type", "llama")!;
         if (textType != "llama") throw new ModelConfigException($"{src}: text_config.model_type is '{textType}', expected llama");
@@ -185,7 +230,119 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         // LlavaConfig has no bos/eos of its own: the text config's are the model's.
         int bos = top.Has("bos_token_id") ? top.Int("bos_token_id", 1) : tk.Int("bos_token_id", 1);
         var eos = top.Has("eos_token_id") ? top.IntOrList("eos_token_id", 2) : tk.IntOrList("eos_token_id", 2);
-        return new ModelConfig("llava", text, vision, imageToken, bos, eos, top.Int("pad_token_id", -1)) { Llava = llava };
+        return new ModelConfig(modelType, text, vision, imageToken, bos, eos, top.Int("pad_token_id", -1)) { Llava = llava };
+    }
+
+    /// <summary>HF <c>VideoLlavaConfig</c>: LLaVA's keys plus <c>video_token_index</c> and <c>video_seq_length</c>.</summary>
+    static ModelConfig ParseVideoLlava(JsonElement root, Keys top, string src)
+    {
+        var config = ParseLlava(root, top, src, "video_llava");
+        int perFrame = config.Vision!.NumPatches + 1; // videos keep the class token of every frame
+        int seq = top.Int("video_seq_length", 8 * perFrame);
+        if (seq <= 0 || seq % perFrame != 0)
+            throw new ModelConfigException($"{src}: video_seq_length is {seq}, expected a positive multiple of {perFrame} (frames × ((image_size / patch_size)² + 1))");
+        int videoToken = top.Int("video_token_index", 32001);
+        if (videoToken < 0 || videoToken >= config.Text.VocabSize)
+            throw new ModelConfigException($"{src}: video_token_index {videoToken} is outside the vocabulary [0, {config.Text.VocabSize})");
+        if (videoToken == config.ImageTokenIndex)
+            throw new ModelConfigException($"{src}: video_token_index {videoToken} equals image_token_index; expected two different tokens");
+        return config with { VideoLlava = new VideoLlavaConfig(videoToken, seq, seq / perFrame) };
+    }
+
+    static ModelConfig ParseGemma3(JsonElement root, Keys top, string src)
+    {
+        // Gemma3Config builds SiglipVisionConfig() / Gemma3TextConfig() defaults for a missing vision_config / text_config.
+        var vision = ParseVision(new Keys(root.TryGetProperty("vision_config", out var v) && v.ValueKind == JsonValueKind.Object ? v : default, src, "vision_config."), "siglip_vision_model");
+        var tk = new Keys(root.TryGetProperty("text_config", out var t) && t.ValueKind == JsonValueKind.Object ? t : default, src, "text_config.");
+        string textType = tk.String("model_type", "gemma3_text")!;
+        if (textType != "gemma3_text") throw new ModelConfigException($"{src}: text_config.model_type is '{textType}', expected gemma3_text");
+        var text = ParseGemma3Text(tk);
+        int tokens = top.Int("mm_tokens_per_image", 256), side = (int)Math.Round(Math.Sqrt(tokens));
+        if (tokens <= 0 || side * side != tokens || vision.GridSize % side != 0)
+            throw new ModelConfigException($"{src}: mm_tokens_per_image is {tokens}, expected a square whose side divides the {vision.GridSize} patches per side (image_size / patch_size)");
+        var g3 = new Gemma3Config(tokens, top.Int("boi_token_index", 255_999), top.Int("eoi_token_index", 256_000));
+        int imageToken = top.Int("image_token_index", 262_144);
+        foreach (var (key, id) in new[] { ("image_token_index", imageToken), ("boi_token_index", g3.BoiTokenIndex), ("eoi_token_index", g3.EoiTokenIndex) })
+            if (id < 0 || id >= text.VocabSize)
+                throw new ModelConfigException($"{src}: {key} {id} is outside the vocabulary [0, {text.VocabSize})");
+        // Gemma3Config has no bos/pad of its own: the text config's are the model's; eos_token_id may be on either.
+        int bos = top.Has("bos_token_id") ? top.Int("bos_token_id", 2) : tk.Int("bos_token_id", 2);
+        var eos = top.Has("eos_token_id") ? top.IntOrList("eos_token_id", 1) : tk.IntOrList("eos_token_id", 1);
+        int pad = top.Has("pad_token_id") ? top.Int("pad_token_id", 0) : tk.Int("pad_token_id", 0);
+        return new ModelConfig("gemma3", text, vision, imageToken, bos, eos, pad) { Gemma3 = g3 };
+    }
+
+    /// <summary>HF <c>Gemma3TextConfig</c> with its defaults (gemma-3-1b's sizes).</summary>
+    static TextConfig ParseGemma3Text(Keys k)
+    {
+        int layers = k.Int("num_hidden_layers", 26);
+        k.Positive("num_hidden_layers", layers);
+        k.AtMost("num_hidden_layers", layers, MaxDim);
+        var c = new TextConfig("gemma3_text",
+            HiddenSize: k.Int("hidden_size", 2304),
+            IntermediateSize: k.Int("intermediate_size", 9216),
+            NumHiddenLayers: layers,
+            NumAttentionHeads: k.Int("num_attention_heads", 8),
+            NumKeyValueHeads: k.Int("num_key_value_heads", 4),
+            HeadDim: k.Int("head_dim", 256),
+            VocabSize: k.Int("vocab_size", 262_208),
+            RmsNormEps: k.Float("rms_norm_eps", 1e-6f),
+            RopeTheta: k.Float("rope_theta", 1_000_000f),
+            MaxPositionEmbeddings: k.Int("max_position_embeddings", 131_072),
+            TieWordEmbeddings: k.Bool("tie_word_embeddings", true),
+            QueryPreAttnScalar: k.Float("query_pre_attn_scalar", 256f),
+            AttnLogitSoftcapping: k.OptionalFloat("attn_logit_softcapping", 0),
+            FinalLogitSoftcapping: k.OptionalFloat("final_logit_softcapping", 0),
+            SlidingWindow: k.Int("sliding_window", 4096))
+        {
+            SlidingLayers = Gemma3LayerTypes(k, layers),
+            RopeLocalBaseFreq = k.Float("rope_local_base_freq", 10_000f),
+            RopeScalingFactor = LinearRopeScaling(k),
+        };
+        string act = k.String("hidden_activation", null) ?? "gelu_pytorch_tanh";
+        if (act != "gelu_pytorch_tanh")
+            throw new ModelConfigException($"{k.Source}: {k.Prefix}hidden_activation is '{act}', only gelu_pytorch_tanh is supported");
+        if (k.Bool("attention_bias", false)) throw new ModelConfigException($"{k.Source}: {k.Prefix}attention_bias is true, expected false (Gemma 3's projections have no bias)");
+        if (!(c.QueryPreAttnScalar > 0)) throw new ModelConfigException($"{k.Source}: {k.Prefix}query_pre_attn_scalar must be > 0, found {c.QueryPreAttnScalar}");
+        k.PositiveFinite("rope_local_base_freq", c.RopeLocalBaseFreq);
+        return ValidateText(k, c);
+    }
+
+    /// <summary>
+    /// <c>layer_types</c> (transformers ≥ 4.53), else <c>sliding_window_pattern</c> P (4.50): layer i is full iff (i + 1) % P == 0.
+    /// </summary>
+    static bool[] Gemma3LayerTypes(Keys k, int layers)
+    {
+        if (k.Strings("layer_types") is { } types)
+        {
+            if (types.Count != layers)
+                throw new ModelConfigException($"{k.Source}: {k.Prefix}layer_types has {types.Count} entries, expected num_hidden_layers = {layers}");
+            return types.Select((t, i) => t switch
+            {
+                "sliding_attention" => true,
+                "full_attention" => false,
+                _ => throw new ModelConfigException($"{k.Source}: {k.Prefix}layer_types[{i}] is '{t}', expected sliding_attention or full_attention"),
+            }).ToArray();
+        }
+        int pattern = k.Int("sliding_window_pattern", 6);
+        k.Positive("sliding_window_pattern", pattern);
+        return Enumerable.Range(0, layers).Select(i => (i + 1) % pattern != 0).ToArray();
+    }
+
+    /// <summary><c>rope_scaling</c>: null or <c>"default"</c> → 1; <c>"linear"</c> → its factor; any other kind is refused.</summary>
+    static float LinearRopeScaling(Keys k)
+    {
+        if (!k.Has("rope_scaling")) return 1f;
+        var s = k.Object("rope_scaling");
+        // Older configs spell rope_type as "type".
+        string kind = s.String("rope_type", null) ?? s.String("type", null) ?? "default";
+        if (kind == "default") return 1f;
+        if (kind != "linear")
+            throw new ModelConfigException($"{k.Source}: {k.Prefix}rope_scaling.rope_type is '{kind}', expected linear or default");
+        float factor = s.Float("factor", float.NaN);
+        if (!(factor >= 1 && float.IsFinite(factor)))
+            throw new ModelConfigException($"{k.Source}: {k.Prefix}rope_scaling.factor is {factor}, expected a finite number ≥ 1");
+        return factor;
     }
 
     /// <summary>
@@ -472,6 +629,24 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         {
             if (!TryGet(key, out var v)) return fallback;
             return v.ValueKind switch { JsonValueKind.True => true, JsonValueKind.False => false, _ => throw Bad(key, v, "true or false") };
+        }
+
+        /// <summary>A nested object's keys (an error if the key holds anything else).</summary>
+        public Keys Object(string key)
+        {
+            if (!TryGet(key, out var v)) return new Keys(default, source, prefix + key + ".");
+            return v.ValueKind == JsonValueKind.Object ? new Keys(v, source, prefix + key + ".") : throw Bad(key, v, "an object");
+        }
+
+        /// <summary>A list of strings, or null when the key is absent.</summary>
+        public IReadOnlyList<string>? Strings(string key)
+        {
+            if (!TryGet(key, out var v)) return null;
+            if (v.ValueKind != JsonValueKind.Array) throw Bad(key, v, "a list of strings");
+            var list = new List<string>();
+            foreach (var e in v.EnumerateArray())
+                list.Add(e.ValueKind == JsonValueKind.String ? e.GetString()! : throw Bad(key, v, "a list of strings"));
+            return list;
         }
 
         public string? String(string key, string? fallback)

@@ -68,8 +68,8 @@ public static partial class TraceDiff
     static readonly string[] Stages =
     [
         "image.resized", "image.cropped", "pixel_values", "vision.embeddings", "vision.pre_layrnorm", "vision.layers.", "vision.post_layernorm",
-        "vision.selected", "projector.linear_1", "projector",
-        "input_ids", "position_ids", "text.inputs_embeds", "text.layers.", "text.norm", "logits", "generated_ids", "generated_logits",
+        "vision.selected", "projector.linear_1", "projector.pooled", "projector.normed", "projector",
+        "input_ids", "token_type_ids", "position_ids", "text.mask_full", "text.mask_sliding", "text.inputs_embeds", "text.layers.", "text.norm", "logits", "generated_ids", "generated_logits",
     ];
 
     [GeneratedRegex(@"^(.*?\.layers\.)(\d+)(.*)$")]

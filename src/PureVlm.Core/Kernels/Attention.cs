@@ -6,7 +6,8 @@ namespace PureVlm.Kernels;
 /// <summary>
 /// Which keys a query may see. Query i (absolute position <c>QueryStart + i</c> in the sequence) sees key j when
 /// <c>j ≤ q</c> (causal) or both lie in the bidirectional prefix (<c>q, j &lt; PrefixLength</c>), and, with a
-/// sliding window, only when <c>q − j &lt; Window</c>.
+/// sliding window, only when <c>q − j &lt; Window</c>. Besides, q sees every key of its own bidirectional block
+/// (<see cref="Blocks"/>), window or not.
 /// </summary>
 /// <param name="QueryStart">Sequence index of the first query row.</param>
 /// <param name="PrefixLength">Tokens that attend bidirectionally (PaliGemma's image + prompt; int.MaxValue for an encoder).</param>
@@ -16,12 +17,21 @@ public readonly record struct AttentionMask(int QueryStart, int PrefixLength, in
     /// <summary>Every query sees every key (a vision encoder).</summary>
     public static AttentionMask Full => new(0, int.MaxValue, int.MaxValue);
 
+    /// <summary>
+    /// Disjoint spans of the sequence whose tokens see each other, as <c>[start0, end0, start1, end1, …]</c> in increasing
+    /// order (end exclusive), or null. A block is OR'ed over the causal and windowed rule rather than cut by the window,
+    /// so a block longer than the window stays whole.
+    /// </summary>
+    public int[]? Blocks { get; init; }
+
     /// <summary>True when query row <paramref name="i"/> may attend to key <paramref name="j"/>.</summary>
     public bool Allows(int i, int j)
     {
         int q = QueryStart + i;
         bool visible = j <= q || (q < PrefixLength && j < PrefixLength);
-        return visible && (long)q - j < Window;
+        if (visible && (long)q - j < Window) return true;
+        var (start, end) = BlockOf(q);
+        return j >= start && j < end;
     }
 
     /// <summary>
@@ -33,7 +43,19 @@ public readonly record struct AttentionMask(int QueryStart, int PrefixLength, in
         long q = (long)QueryStart + i;
         long start = Math.Max(0, q - Window + 1);
         long end = q < PrefixLength ? Math.Max(q + 1, PrefixLength) : q + 1;
+        // The block holds q, so it overlaps [start, end) and the union is still one interval.
+        var (blockStart, blockEnd) = BlockOf(q);
+        if (blockEnd > blockStart) (start, end) = (Math.Min(start, blockStart), Math.Max(end, blockEnd));
         return ((int)Math.Min(start, int.MaxValue), (int)Math.Min(end, int.MaxValue));
+    }
+
+    /// <summary>The block holding position <paramref name="q"/>, or an empty one.</summary>
+    (int Start, int End) BlockOf(long q)
+    {
+        if (Blocks is { } b)
+            for (int k = 0; k + 1 < b.Length && b[k] <= q; k += 2)
+                if (q < b[k + 1]) return (b[k], b[k + 1]);
+        return (0, 0);
     }
 }
 

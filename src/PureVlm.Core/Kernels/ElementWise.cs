@@ -80,6 +80,9 @@ public static class ElementWise
         }
     }
 
+    /// <summary><c>max(x, 0)</c> in place.</summary>
+    public static void Relu(Span<float> x) => TensorPrimitives.Max(x, 0f, x);
+
     /// <summary><c>x · sigmoid(a·x)</c> in place: SiLU for a = 1, CLIP's quick_gelu for a = 1.702.</summary>
     static void SigmoidGate(Span<float> x, float a)
     {
@@ -169,17 +172,18 @@ public static class ElementWise
 
     /// <summary>
     /// Rotary position embedding, "rotate_half" layout (dims i and i + d/2 form a pair), in place on
-    /// x [n, heads, d] with one position per row. As HF in float32: inv_freq[i] = 1 / theta^(2i/d),
-    /// angle = pos · inv_freq[i], then cos and sin of the angle; x₀' = x₀cos − x₁sin, x₁' = x₁cos + x₀sin.
+    /// x [n, heads, d] with one position per row. As HF in float32: inv_freq[i] = 1 / theta^(2i/d), divided by
+    /// <paramref name="linearScaling"/> (HF's "linear" rope_scaling factor; 1 = none), angle = pos · inv_freq[i], then
+    /// cos and sin of the angle; x₀' = x₀cos − x₁sin, x₁' = x₁cos + x₀sin.
     /// </summary>
-    public static void Rope(Span<float> x, int n, int heads, int d, ReadOnlySpan<int> positions, float theta)
+    public static void Rope(Span<float> x, int n, int heads, int d, ReadOnlySpan<int> positions, float theta, float linearScaling = 1f)
     {
         if (d <= 0 || d % 2 != 0 || d > 2048) throw new ArgumentException($"Rope: head dim {d} must be even and at most 2048");
         if (x.Length < (long)n * heads * d) throw new ArgumentException($"Rope: x has {x.Length} elements, expected {n}×{heads}×{d}");
         if (positions.Length < n) throw new ArgumentException($"Rope: {positions.Length} positions for {n} rows");
         int half = d / 2;
         Span<float> invFreq = stackalloc float[half], cos = stackalloc float[half], sin = stackalloc float[half];
-        for (int i = 0; i < half; i++) invFreq[i] = 1f / MathF.Pow(theta, 2f * i / d);
+        for (int i = 0; i < half; i++) invFreq[i] = 1f / MathF.Pow(theta, 2f * i / d) / linearScaling;
         for (int t = 0; t < n; t++)
         {
             for (int i = 0; i < half; i++)

@@ -5,9 +5,10 @@ using static PureVlm.Models.Workspace;
 namespace PureVlm.Models;
 
 /// <summary>
-/// The self-attention of HF's decoders (<c>LlamaAttention</c>, <c>GemmaAttention</c>, <c>Gemma2Attention</c>): q/k/v/o,
-/// RoPE (rotate_half), grouped KV heads, KV cache. What differs between them is passed in: the score scale, an
-/// optional logit soft-cap (0 = off) and an optional sliding window. Molmo fuses q/k/v into one Linear (<see cref="FusedQkv"/>).
+/// The self-attention of HF's decoders (<c>LlamaAttention</c>, <c>GemmaAttention</c>, <c>Gemma2Attention</c>,
+/// <c>Gemma3Attention</c>): q/k/v/o, RoPE (rotate_half), grouped KV heads, KV cache. What differs between them is passed
+/// in: the score scale, an optional logit soft-cap (0 = off), an optional sliding window, and Gemma 3's per-layer RoPE
+/// base, linear RoPE scaling and QK-norm. Molmo fuses q/k/v into one Linear (<see cref="FusedQkv"/>).
 /// </summary>
 public sealed class DecoderAttention
 {
@@ -15,19 +16,31 @@ public sealed class DecoderAttention
     readonly Linear? _qProj, _kProj, _vProj, _qkvProj;
     readonly Linear _oProj;
     readonly int _heads, _kvHeads, _headDim;
-    readonly float _scale, _softCap, _ropeTheta;
+    readonly float _scale, _softCap, _ropeTheta, _ropeScaling;
+    readonly RmsNorm? _qNorm, _kNorm;
     readonly int _window;
     readonly string _probsName, _outputName;
 
-    /// <summary>Loads <c>{q,k,v,o}_proj</c> under <paramref name="scope"/>, all four with a bias when <c>attention_bias</c> (as LlamaAttention).</summary>
-    public DecoderAttention(WeightScope scope, TextConfig c, float scale, float softCap, int window, string traceName)
+    /// <summary>
+    /// Loads <c>{q,k,v,o}_proj</c> under <paramref name="scope"/>, all four with a bias when <c>attention_bias</c> (as
+    /// LlamaAttention). RoPE uses <paramref name="ropeTheta"/> (default <c>rope_theta</c>) with its frequencies divided by
+    /// <paramref name="ropeScaling"/> (linear scaling; 1 = none). <paramref name="qkNorm"/> loads <c>q_norm</c> / <c>k_norm</c>
+    /// (RMSNorm over head_dim with <c>1 + w</c>, applied per head before RoPE, as Gemma 3).
+    /// </summary>
+    public DecoderAttention(WeightScope scope, TextConfig c, float scale, float softCap, int window, string traceName,
+        float? ropeTheta = null, float ropeScaling = 1f, bool qkNorm = false)
     {
         _heads = c.NumAttentionHeads; _kvHeads = c.NumKeyValueHeads; _headDim = c.HeadDim;
         _qProj = new Linear(scope.Sub("q_proj"), c.HiddenSize, _heads * _headDim, c.AttentionBias);
         _kProj = new Linear(scope.Sub("k_proj"), c.HiddenSize, _kvHeads * _headDim, c.AttentionBias);
         _vProj = new Linear(scope.Sub("v_proj"), c.HiddenSize, _kvHeads * _headDim, c.AttentionBias);
         _oProj = new Linear(scope.Sub("o_proj"), _heads * _headDim, c.HiddenSize, c.AttentionBias);
-        (_scale, _softCap, _window, _ropeTheta) = (scale, softCap, window, c.RopeTheta);
+        (_scale, _softCap, _window, _ropeTheta, _ropeScaling) = (scale, softCap, window, ropeTheta ?? c.RopeTheta, ropeScaling);
+        if (qkNorm)
+        {
+            _qNorm = new RmsNorm(scope.Sub("q_norm"), _headDim, c.RmsNormEps, addOne: true);
+            _kNorm = new RmsNorm(scope.Sub("k_norm"), _headDim, c.RmsNormEps, addOne: true);
+        }
         _probsName = traceName + ".attn_probs";
         _outputName = traceName + ".attn_output";
     }
@@ -37,7 +50,7 @@ public sealed class DecoderAttention
         _heads = c.NumAttentionHeads; _kvHeads = c.NumKeyValueHeads; _headDim = c.HeadDim;
         _qkvProj = new Linear(scope.Sub(qkv), c.HiddenSize, (_heads + 2 * _kvHeads) * _headDim, c.AttentionBias);
         _oProj = new Linear(scope.Sub(o), _heads * _headDim, c.HiddenSize, bias: false);
-        (_scale, _softCap, _window, _ropeTheta) = ((float)(1.0 / Math.Sqrt(_headDim)), 0, int.MaxValue, c.RopeTheta);
+        (_scale, _softCap, _window, _ropeTheta, _ropeScaling) = ((float)(1.0 / Math.Sqrt(_headDim)), 0, int.MaxValue, c.RopeTheta, 1f);
         _probsName = traceName + ".attn_probs";
         _outputName = traceName + ".attn_output";
     }
@@ -51,8 +64,11 @@ public sealed class DecoderAttention
     /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
     public IEnumerable<Linear> Linears() => _qkvProj != null ? [_qkvProj, _oProj] : [_qProj!, _kProj!, _vProj!, _oProj];
 
-    /// <summary>y [n, hidden] = o_proj(attention(x [n, hidden])) for n new tokens at RoPE <paramref name="positions"/>, appending their K/V to <paramref name="cache"/>.</summary>
-    public void Forward(ReadOnlySpan<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, int prefixLength, Span<float> y, ForwardContext ctx)
+    /// <summary>
+    /// y [n, hidden] = o_proj(attention(x [n, hidden])) for n new tokens at RoPE <paramref name="positions"/>, appending their
+    /// K/V to <paramref name="cache"/>; <paramref name="mask"/> is the sequence's, to which this layer adds its window.
+    /// </summary>
+    public void Forward(ReadOnlySpan<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, AttentionMask mask, Span<float> y, ForwardContext ctx)
     {
         int qDim = _heads * _headDim, kvDim = _kvHeads * _headDim;
         var q = ctx.Scratch.Span(Slot.Q, n * qDim);  // [n, heads, head_dim]
@@ -65,13 +81,15 @@ public sealed class DecoderAttention
             _kProj!.Forward(x, n, k, ctx);
             _vProj!.Forward(x, n, v, ctx);
         }
-        ElementWise.Rope(q, n, _heads, _headDim, positions, _ropeTheta);
-        ElementWise.Rope(k, n, _kvHeads, _headDim, positions, _ropeTheta);
+        _qNorm?.Forward(q, q); // rows of head_dim: one norm per head
+        _kNorm?.Forward(k, k);
+        ElementWise.Rope(q, n, _heads, _headDim, positions, _ropeTheta, _ropeScaling);
+        ElementWise.Rope(k, n, _kvHeads, _headDim, positions, _ropeTheta, _ropeScaling);
 
-        int start = cache.Length;
+        if (mask.QueryStart != cache.Length) throw new ArgumentException($"the mask's queries start at {mask.QueryStart}, the cache holds {cache.Length} tokens", nameof(mask));
         cache.Append(k, v, n);
         int nk = cache.Length;
-        var mask = new AttentionMask(start, prefixLength, _window);
+        mask = mask with { Window = _window };
         var o = ctx.Scratch.Span(Slot.AttnOut, n * qDim);
         bool wantsProbs = ctx.WantsProbs;
         var probs = wantsProbs ? ctx.Scratch.Span(Slot.Probs, _heads * n * nk) : default; // [heads, n, nk]

@@ -8,8 +8,11 @@ namespace PureVlm.Models;
 /// <summary>One decoder layer: updates the residual stream of n new tokens in place, appending their keys and values to its cache.</summary>
 public interface IDecoderLayer
 {
-    /// <summary>x [n, hidden] += the layer's attention and MLP blocks, at RoPE <paramref name="positions"/>.</summary>
-    void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, int prefixLength, ForwardContext ctx);
+    /// <summary>
+    /// x [n, hidden] += the layer's attention and MLP blocks, at RoPE <paramref name="positions"/>; <paramref name="mask"/> says
+    /// which cached and new tokens each new one sees (the layer adds its own sliding window).
+    /// </summary>
+    void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, AttentionMask mask, ForwardContext ctx);
 
     /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
     IEnumerable<Linear> Linears();
@@ -72,19 +75,24 @@ public abstract class DecoderModel
         }
     }
 
+    /// <summary>The factor the token embeddings are multiplied by (sqrt(hidden) for Gemma, 1 for LLaMA).</summary>
+    public float EmbedScale => _embedScale;
+
     /// <summary>
     /// Runs n new tokens whose embeddings are in <paramref name="x"/> [n, hidden] (overwritten) at RoPE positions
-    /// <paramref name="positions"/>. Returns logits [1, vocab] of the last token, or [n, vocab] when an observer asks for all rows.
+    /// <paramref name="positions"/>; <paramref name="scaled"/> says the caller already applied <see cref="EmbedScale"/>
+    /// (to the rows that take it). Returns logits [1, vocab] of the last token, or [n, vocab] when an observer asks for all rows.
     /// </summary>
-    public ReadOnlySpan<float> Forward(float[] x, int n, ReadOnlySpan<int> positions, KvCache cache, ForwardContext ctx)
+    public ReadOnlySpan<float> Forward(float[] x, int n, ReadOnlySpan<int> positions, KvCache cache, ForwardContext ctx, bool scaled = false)
     {
         int d = Config.HiddenSize, vocab = Config.VocabSize;
         var xs = x.AsSpan(0, n * d);
-        if (_embedScale != 1f) ElementWise.Scale(xs, _embedScale);
+        if (_embedScale != 1f && !scaled) ElementWise.Scale(xs, _embedScale);
         ctx.Report("text.inputs_embeds", x, 1, n, d);
+        var mask = cache.Mask;
         for (int i = 0; i < _layers.Length; i++)
         {
-            _layers[i].Forward(xs, n, positions, cache[i], cache.PrefixLength, ctx);
+            _layers[i].Forward(xs, n, positions, cache[i], mask, ctx);
             ctx.Report(_layerNames[i], x, 1, n, d);
         }
         _norm.Forward(xs, xs);

@@ -29,8 +29,8 @@ public sealed class EncoderLayer(WeightScope scope, VisionConfig c, string trace
     public IEnumerable<Linear> Linears() => _selfAttn.Linears().Concat(_mlp.Linears());
 
     /// <summary>
-    /// Updates the residual stream x [n, d] in place; with <paramref name="sequences"/> &gt; 1 the rows are that many
-    /// equal sequences (Molmo's crops) that attend only within themselves.
+    /// Updates the residual stream x [n, d] in place: <paramref name="sequences"/> independent sequences of n / sequences
+    /// rows each (a video's frames), which share every Linear's GEMM and attend only within themselves.
     /// </summary>
     public void Forward(Span<float> x, int n, ForwardContext ctx, int sequences = 1)
     {

@@ -21,6 +21,15 @@ public sealed class KvCache
     /// <summary>Tokens of the bidirectional prefix (PaliGemma's image + prompt), set by prefill; 0 for a causal LM.</summary>
     public int PrefixLength { get; set; }
 
+    /// <summary>
+    /// Spans of the prefill whose tokens see each other (Gemma 3's image blocks) as <see cref="Kernels.AttentionMask.Blocks"/>
+    /// pairs, set by prefill; null for none.
+    /// </summary>
+    public int[]? BidirectionalBlocks { get; set; }
+
+    /// <summary>The mask of n queries that follow the cached tokens, before any layer's sliding window.</summary>
+    public Kernels.AttentionMask Mask => new(Length, PrefixLength, int.MaxValue) { Blocks = BidirectionalBlocks };
+
     /// <summary>Layer <paramref name="i"/>'s cache.</summary>
     public LayerCache this[int i] => _layers[i];
 
@@ -29,6 +38,7 @@ public sealed class KvCache
     {
         foreach (var l in _layers) l.Clear();
         PrefixLength = 0;
+        BidirectionalBlocks = null;
     }
 
     /// <summary>
@@ -39,6 +49,7 @@ public sealed class KvCache
     {
         foreach (var l in _layers) l.Truncate(length);
         PrefixLength = Math.Min(PrefixLength, length);
+        if (length == 0) BidirectionalBlocks = null; // only a prefill sets them
     }
 
     /// <summary>One layer's keys and values.</summary>

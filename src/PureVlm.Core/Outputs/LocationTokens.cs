@@ -1,3 +1,4 @@
+using PureVlm.Segmentation;
 using System.Text.RegularExpressions;
 
 namespace PureVlm.Outputs;
@@ -5,8 +6,15 @@ namespace PureVlm.Outputs;
 /// <summary>A labelled box in pixels of the original image: [x0, y0, x1, y1].</summary>
 public sealed record Detection(string Label, float[] Box);
 
-/// <summary>A labelled box plus the 16 <c>&lt;segNNN&gt;</c> codes of PaliGemma's mask VQ-VAE, in order.</summary>
-public sealed record Segment(string Label, float[] Box, int[] Codes);
+/// <summary>
+/// A labelled box plus the 16 <c>&lt;segNNN&gt;</c> codes of PaliGemma's mask VQ-VAE, in order; <paramref name="Loc"/> holds
+/// the four <c>&lt;locNNNN&gt;</c> values as written (y1, x1, y2, x2), which the mask conventions convert each their own way.
+/// </summary>
+public sealed record Segment(string Label, float[] Box, int[] Codes, int[] Loc)
+{
+    /// <summary>The decoded mask over the whole image, or null: no decoder was given, or the box or codes are invalid.</summary>
+    public SegmentMask? Mask { get; init; }
+}
 
 /// <summary>
 /// Parses PaliGemma's location answers: <c>&lt;locY0&gt;&lt;locX0&gt;&lt;locY1&gt;&lt;locX1&gt; label ; …</c>, optionally
@@ -29,7 +37,8 @@ public static partial class LocationTokens
     public static IReadOnlyList<Segment> ParseSegments(string text, int imageWidth, int imageHeight) =>
         BoxPattern().Matches(text).Where(m => m.Groups[5].Success)
             .Select(m => new Segment(m.Groups[6].Value.Trim(), ToBox(m, imageWidth, imageHeight),
-                SegPattern().Matches(m.Groups[5].Value).Select(s => int.Parse(s.Groups[1].Value)).ToArray()))
+                SegPattern().Matches(m.Groups[5].Value).Select(s => int.Parse(s.Groups[1].Value)).ToArray(),
+                [int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value), int.Parse(m.Groups[3].Value), int.Parse(m.Groups[4].Value)]))
             .ToList();
 
     static float[] ToBox(Match m, int width, int height)

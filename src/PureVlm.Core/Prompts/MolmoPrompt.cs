@@ -18,6 +18,9 @@ public sealed class MolmoPrompt(int imagePatchId, int cellsPerCropSide) : IPromp
     /// <summary>The tokens of the image blocks and the BOS stand-in, as in Molmo's tokenizer.</summary>
     public const string ImStart = "<im_start>", ImEnd = "<im_end>", ImPatch = "<im_patch>", ImCol = "<im_col>", EndOfText = "<|endoftext|>";
 
+    /// <inheritdoc/>
+    public string ImageToken => ImPatch;
+
     /// <summary>The message text around the user's prompt.</summary>
     public static string Message(string prompt) => " User: " + prompt + " Assistant:";
 

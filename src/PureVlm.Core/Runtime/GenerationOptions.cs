@@ -1,4 +1,5 @@
 using PureVlm.Models;
+using PureVlm.Segmentation;
 
 namespace PureVlm.Runtime;
 
@@ -25,6 +26,8 @@ public sealed record GenerationOptions
     public bool StopAtEos { get; init; } = true;
     /// <summary>Names of LoRA adapters (loaded with <see cref="VlmModel.LoadAdapter"/>) active for this request only; empty: the base model.</summary>
     public IReadOnlyCollection<string> Adapters { get; init; } = [];
+    /// <summary>How <c>segment …</c> masks are put into the image (with <see cref="VlmModel.SegmentationDecoder"/>); big_vision's evaluator by default.</summary>
+    public MaskConvention MaskConvention { get; init; } = MaskConvention.BigVision;
     /// <summary>Sees every named activation of this request (the glass box; see <see cref="IForwardObserver"/>), or null.</summary>
     public IForwardObserver? Observer { get; init; }
 }

@@ -83,7 +83,7 @@ public class CliTests
     [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "run", "info", "trace", "diff", "bench", "tokenize", "explain" })
+        foreach (var command in new[] { "run", "info", "trace", "diff", "bench", "tokenize", "explain", "masks" })
         {
             var r = Run(command, "--help");
             Assert.True(r.Code == 0, $"{command} --help exited {r.Code}: {r.Err}");
@@ -137,6 +137,26 @@ public class CliTests
     }
 
     [Fact]
+    public void Info_and_bench_describe_a_gemma3_checkpoint()
+    {
+        var r = Run("info", "--model", TestPaths.Fixture("gemma3-tiny"));
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("type       gemma3 (text gemma3_text, vision siglip)\n", r.Out);
+        Assert.Contains("projector  avg pool 4x4 (16x16 patches -> 4x4), mm_soft_emb_norm, x @ mm_input_projection_weight; image tokens: boi 13, 16 x 352, eoi 14", r.Out);
+        Assert.Contains("sliding window 20 on 6 of 7 layers (RoPE base 10000), global layers RoPE base 1000000 / 8, query_pre_attn_scalar 18, QK-norm", r.Out);
+        // From the README's shapes, F32: projector 32 + 32·72 = 2,336; language model: embed 384·72 = 27,648 + 7 × (q/o 2·64·72
+        // + k/v 2·32·72 = 13,824 + q/k norms 32 + mlp 3·96·72 = 20,736 + 4 norms 288 = 34,880) + norm 72 = 271,880 (tied: no lm_head)
+        Assert.Matches(@"projector\s+2,336\s+9,344\n", r.Out);
+        Assert.Matches(@"language_model\s+271,880\s+1,087,520\n", r.Out);
+
+        var b = Run("bench", "--model", TestPaths.Fixture("gemma3-tiny"), "--tokens", "2");
+        Assert.True(b.Code == 0, b.Err);
+        using var doc = JsonDocument.Parse(b.Out.TrimEnd().Split('\n')[^1]);
+        Assert.Equal(1 + 4 + 1 + 16 + 1, doc.RootElement.GetProperty("prompt_tokens").GetDouble()); // bos, 4 stand-in text ids, boi, 16 image tokens, eoi
+        Assert.Contains("gemma3, 112 px, 23 prompt tokens (16 image)", b.Err);
+    }
+
+    [Fact]
     public void Prompt_longer_than_the_context_is_a_clear_error()
     {
         string prompt = string.Concat(Enumerable.Repeat("red ", 9000)); // the demo model's context is 8192 tokens
@@ -172,7 +192,7 @@ public class CliTests
         {
             string config = Path.Combine(dir, "config.json");
             File.WriteAllText(config, File.ReadAllText(config).Replace("\"model_type\": \"paligemma\"", "\"model_type\": \"mllama\""));
-            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("02-blue-square.png"), "--prompt", "caption en"), "mllama", "paligemma, llava, gemma, gemma2, llama");
+            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("02-blue-square.png"), "--prompt", "caption en"), "mllama", "paligemma, llava, video_llava, gemma3, molmo, gemma, gemma2, gemma3_text, llama");
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -22,7 +22,7 @@ public sealed class ExplainReportTests : IDisposable
     static readonly Dictionary<string, JsonValueKind> Root = new()
     {
         ["schema"] = JsonValueKind.String, ["model"] = JsonValueKind.Object, ["request"] = JsonValueKind.Object,
-        ["answer"] = JsonValueKind.Object, ["tokens"] = JsonValueKind.Array, ["detections"] = JsonValueKind.Array,
+        ["answer"] = JsonValueKind.Object, ["tokens"] = JsonValueKind.Array, ["detections"] = JsonValueKind.Array, ["segments"] = JsonValueKind.Array,
     };
     static readonly Dictionary<string, JsonValueKind> Model = Kinds(JsonValueKind.String, "directory", "model_type", "text_model_type")
         .Concat(Kinds(JsonValueKind.Number, "image_size", "patch_size", "patch_grid", "image_tokens", "text_layers", "text_heads", "hidden_size", "vocab_size")).ToDictionary();

@@ -72,4 +72,22 @@ public sealed class TraceCommandDiffTests : IDisposable
         foreach (var exact in new[] { "image_masks", "image_input_idx", "input_ids", "position_ids", "generated_ids" })
             if (diffs.SingleOrDefault(d => d.Name == exact) is { } d) Assert.Equal(0, d.MaxAbs); // the bf16 goldens hold only the ids of these
     }
+
+    [Theory]
+    [InlineData("model.safetensors", "golden.safetensors")]
+    [InlineData("model-bf16.safetensors", "golden-bf16.safetensors")]
+    public void Gemma3_trace_from_the_image_file_and_the_chat_messages_matches_every_golden_tensor(string weights, string golden)
+    {
+        // From input.png and HF's messages alone: bilinear preprocessing, Gemma 3's chat template and processor, the tokenizer, the model.
+        string gemma3 = TestPaths.Fixture("gemma3-tiny"), output = Path.Combine(_dir, "gemma3.safetensors"), messages = Path.Combine(_dir, "messages.json");
+        using (var checks = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(gemma3, "checks.json"))))
+            File.WriteAllText(messages, checks.RootElement.GetProperty("messages").GetRawText());
+        Assert.Equal(0, Program.Main(["trace", "--model", gemma3, "--weights", Path.Combine(gemma3, weights), "--image", Path.Combine(gemma3, "input.png"),
+            "--messages", messages, "--generate", "12", "--out", output]));
+        var diffs = TraceDiff.Compare(Path.Combine(gemma3, golden), output, 1e-4);
+        Assert.Equal(weights == "model.safetensors" ? 26 : 25, diffs.Count); // every golden tensor is in the trace (image.resized only in golden.safetensors)
+        Assert.All(diffs, d => Assert.True(d.WithinTolerance, $"{d.Name}: max|diff| {d.MaxAbs:E2}, relative {d.MaxRel:E2}"));
+        foreach (var exact in new[] { "pixel_values", "input_ids", "token_type_ids", "position_ids", "text.mask_full", "text.mask_sliding", "generated_ids" })
+            Assert.Equal(0, diffs.Single(d => d.Name == exact).MaxAbs);
+    }
 }

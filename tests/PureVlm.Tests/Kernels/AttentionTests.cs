@@ -16,6 +16,8 @@ public class AttentionTests
         { "sliding window over a prefix", 150, 150, 2, 2, 8, 0f, new AttentionMask(0, 90, 50) },
         { "decode step", 1, 97, 8, 4, 32, 50f, new AttentionMask(96, 20, int.MaxValue) },
         { "chunk of queries after a cache", 9, 140, 4, 2, 16, 0f, new AttentionMask(131, 10, 64) },
+        { "image blocks in a causal mask", 150, 150, 4, 2, 16, 0f, new AttentionMask(0, 0, int.MaxValue) { Blocks = [7, 23, 70, 136] } },
+        { "image block longer than the window", 150, 150, 2, 1, 8, 0f, new AttentionMask(0, 0, 20) { Blocks = [10, 90] } },
     };
 
     [Theory]
@@ -60,13 +62,20 @@ public class AttentionTests
     [Fact]
     public void Mask_key_range_agrees_with_allows()
     {
-        var masks = new[] { AttentionMask.Full, new AttentionMask(0, 0, int.MaxValue), new AttentionMask(3, 10, 4), new AttentionMask(0, 12, int.MaxValue), new AttentionMask(20, 5, 7) };
+        var masks = new[] { AttentionMask.Full, new AttentionMask(0, 0, int.MaxValue), new AttentionMask(3, 10, 4), new AttentionMask(0, 12, int.MaxValue), new AttentionMask(20, 5, 7),
+            new AttentionMask(0, 0, 4) { Blocks = [2, 5, 9, 20] }, new AttentionMask(6, 0, int.MaxValue) { Blocks = [0, 3, 8, 12] } };
         foreach (var mask in masks)
+        {
+            var previous = (Start: 0, End: 0);
             for (int i = 0; i < 30; i++)
             {
                 var (start, end) = mask.KeyRange(i);
                 for (int j = 0; j < 40; j++) Assert.Equal(mask.Allows(i, j), j >= start && j < end);
+                // The tiled kernel reads the key tiles of a query tile from its first row's start to its last row's end.
+                Assert.True(start >= previous.Start && end >= previous.End, $"{mask}: row {i} range [{start}, {end}) after [{previous.Start}, {previous.End})");
+                previous = (start, end);
             }
+        }
     }
 
     [Fact]

@@ -155,7 +155,7 @@ public sealed class LlavaLoraTests : IDisposable
     public void Module_tree_lists_every_linear_weight_of_each_fixture_once_plus_the_output_layer()
     {
         // The old way, kept here as the oracle: every 2-D "….weight" except embeddings is a Linear, and so is the LM head.
-        foreach (var fixture in new[] { "paligemma-tiny", "paligemma2-tiny", "llava-tiny", "gemma2-text-tiny" })
+        foreach (var fixture in new[] { "paligemma-tiny", "paligemma2-tiny", "llava-tiny", "gemma2-text-tiny", "gemma3-tiny" })
         {
             using var model = LoadedModel.Load(TestPaths.Fixture(fixture));
             var fromNames = model.Checkpoint.Tensors

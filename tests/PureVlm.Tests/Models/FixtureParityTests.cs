@@ -21,16 +21,13 @@ public class FixtureParityTests(ITestOutputHelper output)
         { "llava-tiny", "model-bf16.safetensors", "golden-bf16.safetensors" },
         { "molmo-tiny", "model.safetensors", "golden.safetensors" },
         { "molmo-tiny", "model-bf16.safetensors", "golden-bf16.safetensors" },
+        { "video-llava-tiny", "model.safetensors", "golden-image.safetensors" },
+        { "video-llava-tiny", "model-bf16.safetensors", "golden-image-bf16.safetensors" },
+        { "video-llava-tiny", "model.safetensors", "golden-video.safetensors" },
+        { "video-llava-tiny", "model-bf16.safetensors", "golden-video-bf16.safetensors" },
+        { "gemma3-tiny", "model.safetensors", "golden.safetensors" },
+        { "gemma3-tiny", "model-bf16.safetensors", "golden-bf16.safetensors" },
     };
-
-    /// <summary>The image features of the golden input: from pixel_values, or for Molmo from the golden crops (in golden.safetensors only: they do not depend on the weights).</summary>
-    static float[]? Features(GoldenFixture g, InferenceSession session)
-    {
-        if (g.Has("pixel_values")) return session.EncodeImage(g["pixel_values"]);
-        if (g.Name != "molmo-tiny") return null;
-        using var pre = new GoldenFixture(g.Name, "golden.safetensors");
-        return session.EncodeImage(MolmoModelTests.GoldenCrops(pre));
-    }
 
     [Theory, MemberData(nameof(Fixtures))]
     public void Every_traced_stage_matches_golden(string fixture, string weights, string golden)
@@ -39,7 +36,8 @@ public class FixtureParityTests(ITestOutputHelper output)
         using var model = LoadedModel.Load(Path.Combine(g.Dir, "config.json"), Path.Combine(g.Dir, weights));
         var observer = new TraceRecorder();
         var session = model.CreateSession(new SessionOptions { Observer = observer });
-        session.Prefill(g.Ints("input_ids"), Features(g, session));
+        var features = g.EncodeInputs(session);
+        session.Prefill(g.Ints("input_ids"), features);
 
         var report = new List<string>();
         bool ok = true;
@@ -68,7 +66,7 @@ public class FixtureParityTests(ITestOutputHelper output)
         using var g = new GoldenFixture(fixture, golden);
         using var model = LoadedModel.Load(Path.Combine(g.Dir, "config.json"), Path.Combine(g.Dir, weights));
         var session = model.CreateSession();
-        var features = Features(g, session);
+        var features = g.EncodeInputs(session);
         var options = new GenerationOptions { MaxNewTokens = 12, StopAtEos = false };
         var tokens = session.Generate(g.Ints("input_ids"), features, options).ToList();
         Assert.Equal(g.Ints("generated_ids"), tokens.Select(t => t.Id).ToArray());

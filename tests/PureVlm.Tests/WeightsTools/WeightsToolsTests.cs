@@ -191,6 +191,12 @@ public class WeightsToolsTests
     [InlineData("molmo-7b-d", "model.vision_backbone.image_vit.transformer.resblocks.22.feed_forward.w1.weight", new long[] { 4096, 1024 })]
     [InlineData("molmo-7b-d", "model.vision_backbone.image_pooling_2d.wq.weight", new long[] { 1024, 2048 })]
     [InlineData("molmo-7b-d", "model.vision_backbone.image_projector.w2.weight", new long[] { 3584, 18944 })]
+    [InlineData("gemma-3-4b-it", "vision_tower.vision_model.embeddings.position_embedding.weight", new long[] { 4096, 1152 })]
+    [InlineData("gemma-3-4b-it", "multi_modal_projector.mm_input_projection_weight", new long[] { 1152, 2560 })]
+    [InlineData("gemma-3-4b-it", "language_model.model.embed_tokens.weight", new long[] { 262208, 2560 })]
+    [InlineData("gemma-3-4b-it", "language_model.model.layers.33.self_attn.k_proj.weight", new long[] { 1024, 2560 })]
+    [InlineData("gemma-3-4b-it", "language_model.model.layers.33.self_attn.o_proj.weight", new long[] { 2560, 2048 })]
+    [InlineData("gemma-3-4b-it", "language_model.model.layers.33.self_attn.q_norm.weight", new long[] { 256 })]
     public void Real_arch_has_the_published_shapes(string arch, string tensor, long[] shape)
     {
         var t = SynthArch.Known[arch].Tensors().Single(x => x.Name == tensor);
@@ -317,5 +323,58 @@ public class WeightsToolsTests
         var shards = SynthCommand.Shard(tensors, DType.BF16, SynthCommand.DefaultMaxShardBytes);
         Assert.Equal(3, shards.Count);
         Assert.Equal(2 * 7_063_427_072, shards.Sum(s => s.Sum(t => t.Shape.Aggregate(2L, (a, b) => a * b))));
+    }
+
+    /// <summary>gemma-3-4b-it with the gemma3-tiny fixture's sizes (the table in its README).</summary>
+    static readonly Gemma3Arch Gemma3Tiny = Gemma3Arch.Gemma3_4b with
+    {
+        Name = "gemma3-tiny", ImageSize = 112, PatchSize = 7, VisionHidden = 32, VisionLayers = 2, VisionHeads = 4, VisionIntermediate = 64, MmTokensPerImage = 16,
+        TextHidden = 72, TextLayers = 7, Heads = 4, KvHeads = 2, HeadDim = 16, TextIntermediate = 96, Vocab = 384, QueryPreAttnScalar = 18, SlidingWindow = 20,
+        BoiTokenIndex = 13, EoiTokenIndex = 14, ImageTokenIndex = 352, EosTokenIds = [1, 7],
+    };
+
+    [Fact]
+    public void Synth_gemma3_at_the_fixture_sizes_writes_the_fixture_layout_and_configs_and_runs()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(["model.safetensors"], SynthCommand.Synthesize(Gemma3Tiny, DType.F32, dir.Path, seed: 1, SynthCommand.DefaultMaxShardBytes));
+        using (var synth = SafeTensorsFile.Open(dir.File("model.safetensors")))
+        using (var fixture = SafeTensorsFile.Open(Fixture("gemma3-tiny", "model.safetensors")))
+        {
+            Assert.Equal(fixture.Names.Order(StringComparer.Ordinal), synth.Names.Order(StringComparer.Ordinal));
+            foreach (var t in fixture.Tensors) Assert.Equal(t.Shape, synth[t.Name].Shape);
+        }
+        var config = ReadJson(dir.File("config.json"));
+        Assert.True(JsonNode.DeepEquals(ReadJson(Fixture("gemma3-tiny", "config.json")), config), $"synth:\n{config}");
+        Assert.True(JsonNode.DeepEquals(ReadJson(Fixture("gemma3-tiny", "preprocessor_config.json")), ReadJson(dir.File("preprocessor_config.json"))));
+
+        using var model = LoadedModel.Load(dir.Path);
+        var vlm = Assert.IsAssignableFrom<PureVlm.Models.IVisionLanguageModel>(model.VisionLanguage);
+        var pixels = ImagePreprocessor.FromCheckpoint(dir.Path).PixelValues(RgbImage.FromPixels(70, 50, new byte[70 * 50 * 3]));
+        int[] ids = ModelFamilies.PromptFormat(vlm).SyntheticIds(images: 1, textTokens: 4, model.Config.BosTokenId);
+        Assert.Equal([2, 8, 9, 13], ids[..4]); // bos, two stand-in ids, boi
+        var session = model.CreateSession();
+        var logits = session.Prefill(ids, session.EncodeImage(pixels)).ToArray();
+        Assert.All(logits, x => Assert.True(float.IsFinite(x)));
+        Assert.Contains(logits, x => x != 0);
+    }
+
+    [Fact]
+    public void Gemma_3_4b_has_the_fixtures_names_and_the_published_size()
+    {
+        var arch = Gemma3Arch.Gemma3_4b;
+        var tensors = arch.Tensors().ToList();
+        using var fixture = SafeTensorsFile.Open(Fixture("gemma3-tiny", "model.safetensors"));
+        Assert.Equal(fixture.Names.Select(AnyLayer).Distinct().Order(StringComparer.Ordinal), tensors.Select(t => AnyLayer(t.Name)).Distinct().Order(StringComparer.Ordinal));
+        // By hand from the shapes:
+        //   vision: patch 1152·3·14·14 + 1152 = 678,528 + positions 4096·1152 = 4,718,592 + post LayerNorm 2304
+        //     + 27 layers × (q/k/v/out 4·(1152² + 1152) = 5,313,024 + LayerNorms 4608 + fc1 4304·1152 + 4304 = 4,962,512
+        //       + fc2 1152·4304 + 1152 = 4,959,360 = 15,239,504) = 411,466,608                      → 416,866,032
+        //   projector: 1152·2560 + 1152                                                              →   2,950,272
+        //   language model: embed 262208·2560 = 671,252,480 + norm 2560
+        //     + 34 layers × (q/o 2·2048·2560 = 10,485,760 + k/v 2·1024·2560 = 5,242,880 + q/k norms 512
+        //       + gate/up/down 3·10240·2560 = 78,643,200 + 4 norms 10,240 = 94,382,592) = 3,209,008,128 → 3,880,263,168
+        //   total 4,300,079,472 (≈ 4.3 B as published; BF16 8.6 GB)
+        Assert.Equal(4_300_079_472, arch.Parameters);
     }
 }

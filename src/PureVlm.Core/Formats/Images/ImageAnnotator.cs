@@ -8,7 +8,10 @@ public readonly record struct LabelledBox(int X0, int Y0, int X1, int Y1, string
         new((int)Math.Round(box[0]), (int)Math.Round(box[1]), (int)Math.Round(box[2]), (int)Math.Round(box[3]), label);
 }
 
-/// <summary>Draws labelled boxes (outline plus a label in a built-in 5×7 font on a filled tab) onto a copy of an image.</summary>
+/// <summary>
+/// Draws labelled boxes (outline plus a label in a built-in 5×7 font on a filled tab), optionally over translucent
+/// mask fills, onto a copy of an image.
+/// </summary>
 public static class ImageAnnotator
 {
     /// <summary>Outline colours, used in turn: distinct on light and dark backgrounds.</summary>
@@ -21,12 +24,25 @@ public static class ImageAnnotator
     /// A copy of <paramref name="image"/> with box i outlined in <c>Colours[i % Colours.Count]</c>, <paramref name="thickness"/>
     /// pixels wide inside the box, and its label above the box (inside it when there is no room above). Parts outside the image are clipped.
     /// </summary>
-    public static RgbImage Draw(RgbImage image, IReadOnlyList<LabelledBox> boxes, int thickness = 2)
+    public static RgbImage Draw(RgbImage image, IReadOnlyList<LabelledBox> boxes, int thickness = 2) => Draw(image, boxes, masks: null, thickness);
+
+    /// <summary>Opacity of a mask fill: the object stays visible under its colour.</summary>
+    public const float MaskOpacity = 0.45f;
+
+    /// <summary>
+    /// As <see cref="Draw(RgbImage, IReadOnlyList{LabelledBox}, int)"/>, first filling box i's mask, when
+    /// <paramref name="masks"/>[i] is not null, with its colour at <see cref="MaskOpacity"/> × coverage. A mask is the
+    /// coverage × 255 of each pixel, [Height, Width] row-major (e.g. <c>SegmentMask.Pixels</c>).
+    /// </summary>
+    public static RgbImage Draw(RgbImage image, IReadOnlyList<LabelledBox> boxes, IReadOnlyList<byte[]?>? masks, int thickness = 2)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(boxes);
         if (thickness is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(thickness), $"thickness {thickness}, expected 1..64");
+        if (masks != null && masks.Count != boxes.Count) throw new ArgumentException($"{masks.Count} masks for {boxes.Count} boxes", nameof(masks));
         var canvas = image.Clone();
+        for (int i = 0; masks != null && i < masks.Count; i++)
+            if (masks[i] is { } mask) FillMask(canvas, mask, Colours[i % Colours.Count]);
         for (int i = 0; i < boxes.Count; i++)
         {
             var b = boxes[i];
@@ -50,6 +66,22 @@ public static class ImageAnnotator
         FillRect(canvas, box.X0, top, box.X0 + tabWidth, top + tabHeight, colour);
         var ink = 299 * colour.R + 587 * colour.G + 114 * colour.B > 128_000 ? ((byte)0, (byte)0, (byte)0) : ((byte)255, (byte)255, (byte)255);
         BitmapFont.DrawText(box.Label, box.X0 + pad, top + pad, (x, y) => FillRect(canvas, x, y, x + 1, y + 1, ink));
+    }
+
+    static void FillMask(RgbImage canvas, byte[] mask, (byte R, byte G, byte B) colour)
+    {
+        if (mask.Length != canvas.Width * canvas.Height)
+            throw new ArgumentException($"a mask of {mask.Length} pixels for a {canvas.Width}x{canvas.Height} image, expected {canvas.Width * canvas.Height}", nameof(mask));
+        var px = canvas.Pixels;
+        for (int p = 0; p < mask.Length; p++)
+        {
+            if (mask[p] == 0) continue;
+            float a = MaskOpacity * mask[p] / 255f;
+            int i = p * 3;
+            px[i] = (byte)(px[i] + (colour.R - px[i]) * a + 0.5f);
+            px[i + 1] = (byte)(px[i + 1] + (colour.G - px[i + 1]) * a + 0.5f);
+            px[i + 2] = (byte)(px[i + 2] + (colour.B - px[i + 2]) * a + 0.5f);
+        }
     }
 
     /// <summary>Fills columns [x0, x1) × rows [y0, y1), clipped to the image.</summary>

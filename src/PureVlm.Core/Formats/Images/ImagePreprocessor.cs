@@ -4,15 +4,19 @@ using PureVlm.Tensors;
 namespace PureVlm.Formats.Images;
 
 /// <summary>
-/// HF <c>SiglipImageProcessor</c> (PaliGemma) and <c>CLIPImageProcessor</c> (LLaVA-1.5): resize with PIL bicubic, either
-/// straight to <see cref="Height"/> × <see cref="Width"/> or, with <see cref="ShortestEdge"/>, keeping the aspect ratio
+/// HF <c>SiglipImageProcessor</c> (PaliGemma), <c>CLIPImageProcessor</c> (LLaVA-1.5) and <c>Gemma3ImageProcessor</c> with
+/// pan-and-scan off (Gemma 3): resize with PIL's bicubic or bilinear (<see cref="Resample"/>), either straight to
+/// <see cref="Height"/> × <see cref="Width"/> or, with <see cref="ShortestEdge"/>, keeping the aspect ratio
 /// and then centre-cropping to <see cref="Height"/> × <see cref="Width"/>; then per channel
 /// <c>p = (float32(u8 · rescale_factor in float64) − mean) / std</c> in float32, laid out CHW.
 /// </summary>
 public sealed class ImagePreprocessor
 {
-    /// <summary>The only <c>resample</c> value supported: PIL's BICUBIC.</summary>
+    /// <summary>PIL's BICUBIC, the <c>resample</c> of SigLIP's and CLIP's processors.</summary>
     public const int ResampleBicubic = 3;
+
+    /// <summary>The PIL filter <see cref="Resize"/> uses (<c>resample</c>).</summary>
+    public PilFilter Resample { get; }
 
     /// <summary>Height of pixel_values: <c>size.height</c>, or <c>crop_size.height</c> when <see cref="ShortestEdge"/> is set.</summary>
     public int Height { get; }
@@ -39,12 +43,14 @@ public sealed class ImagePreprocessor
     readonly float[] _lookup;
 
     /// <summary>
-    /// A preprocessor with explicit settings; defaults are SigLIP's (rescale 1/255, mean = std = 0.5, no crop). With
+    /// A preprocessor with explicit settings; defaults are SigLIP's (bicubic, rescale 1/255, mean = std = 0.5, no crop). With
     /// <paramref name="shortestEdge"/>, <paramref name="height"/> × <paramref name="width"/> is the centre crop's size.
     /// </summary>
     public ImagePreprocessor(int height, int width, bool doRescale = true, double rescaleFactor = 1 / 255.0,
-                             bool doNormalize = true, float[]? mean = null, float[]? std = null, int? shortestEdge = null)
+                             bool doNormalize = true, float[]? mean = null, float[]? std = null, int? shortestEdge = null,
+                             PilFilter resample = PilFilter.Bicubic)
     {
+        if (!Enum.IsDefined(resample)) throw new ArgumentOutOfRangeException(nameof(resample), resample, "expected PilFilter.Bilinear or PilFilter.Bicubic");
         if (height <= 0 || width <= 0 || height > ImageLoader.MaxSide || width > ImageLoader.MaxSide)
             throw new ArgumentOutOfRangeException(nameof(height), $"image size {height}x{width}: each side must be 1..{ImageLoader.MaxSide}");
         if (shortestEdge is <= 0 or > ImageLoader.MaxSide)
@@ -61,6 +67,7 @@ public sealed class ImagePreprocessor
             throw new ArgumentOutOfRangeException(nameof(rescaleFactor), $"rescale_factor is {rescaleFactor}, expected a finite number > 0");
         Height = height;
         Width = width;
+        Resample = resample;
         ShortestEdge = shortestEdge;
         DoRescale = doRescale;
         RescaleFactor = rescaleFactor;
@@ -97,20 +104,27 @@ public sealed class ImagePreprocessor
 
     /// <summary>
     /// Reads an HF <c>preprocessor_config.json</c> of a <c>SiglipImageProcessor</c> (also assumed when the file names no
-    /// class) or a <c>CLIPImageProcessor</c>; <paramref name="defaultImageSize"/> fills a missing <c>size</c> (and
-    /// <c>crop_size</c>).
+    /// class), a <c>CLIPImageProcessor</c> (or Video-LLaVA's, which applies CLIP's steps), or a <c>Gemma3ImageProcessor</c> (pan-and-scan off);
+    /// <paramref name="defaultImageSize"/> fills a missing <c>size</c> (and <c>crop_size</c>).
     /// </summary>
     public static ImagePreprocessor FromPreprocessorConfig(string path, int? defaultImageSize = null)
     {
         using var doc = ParseJson(path);
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidModelFileException($"{path}: expected a JSON object");
-        bool clip = IsClip(root, path);
+        var kind = Kind(root, path);
+        bool clip = kind == "CLIPImageProcessor";
 
         if (!Bool(root, "do_resize", path, true))
             throw new InvalidModelFileException($"{path}: do_resize false is not supported (the vision tower needs a fixed size)");
-        if (Get(root, "resample") is { } resample && (resample.ValueKind != JsonValueKind.Number || !resample.TryGetInt32(out int r) || r != ResampleBicubic))
-            throw new InvalidModelFileException($"{path}: resample {resample.GetRawText()} is not supported, only {ResampleBicubic} (bicubic)");
+        // Pan-and-scan adds crops of wide images as extra images: another image count per request and another prompt layout.
+        if (Bool(root, "do_pan_and_scan", path, false))
+            throw new InvalidModelFileException($"{path}: do_pan_and_scan is true; only false (one {{size}} view per image, transformers' default) is supported");
+        // Each processor's own filter, the one its released checkpoints use and the fixtures test: Gemma3ImageProcessor's
+        // BILINEAR, SigLIP's and CLIP's BICUBIC.
+        var filter = kind == "Gemma3ImageProcessor" ? PilFilter.Bilinear : PilFilter.Bicubic;
+        if (Get(root, "resample") is { } resample && (resample.ValueKind != JsonValueKind.Number || !resample.TryGetInt32(out int r) || r != (int)filter))
+            throw new InvalidModelFileException($"{path}: resample {resample.GetRawText()} is not supported for {kind}, only {(int)filter} ({filter.ToString().ToLowerInvariant()})");
 
         var (height, width, shortestEdge) = Get(root, "size") is { } size ? Size(size, "size", path, shortestEdge: clip, bareSquare: false)
             : defaultImageSize is { } s ? (clip ? (s, s, s) : (s, s, (int?)null))
@@ -134,7 +148,7 @@ public sealed class ImagePreprocessor
                 Get(root, "rescale_factor") is { } f ? (f.ValueKind == JsonValueKind.Number ? f.GetDouble() : throw new InvalidModelFileException($"{path}: rescale_factor must be a number, found {Short(f.GetRawText())}")) : 1 / 255.0,
                 Bool(root, "do_normalize", path, true),
                 Floats(root, "image_mean", path) ?? (clip ? ClipMean : null), Floats(root, "image_std", path) ?? (clip ? ClipStd : null),
-                shortestEdge);
+                shortestEdge, filter);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
         { throw new InvalidModelFileException($"{path}: {e.Message}"); }
@@ -155,11 +169,11 @@ public sealed class ImagePreprocessor
         return width <= height ? (s, longSide) : (longSide, s);
     }
 
-    /// <summary>Resizes (PIL bicubic) to <see cref="ResizedSize"/>, returning the image itself when it already has that size.</summary>
+    /// <summary>Resizes (PIL, <see cref="Resample"/>) to <see cref="ResizedSize"/>, returning the image itself when it already has that size.</summary>
     public RgbImage Resize(RgbImage image)
     {
         var (width, height) = ResizedSize(image.Width, image.Height);
-        return image.Width == width && image.Height == height ? image : BicubicResampler.Resize(image, width, height);
+        return image.Width == width && image.Height == height ? image : PilResampler.Resize(image, width, height, Resample);
     }
 
     /// <summary>
@@ -199,22 +213,32 @@ public sealed class ImagePreprocessor
     /// <summary>pixel_values as a [1, 3, Height, Width] tensor.</summary>
     public Tensor PixelValues(RgbImage image) => new(Preprocess(image), [1, 3, Height, Width]);
 
+    /// <summary>pixel_values_videos for one video: each frame preprocessed as an image, stacked in order, [1, T, 3, Height, Width].</summary>
+    public Tensor VideoPixelValues(IReadOnlyList<RgbImage> frames)
+    {
+        int plane = 3 * Height * Width;
+        var data = new float[frames.Count * plane];
+        for (int t = 0; t < frames.Count; t++) Preprocess(frames[t]).CopyTo(data, t * plane);
+        return new Tensor(data, [1, frames.Count, 3, Height, Width]);
+    }
+
     // CLIPImageProcessor's defaults for a missing image_mean / image_std (OPENAI_CLIP_MEAN / _STD); fresh arrays, as the
     // constructor keeps the one it is given.
     static float[] ClipMean => [0.48145466f, 0.4578275f, 0.40821073f];
     static float[] ClipStd => [0.26862954f, 0.26130258f, 0.27577711f];
 
-    /// <summary>True for a CLIP processor, false for SigLIP's (also when the file names none, as before CLIP support).</summary>
-    static bool IsClip(JsonElement root, string path)
+    /// <summary>The processor class: SigLIP's also when the file names none (as before CLIP support), CLIP's or Gemma 3's.</summary>
+    static string Kind(JsonElement root, string path)
     {
         // Older files name the class only as feature_extractor_type (CLIPFeatureExtractor); transformers maps it the same way.
         string key = Get(root, "image_processor_type") is null && Get(root, "feature_extractor_type") is not null ? "feature_extractor_type" : "image_processor_type";
-        if (Get(root, key) is not { } type) return false;
+        if (Get(root, key) is not { } type) return "SiglipImageProcessor";
         return (type.ValueKind == JsonValueKind.String ? type.GetString()!.Replace("FeatureExtractor", "ImageProcessor") : null) switch
         {
-            "SiglipImageProcessor" => false,
-            "CLIPImageProcessor" => true,
-            _ => throw new InvalidModelFileException($"{path}: {key} is {Short(type.GetRawText())}, expected \"SiglipImageProcessor\" or \"CLIPImageProcessor\""),
+            "SiglipImageProcessor" or "CLIPImageProcessor" or "Gemma3ImageProcessor" => type.GetString()!.Replace("FeatureExtractor", "ImageProcessor"),
+            // CLIP's steps, applied to images and to each video frame alike.
+            "VideoLlavaImageProcessor" => "CLIPImageProcessor",
+            _ => throw new InvalidModelFileException($"{path}: {key} is {Short(type.GetRawText())}, expected \"SiglipImageProcessor\", \"CLIPImageProcessor\", \"VideoLlavaImageProcessor\" or \"Gemma3ImageProcessor\""),
         };
     }
 
@@ -247,8 +271,13 @@ public sealed class ImagePreprocessor
 
     static JsonDocument ParseJson(string path)
     {
-        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new InvalidModelFileException($"{path}: not valid JSON ({e.Message})"); }
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (IOException e) { throw new InvalidModelFileException($"{path}: cannot read ({e.Message})"); }
+        // JsonDocument checks a string's UTF-8 only when it is read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidModelFileException($"{path}: not valid UTF-8");
+        try { return JsonDocument.Parse(bytes); }
+        catch (JsonException e) { throw new InvalidModelFileException($"{path}: not valid JSON ({e.Message.ReplaceLineEndings(" ")})"); }
         catch (IOException e) { throw new InvalidModelFileException($"{path}: cannot read ({e.Message})"); }
     }
 
@@ -281,5 +310,9 @@ public sealed class ImagePreprocessor
         return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetSingle(out float x) && float.IsFinite(x) ? x : throw bad).ToArray();
     }
 
-    static string Short(string s) => s.Length <= 40 ? s : s[..40] + "…";
+    static string Short(string s)
+    {
+        s = string.Join(' ', s.Split((char[])['\n', '\r', '\t', ' '], StringSplitOptions.RemoveEmptyEntries)); // one line
+        return s.Length <= 40 ? s : s[..40] + "…";
+    }
 }

@@ -125,7 +125,6 @@ public sealed class MolmoImageProcessor
     {
         var src = new float[image.Pixels.Length];
         for (int i = 0; i < src.Length; i++) src[i] = image.Pixels[i] / 255f;
-        static double Triangle(double x) => Math.Max(0.0, 1.0 - Math.Abs(x));
         var rows = Pass(src, image.Width, image.Height, width, horizontal: true);
         var output = Pass(rows, width, image.Height, height, horizontal: false);
         for (int i = 0; i < output.Length; i++) output[i] = Math.Clamp(output[i], 0f, 1f);
@@ -137,10 +136,11 @@ public sealed class MolmoImageProcessor
             int inSize = horizontal ? w : h;
             int ow = horizontal ? outSize : w, oh = horizontal ? h : outSize;
             var y = new float[oh * ow * 3];
-            var weights = new double[inSize + 2];
+            var taps = PilTaps.Compute(inSize, outSize, 1.0, PilTaps.Triangle); // Pillow's windows are PyTorch's antialiased ones
             for (int o = 0; o < outSize; o++)
             {
-                var (min, n) = BicubicResampler.Window(o, inSize, outSize, 1.0, Triangle, weights);
+                int min = taps.Start[o], n = taps.Count[o];
+                var weights = taps.Weights.AsSpan(o * taps.Size, n);
                 int lines = horizontal ? h : w;
                 for (int l = 0; l < lines; l++)
                     for (int c = 0; c < 3; c++)

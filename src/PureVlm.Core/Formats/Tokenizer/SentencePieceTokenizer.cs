@@ -271,8 +271,9 @@ public sealed class SentencePieceTokenizer
     /// <summary>The kind of <paramref name="id"/> (byte, user-defined, control, …).</summary>
     public PieceKind KindOf(int id) => _vocab.Kinds[CheckId(id)];
 
+    // Ids come from callers and from files (e.g. a trace's input_ids), so a bad one is an input error like any other.
     int CheckId(int id) => (uint)id < (uint)_vocab.Pieces.Length ? id
-        : throw new ArgumentOutOfRangeException(nameof(id), id, $"token id {id} is outside the vocabulary (0..{_vocab.Pieces.Length - 1})");
+        : throw new Prompts.InvalidPromptException($"token id {id} is outside the vocabulary (0..{_vocab.Pieces.Length - 1})");
 
     /// <summary>The UTF-8 bytes a byte-level piece spells, or null for an added token or a tokenizer that is not byte-level (used by <see cref="StreamingDecoder"/>).</summary>
     internal byte[]? BytesOf(int id) => _pieceBytes?[CheckId(id)];
