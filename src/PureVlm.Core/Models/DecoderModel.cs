@@ -41,16 +41,18 @@ public abstract class DecoderModel
     /// <summary>
     /// Loads embed_tokens and the final norm under <paramref name="scope"/> and builds the layers with <paramref name="layer"/>
     /// (scope of <c>layers.N</c>, N, trace name). <paramref name="lmHead"/> is a separate head's weight, or null when tied.
+    /// The last three name the embedding weight, the layer list and the final norm under the scope (HF's names by default).
     /// </summary>
     protected DecoderModel(WeightScope scope, TextConfig c, string lmHeadPath, StoredTensor? lmHead, bool normAddsOne,
-        float embedScale, float finalSoftCap, Func<WeightScope, int, string, IDecoderLayer> layer)
+        float embedScale, float finalSoftCap, Func<WeightScope, int, string, IDecoderLayer> layer,
+        string embedTokensWeight = "embed_tokens.weight", string layersName = "layers", string normName = "norm")
     {
         Config = c;
-        EmbedTokens = scope.Sub("embed_tokens").Get("weight", c.VocabSize, c.HiddenSize);
+        EmbedTokens = scope.Get(embedTokensWeight, c.VocabSize, c.HiddenSize);
         _layerNames = Enumerable.Range(0, c.NumHiddenLayers).Select(i => $"text.layers.{i}").ToArray();
-        var layers = scope.Sub("layers");
+        var layers = scope.Sub(layersName);
         _layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => layer(layers.Sub(i), i, _layerNames[i])).ToArray();
-        _norm = new RmsNorm(scope.Sub("norm"), c.HiddenSize, c.RmsNormEps, normAddsOne);
+        _norm = new RmsNorm(scope.Sub(normName), c.HiddenSize, c.RmsNormEps, normAddsOne);
         LmHead = new Linear(lmHeadPath, lmHead ?? EmbedTokens, null);
         (_embedScale, _finalSoftCap) = (embedScale, finalSoftCap);
     }
@@ -62,7 +64,7 @@ public abstract class DecoderModel
     public KvCache NewCache() => new(Config.NumHiddenLayers, Config.NumKeyValueHeads * Config.HeadDim);
 
     /// <summary>x [n, hidden] = embed_tokens[ids] (before any embedding scale).</summary>
-    public void Embed(ReadOnlySpan<int> ids, Span<float> x)
+    public virtual void Embed(ReadOnlySpan<int> ids, Span<float> x)
     {
         int d = Config.HiddenSize;
         for (int i = 0; i < ids.Length; i++)

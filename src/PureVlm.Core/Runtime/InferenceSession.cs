@@ -1,5 +1,6 @@
 using PureVlm.Prompts;
 using System.Runtime.CompilerServices;
+using PureVlm.Formats.Images;
 using PureVlm.Models;
 using PureVlm.Tensors;
 
@@ -86,6 +87,25 @@ public sealed class InferenceSession
     }
 
     /// <summary>
+    /// An image cut into crops (Molmo) → image features [image tokens, text hidden] for <see cref="Prefill"/>, in the order of
+    /// the prompt's image tokens. An observer sees the crops as <c>images</c> [1, crops, patches, patch pixels] first.
+    /// </summary>
+    public float[] EncodeImage(MultiCropImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (_model.VisionLanguage is not IMultiCropVisionModel vlm)
+            throw new InvalidOperationException($"this model ({_model.Config.ModelType}) takes {(_model.VisionLanguage == null ? "no images" : "pixel_values, not crops")}");
+        _ctx.Step = 0;
+        if (_ctx.Observer != null)
+        {
+            image = image with { Images = (float[])image.Images.Clone() }; // the observer may edit it
+            int patches = image.Masks.Length / image.Crops;
+            _ctx.Report("images", image.Images, 1, image.Crops, patches, image.Images.Length / image.Masks.Length);
+        }
+        return vlm.EncodeCrops(image, _ctx);
+    }
+
+    /// <summary>
     /// Runs the prompt (for a vision-language model, with image-token rows filled from <paramref name="imageFeatures"/>) on an empty
     /// session and returns the last position's logits [vocab], valid until the next call.
     /// </summary>
@@ -141,8 +161,10 @@ public sealed class InferenceSession
     // An id past the embedding table would read outside it; refused as input, not left to an index check deep inside.
     void CheckId(int id, int position)
     {
-        if ((uint)id >= (uint)_model.Config.Text.VocabSize)
-            throw new InvalidPromptException($"token id {id} at position {position} is outside the vocabulary (0..{_model.Config.Text.VocabSize - 1})");
+        // Molmo's embedding has its additional vocabulary (the image tokens) after the vocab_size rows.
+        int rows = _model.Config.Text.VocabSize + (_model.Config.Molmo?.AdditionalVocabSize ?? 0);
+        if ((uint)id >= (uint)rows)
+            throw new InvalidPromptException($"token id {id} at position {position} is outside the vocabulary (0..{rows - 1})");
     }
 
     void CheckRoom(int n, string what)
