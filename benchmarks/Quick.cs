@@ -39,6 +39,10 @@ static unsafe class Quick
                 Console.WriteLine($"{s,-32} {dtype,-5} {gbps,8:F1} GB/s of weights  {gbps / bandwidth:P0} of bandwidth");
                 if (dtype == DType.BF16) decode.Add(gbps);
             }
+        // Batched decode (purevlm serve, bench --concurrency): m requests' rows through the same BF16 weights in one pass.
+        foreach (int m in new[] { 4, 8 })
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"gemma2-decode BF16 m={m}: {BatchedDecodeSpeedup(m):F2}× the tokens per second of m=1 (all four shapes, weights streamed from memory)"));
         // The machine may be shared: measure the ceilings again at the end and keep the higher value of each.
         peak = Math.Max(peak, FmaPeakGflops(threads));
         bandwidth = Math.Max(bandwidth, BandwidthGBps(threads));
@@ -77,6 +81,21 @@ static unsafe class Quick
         int copies = (int)Math.Max(1, (256L << 20) / bytes); // 256 MiB of weights: far beyond any cache
         using var op = new Operands(s, dtype, copies);
         return bytes * copies / BestSeconds(op.RunAllCopies, 0.5) / 1e9;
+    }
+
+    /// <summary>
+    /// Tokens per second of m rows per pass over those of one row, over the Gemma 2 decode shapes with BF16 weights far beyond
+    /// any cache: m · t(1) / t(m), which is what batching m requests can gain at most in the Linears.
+    /// </summary>
+    static double BatchedDecodeSpeedup(int m)
+    {
+        double Seconds(int rows) => GemmShape.GemmaDecode.Sum(s =>
+        {
+            int copies = (int)Math.Max(1, (256L << 20) / ((long)s.N * s.K * DType.BF16.Size()));
+            using var op = new Operands(s with { M = rows }, DType.BF16, copies);
+            return BestSeconds(op.RunAllCopies, 0.5);
+        });
+        return m * Seconds(1) / Seconds(m);
     }
 
     /// <summary>All threads run a register-only loop of independent Vector512 FMAs.</summary>

@@ -15,6 +15,7 @@ public static class Program
         ("explain", "write an HTML/JSON report of what the model looked at for each token", ExplainCommand.Run),
         ("diff", "compare two traces tensor by tensor", DiffCommand.Run),
         ("masks", "decode the masks of a PaliGemma segment answer (vae-oid.npz)", MasksCommand.Run),
+        ("serve", "serve a model over HTTP: OpenAI-compatible API, native API and a web page", ServeCommand.Run),
     ];
 
     /// <summary>Entry point; returns the process exit code (0 on success, 1 on failure, 2 on a wrong command line).</summary>

@@ -21,23 +21,6 @@ static class SegmentOutput
         _ => throw new UsageException($"--convention {value}: expected bigvision or demo"),
     };
 
-    /// <summary>
-    /// A segment as JSON: label, box (pixels [x0, y0, x1, y1], as detections), codes, mask as COCO uncompressed RLE
-    /// (<c>{"size": [H, W], "counts": [...]}</c>) and its area in pixels; mask and area are null without a mask.
-    /// </summary>
-    public static object Json(Segment s)
-    {
-        var rle = s.Mask?.ToRle();
-        return new
-        {
-            label = s.Label,
-            box = s.Box,
-            codes = s.Codes,
-            mask = rle == null ? null : new { size = new[] { rle.Height, rle.Width }, counts = rle.Counts },
-            area = s.Mask?.Area,
-        };
-    }
-
     /// <summary>Writes <c>DIR/mask-{i}.png</c> for every segment i that has a mask (the folder is created); returns how many.</summary>
     public static int WriteMasks(string directory, IReadOnlyList<Segment> segments)
     {

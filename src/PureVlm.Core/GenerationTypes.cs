@@ -6,7 +6,17 @@ namespace PureVlm;
 /// <param name="Id">Token id.</param>
 /// <param name="Text">Text this token adds to the answer (may be empty while a UTF-8 character is incomplete).</param>
 /// <param name="Probability">Probability of this token under the (temperature-free) model distribution.</param>
-public sealed record AnswerToken(int Id, string Text, float Probability);
+public sealed record AnswerToken(int Id, string Text, float Probability)
+{
+    /// <summary>The most likely tokens at this step, most likely first, when <see cref="Runtime.GenerationOptions.TopLogprobs"/> asked for them; else null.</summary>
+    public IReadOnlyList<TokenAlternative>? TopLogprobs { get; init; }
+}
+
+/// <summary>A token the model considered at one step.</summary>
+/// <param name="Id">Token id.</param>
+/// <param name="Piece">Its text as a piece of an answer (the vocabulary piece with SentencePiece's ▁ as a space).</param>
+/// <param name="Logprob">Its natural-log probability under the model's (untempered) softmax.</param>
+public sealed record TokenAlternative(int Id, string Piece, float Logprob);
 
 /// <summary>Wall-clock seconds spent in each stage of one request.</summary>
 public sealed record GenerationTimings(double ImageEncodeSeconds, double PrefillSeconds, double DecodeSeconds, int PrefillTokens, int DecodedTokens)

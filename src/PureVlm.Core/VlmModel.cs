@@ -168,6 +168,24 @@ public sealed class VlmModel : IDisposable
         return adapter;
     }
 
+    /// <summary>The model's name where a name is needed (an API's <c>model</c> field): its directory's name.</summary>
+    public string Name => Path.GetFileName(Directory.TrimEnd(Path.DirectorySeparatorChar));
+
+    /// <summary>
+    /// The adapters a model name selects: <c>NAME</c> (<see cref="Name"/>) for the base model, <c>NAME+A</c> or <c>NAME+A+B</c>
+    /// for loaded adapters A and B; null or empty also means the base model. Anything else is an <see cref="ArgumentException"/>.
+    /// </summary>
+    public IReadOnlyList<string> AdaptersNamedBy(string? modelName)
+    {
+        if (string.IsNullOrEmpty(modelName)) return [];
+        var parts = modelName.Split('+');
+        if (parts[0] != Name) throw new ArgumentException($"model '{modelName}' is not loaded; this one is '{Name}' (with an adapter: '{Name}+ADAPTER')", nameof(modelName));
+        foreach (var a in parts.Skip(1))
+            if (!_adapters.ContainsKey(a))
+                throw new ArgumentException($"no adapter named '{a}' is loaded (loaded: {(_adapters.IsEmpty ? "none" : string.Join(", ", _adapters.Keys.Order()))})", nameof(modelName));
+        return parts[1..];
+    }
+
     /// <summary>The ids the model sees for a prompt about <paramref name="images"/> images, as the family's processor builds them.</summary>
     public int[] PromptIds(string prompt, int images = 1) => PromptFormat.Build(Tokenizer, prompt, images);
 
@@ -227,7 +245,7 @@ public sealed class VlmModel : IDisposable
         ArgumentNullException.ThrowIfNull(messages);
         int parts = ChatMessage.CountImages(messages);
         if (parts != images.Count) throw new ArgumentException($"the messages have {parts} image parts for {images.Count} images; give one image per part", nameof(images));
-        var request = new Request(this, images.Select(MediaInput.Image).ToList(), _ => PromptIds(messages), options ?? new GenerationOptions());
+        using var request = new Request(this, images.Select(MediaInput.Image).ToList(), (_, _) => PromptIds(messages), options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -257,7 +275,7 @@ public sealed class VlmModel : IDisposable
     /// </summary>
     public GenerationResult Generate(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
     {
-        var request = new Request(this, media, crops => PromptIds(prompt, media, crops), options ?? new GenerationOptions());
+        using var request = new Request(this, media, (m, crops) => PromptIds(prompt, m, crops), options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -279,7 +297,7 @@ public sealed class VlmModel : IDisposable
     public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
-        var request = new Request(this, media, crops => PromptIds(prompt, media, crops), options ?? new GenerationOptions());
+        using var request = new Request(this, media, (m, crops) => PromptIds(prompt, m, crops), options ?? new GenerationOptions());
         using var steps = request.Run(cancel).GetEnumerator();
         // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
         Func<bool> next = steps.MoveNext; // one delegate for the whole answer, not one per token
@@ -292,6 +310,9 @@ public sealed class VlmModel : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0) Release();
     }
+
+    /// <summary>A token's text as a piece of an answer: its vocabulary piece with SentencePiece's ▁ read as a space.</summary>
+    internal string PieceText(int id) => Tokenizer.TryIdToPiece(id, out var piece) ? piece.Replace('\u2581', ' ') : "";
 
     void Acquire()
     {
@@ -314,81 +335,152 @@ public sealed class VlmModel : IDisposable
         ? session.EncodeImage(Preprocessor.PixelValues(input.Frames[0]))
         : session.EncodeVideo(Preprocessor.VideoPixelValues(input.Frames));
 
-    /// <summary>One request: prompt ids (built when it runs), image encode, prefill, decode, with timings and the parsed answer.</summary>
-    sealed class Request(VlmModel owner, IReadOnlyList<MediaInput> media, Func<IReadOnlyList<MultiCropImage>?, int[]> promptIds, GenerationOptions options)
+    /// <summary>
+    /// One request: image encode, prefill, decode, with timings and the parsed answer. Its steps are driven either here,
+    /// alone (<see cref="Run"/>), or by <see cref="VlmEngine"/> with other requests' decode steps batched together. Holds a
+    /// lease on the model from construction to <see cref="Dispose"/>.
+    /// </summary>
+    internal sealed class Request : IDisposable
     {
+        readonly VlmModel _owner;
+        readonly IReadOnlyList<MediaInput> _media;
+        readonly IReadOnlyList<MultiCropImage>? _crops;
+        readonly GenerationOptions _options;
+        readonly int[] _ids;
+        readonly StreamingDecoder _decoder;
         readonly List<AnswerToken> _tokens = new();
         readonly System.Text.StringBuilder _text = new();
+        readonly Stopwatch _clock = new();
         double _encode, _prefill, _decode;
-        int _promptLength;
+        int _generated, _released;
 
-        /// <summary>Runs the request, yielding the answer's text piece by piece (empty pieces are skipped).</summary>
-        public IEnumerable<string> Run(CancellationToken cancel)
+        /// <summary>The request's own KV cache, adapters and scratch.</summary>
+        public InferenceSession Session { get; }
+        /// <summary>The request's token picker (its own RNG).</summary>
+        public Sampler Sampler { get; }
+        /// <summary>Tokens generated so far (eos included).</summary>
+        public int Generated => _generated;
+        /// <summary>The last generated token, fed back by the next decode step.</summary>
+        public int LastToken { get; private set; }
+        /// <summary>True once eos or <see cref="GenerationOptions.MaxNewTokens"/> ended the answer.</summary>
+        public bool Done { get; private set; }
+        /// <summary>True when an observer watches it (then it cannot share a forward pass).</summary>
+        public bool Observed => _options.Observer != null;
+
+        /// <summary>A prompt about <paramref name="images"/> (as <see cref="Generate(IReadOnlyList{RgbImage}, string, GenerationOptions?, Action{string}?, CancellationToken)"/>).</summary>
+        public Request(VlmModel owner, IReadOnlyList<RgbImage> images, string prompt, GenerationOptions options)
+            : this(owner, images.Select(MediaInput.Image).ToList(), (media, crops) => owner.PromptIds(prompt, media, crops), options) { }
+
+        /// <summary>
+        /// Checks everything that can be checked before any compute: inputs, adapters, prompt length. <paramref name="promptIds"/>
+        /// builds the prompt's ids from the inputs and, for Molmo, their crops (null for other families).
+        /// </summary>
+        public Request(VlmModel owner, IReadOnlyList<MediaInput> media, Func<IReadOnlyList<MediaInput>, IReadOnlyList<MultiCropImage>?, int[]> promptIds, GenerationOptions options)
         {
+            if (media.Count == 0) throw new ArgumentException("a request needs at least one image or video", nameof(media));
             owner.Acquire();
             try
             {
-                foreach (var piece in Generate(cancel)) yield return piece;
+                (_owner, _media, _options) = (owner, media, options);
+                _crops = owner.Crops(media);
+                _ids = promptIds(media, _crops);
+                Session = owner.Loaded.CreateSession(new SessionOptions
+                {
+                    Observer = options.Observer,
+                    Adapters = AdapterSet.Select(owner._adapters.Values, options.Adapters),
+                });
+                Session.EnsureRoom(_ids.Length, options.MaxNewTokens);
+                Sampler = new Sampler(options, owner.Loaded.Config.Text.VocabSize);
+                _decoder = owner.Tokenizer.CreateStreamingDecoder();
             }
-            finally { owner.Release(); }
+            catch { owner.Release(); throw; }
         }
 
-        IEnumerable<string> Generate(CancellationToken cancel)
+        /// <summary>Encodes the images and runs the prompt; returns the first token's logits.</summary>
+        public ReadOnlySpan<float> Prefill()
         {
-            if (media.Count == 0) throw new ArgumentException("a request needs at least one image or video", nameof(media));
-            var crops = owner.Crops(media);
-            var ids = promptIds(crops);
-            _promptLength = ids.Length;
-            var session = owner.Loaded.CreateSession(new SessionOptions
-            {
-                Observer = options.Observer,
-                Adapters = AdapterSet.Select(owner._adapters.Values, options.Adapters),
-            });
-            session.EnsureRoom(ids.Length, options.MaxNewTokens);
-            var clock = Stopwatch.StartNew();
+            _clock.Restart();
             // Each input's features in order: they fill the image- and video-token rows in prompt order.
-            var features = crops != null ? crops.SelectMany(session.EncodeImage).ToArray()
-                : media.Count == 1 ? owner.Encode(session, media[0]) : media.SelectMany(m => owner.Encode(session, m)).ToArray();
-            _encode = clock.Elapsed.TotalSeconds;
-            var decoder = owner.Tokenizer.CreateStreamingDecoder();
-            var eos = owner._eos;
-            clock.Restart();
-            foreach (var t in session.Generate(ids, features, options, cancel))
+            var features = _crops != null ? _crops.SelectMany(Session.EncodeImage).ToArray()
+                : _media.Count == 1 ? _owner.Encode(Session, _media[0]) : _media.SelectMany(m => _owner.Encode(Session, m)).ToArray();
+            _encode = _clock.Elapsed.TotalSeconds;
+            _clock.Restart();
+            return Session.Prefill(_ids, features);
+        }
+
+        /// <summary>Takes the next generated token; returns it as an answer token, or null when it is eos (which ends the answer).</summary>
+        public AnswerToken? Accept(GeneratedToken t)
+        {
+            if (_generated++ == 0) { _prefill = _clock.Elapsed.TotalSeconds; _clock.Restart(); }
+            LastToken = t.Id;
+            Done = _generated >= _options.MaxNewTokens;
+            if (_options.StopAtEos && _owner._eos.Contains(t.Id)) { Done = true; return null; }
+            var token = new AnswerToken(t.Id, _decoder.Push(t.Id), t.Probability)
             {
-                if (t.Index == 0) { _prefill = clock.Elapsed.TotalSeconds; clock.Restart(); }
-                if (options.StopAtEos && eos.Contains(t.Id)) break;
-                var token = new AnswerToken(t.Id, decoder.Push(t.Id), t.Probability);
-                _tokens.Add(token);
-                _text.Append(token.Text);
-                if (token.Text.Length > 0) yield return token.Text;
-            }
-            // An answer that ends inside a UTF-8 sequence: the decoder's replacement characters belong to the last token.
-            string tail = decoder.Flush();
+                TopLogprobs = t.TopLogprobs?.Select(a => new TokenAlternative(a.Id, _owner.PieceText(a.Id), a.Logprob)).ToArray(),
+            };
+            _tokens.Add(token);
+            _text.Append(token.Text);
+            return token;
+        }
+
+        /// <summary>Ends the answer; returns the text of a UTF-8 sequence left incomplete (its replacement characters, added to the last token), or "".</summary>
+        public string Finish()
+        {
+            string tail = _decoder.Flush();
             if (tail.Length > 0 && _tokens.Count > 0)
             {
                 _text.Append(tail);
                 _tokens[^1] = _tokens[^1] with { Text = _tokens[^1].Text + tail };
-                yield return tail;
             }
-            _decode = clock.Elapsed.TotalSeconds;
+            else tail = "";
+            _decode = _clock.Elapsed.TotalSeconds;
+            return tail;
+        }
+
+        /// <summary>Runs the whole request alone, yielding the answer's text piece by piece (empty pieces are skipped).</summary>
+        public IEnumerable<string> Run(CancellationToken cancel)
+        {
+            try
+            {
+                cancel.ThrowIfCancellationRequested();
+                var logits = Prefill();
+                while (true)
+                {
+                    var token = Accept(Sampler.Pick(logits, _generated));
+                    if (token is { Text.Length: > 0 }) yield return token.Text;
+                    if (Done) break;
+                    cancel.ThrowIfCancellationRequested();
+                    logits = Session.Decode(LastToken);
+                }
+                string tail = Finish();
+                if (tail.Length > 0) yield return tail;
+            }
+            finally { Dispose(); }
         }
 
         public GenerationResult Result()
         {
             string text = _text.ToString();
-            int width = media[0].Frames[0].Width, height = media[0].Frames[0].Height;
-            var segments = owner.PromptFormat.ParseSegments(text, width, height);
-            if (owner.SegmentationDecoder is { } decoder && segments.Count > 0)
+            int width = _media[0].Frames[0].Width, height = _media[0].Frames[0].Height;
+            var segments = _owner.PromptFormat.ParseSegments(text, width, height);
+            if (_owner.SegmentationDecoder is { } decoder && segments.Count > 0)
             {
-                var context = new ForwardContext { Observer = options.Observer };
-                segments = segments.Select((s, i) => MaskPaste.Decode(decoder, s, width, height, options.MaskConvention, context, i)).ToList();
+                var context = new ForwardContext { Observer = _options.Observer };
+                segments = segments.Select((s, i) => MaskPaste.Decode(decoder, s, width, height, _options.MaskConvention, context, i)).ToList();
             }
             return new GenerationResult(text, _tokens,
-                owner.PromptFormat.ParseDetections(text, width, height), segments,
-                new GenerationTimings(_encode, _prefill, _decode, _promptLength, Math.Max(0, _tokens.Count - 1)))
+                _owner.PromptFormat.ParseDetections(text, width, height), segments,
+                new GenerationTimings(_encode, _prefill, _decode, _ids.Length, Math.Max(0, _tokens.Count - 1)))
             {
-                Points = owner.PromptFormat.ParsePoints(text, width, height),
+                Points = _owner.PromptFormat.ParsePoints(text, width, height),
             };
+        }
+
+        /// <summary>Gives the model lease back (once).</summary>
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0) _owner.Release();
         }
     }
 }

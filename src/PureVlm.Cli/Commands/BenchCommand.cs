@@ -12,7 +12,7 @@ namespace PureVlm.Cli.Commands;
 static class BenchCommand
 {
     const string Help = $$"""
-        usage: purevlm bench [--model DIR|ID [--revision REV]] [--tokens N] [--video] [--lora DIR]
+        usage: purevlm bench [--model DIR|ID [--revision REV]] [--tokens N] [--video] [--lora DIR] [--concurrency N]
 
         Times one request end to end on a synthetic image and a fixed prompt of 4 stand-in text ids (no
         tokenizer needed, so it runs on checkpoints made by `weights-tools synth`), laid out as the model
@@ -20,21 +20,26 @@ static class BenchCommand
         tokens, text): load, image encode, prefill, time to first token, decode. Prints the stages on
         stderr and, as the last line of stdout, one JSON object with load_s, image_encode_s, prefill_s,
         prefill_tok_s, ttft_s, decode_tok_s, prompt_tokens, image_tokens, rss_after_load_mb, peak_rss_mb.
+        With --concurrency N it then prefills N requests and decodes them together (one forward pass with
+        N rows per step, as `purevlm serve` does) and adds aggregate_decode_tok_s (N requests' tokens per
+        second together) and aggregate_speedup (that over decode_tok_s of one request alone).
 
         {{CliModel.OptionsHelp}}
           --tokens N    decode steps after the first token (default 32)
           --video       Video-LLaVA: a synthetic video of the model's frame count instead of the image
                         (image_encode_s then times the video tower, image_tokens counts video tokens)
           --lora DIR    apply a PEFT LoRA adapter, unmerged (repeatable)
+          --concurrency N   also time N requests decoding together, 2 to 16
         """;
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("bench", args, ["--model", "--revision", "--tokens", "--lora"], ["--video"]);
+        var cl = new CommandLine("bench", args, ["--model", "--revision", "--tokens", "--lora", "--concurrency"], ["--video"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string dir = CliModel.Directory(cl);
         int tokens = cl.Int("--tokens", 1, 1 << 16) ?? 32;
+        int concurrency = cl.Int("--concurrency", 1, BatchDecoder.MaxBatch) ?? 1;
 
         var clock = Stopwatch.StartNew();
         using var model = LoadedModel.Load(dir);
@@ -58,7 +63,8 @@ static class BenchCommand
             : ModelFamilies.PromptFormat(vlm).SyntheticIds([video == null ? MediaKind.Image : MediaKind.Video], textTokens: 4, bos);
         int visualTokens = crops?.ImageTokens ?? (video == null ? vlm.ImageTokensPerImage : video.FramesPerVideo * video.VideoTokensPerFrame);
         var adapters = cl.GetAll("--lora").Select(lora => LoraAdapter.Load(lora, model)).ToList();
-        var session = model.CreateSession(new SessionOptions { Adapters = adapters.Count == 0 ? null : new AdapterSet(adapters) });
+        InferenceSession NewSession() => model.CreateSession(new SessionOptions { Adapters = adapters.Count == 0 ? null : new AdapterSet(adapters) });
+        var session = NewSession();
         Console.Error.WriteLine($"model {dir}: {config.ModelType}, {vlm.Vision.ImageSize} px{(crops != null ? $" crops ({crops.Crops}: a global view + {crops.TileRows}x{crops.TileCols} tiles)" : "")}, {ids.Length} prompt tokens ({visualTokens} "
             + (video == null ? "image" : $"video, {video.FramesPerVideo} frames") + $"), {tokens} decode steps, {Environment.ProcessorCount} threads");
 
@@ -72,6 +78,7 @@ static class BenchCommand
         clock.Restart();
         for (int i = 0; i < tokens; i++) next = ArgMax(session.Decode(next));
         double decode = clock.Elapsed.TotalSeconds;
+        double aggregate = concurrency > 1 ? DecodeTogether(model, concurrency, NewSession, ids, features, tokens) : 0;
 
         var result = new Dictionary<string, double>
         {
@@ -88,9 +95,35 @@ static class BenchCommand
             ["checkpoint_mb"] = model.Checkpoint.Tensors.Sum(t => t.ByteLength) / 1048576.0,
             ["loadavg_1m"] = LoadAverage(),
         };
+        if (concurrency > 1)
+        {
+            result["concurrency"] = concurrency;
+            result["aggregate_decode_tok_s"] = aggregate;
+            result["aggregate_speedup"] = aggregate / (tokens / decode);
+        }
         foreach (var (k, v) in result) Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,-18} {v,10:0.###}"));
         Console.Out.WriteLine(JsonSerializer.Serialize(result.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 4)), CliJson.Options));
         return 0;
+    }
+
+    /// <summary>
+    /// Prefills <paramref name="n"/> requests with the same prompt, then times <paramref name="tokens"/> decode steps of all of them
+    /// in one batch; returns their tokens per second together.
+    /// </summary>
+    static double DecodeTogether(LoadedModel model, int n, Func<InferenceSession> newSession, int[] ids, float[] features, int tokens)
+    {
+        var sessions = Enumerable.Range(0, n).Select(_ => newSession()).ToList();
+        var next = sessions.Select(s => ArgMax(s.Prefill(ids, features))).ToArray();
+        var decoder = new BatchDecoder(model);
+        int vocab = model.Config.Text.VocabSize;
+        Console.Error.WriteLine($"{n} requests prefilled; decoding them together");
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < tokens; i++)
+        {
+            var logits = decoder.Decode(sessions, next);
+            for (int s = 0; s < n; s++) next[s] = ArgMax(logits.Slice(s * vocab, vocab));
+        }
+        return n * tokens / clock.Elapsed.TotalSeconds;
     }
 
     static int ArgMax(ReadOnlySpan<float> x) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(x);

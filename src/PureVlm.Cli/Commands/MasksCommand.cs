@@ -51,7 +51,7 @@ static class MasksCommand
         var segments = parsed.Select((s, i) => MaskPaste.Decode(decoder, s, width, height, convention, context, i)).ToList();
 
         if (cl.Flag("--json"))
-            Console.Out.WriteLine(JsonSerializer.Serialize(new { segments = segments.Select(SegmentOutput.Json) }, CliJson.Options));
+            Console.Out.WriteLine(JsonSerializer.Serialize(new { segments = segments.Select(RunJson.Segment) }, CliJson.Options));
         else
             for (int i = 0; i < segments.Count; i++)
             {

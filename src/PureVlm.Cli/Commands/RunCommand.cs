@@ -11,6 +11,7 @@ static class RunCommand
 {
     const string Help = $$"""
         usage: purevlm run [--model DIR|ID [--revision REV]] (--image FILE | --video PATH) [...] (--prompt TEXT [--system TEXT] | --messages FILE) [options]
+               purevlm run [--model DIR|ID [--revision REV]] --batch REQUESTS.jsonl [options]
 
         Asks a vision-language model (PaliGemma, LLaVA, Video-LLaVA, Gemma 3, Molmo) about images or videos. The answer streams to stdout;
         loading progress and timings go to stderr. Without --model, the embedded demo model
@@ -42,15 +43,28 @@ static class RunCommand
           --convention C       mask convention: bigvision (default, binary) or demo (soft); see purevlm masks --help
           --masks DIR          write DIR/mask-{i}.png per segment mask
           --lora DIR           apply a PEFT LoRA adapter, unmerged (repeatable: all given are active)
+          --batch FILE         answer many requests, one JSON object {"image": FILE, "prompt": TEXT} per line
+                               (image paths relative to FILE's folder), decoded together; prints one --json
+                               object per line, in order ({"error": …} for a request that failed, exit code 1)
+          --max-batch N        with --batch: most requests decoding together, 1 to 16 (default 8)
         """;
 
     public static int Run(string[] args)
     {
         var cl = new CommandLine("run", args,
             ["--model", "--revision", "--image", "--video", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
-             "--seg-decoder", "--convention", "--masks", .. ChatInput.Options], ["--json"]);
+             "--seg-decoder", "--convention", "--masks", "--batch", "--max-batch", .. ChatInput.Options], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
+        var options = Options(cl);
+        if (cl.Get("--batch") is { } batch)
+        {
+            if (cl.GetAll("--image").Count > 0 || cl.GetAll("--video").Count > 0 || cl.Get("--prompt") != null || ChatInput.Options.Any(o => cl.Get(o) != null)
+                || cl.Get("--annotate") != null || cl.Get("--masks") != null || cl.Flag("--json"))
+                throw new UsageException("--batch takes its images and prompts from the file and prints JSON; drop --image, --video, --prompt, --messages, --system, --annotate, --masks and --json");
+            return RunBatch(cl, batch, options);
+        }
+        if (cl.Get("--max-batch") != null) throw new UsageException("--max-batch goes with --batch");
         var imagePaths = cl.GetAll("--image");
         var videoPaths = cl.GetAll("--video");
         if (imagePaths.Count == 0 && videoPaths.Count == 0) throw new UsageException("--image or --video is required (see purevlm run --help)");
@@ -58,15 +72,6 @@ static class RunCommand
         var messages = ChatInput.Messages(cl, prompt, imagePaths.Count);
         if (messages == null && prompt == null) throw new UsageException("--prompt TEXT or --messages FILE is required (see purevlm run --help)");
         if (messages != null && videoPaths.Count > 0) throw new UsageException("--messages and --system take images; with --video give --prompt");
-        var options = new GenerationOptions
-        {
-            MaxNewTokens = cl.Int("--max-tokens", 1, 1 << 20) ?? 64,
-            Temperature = cl.Float("--temperature", 0, 1e6f) ?? 0,
-            TopK = cl.Int("--top-k", 0) ?? 0,
-            TopP = cl.Float("--top-p", float.Epsilon, 1) ?? 1,
-            Seed = (ulong)(cl.Int("--seed", 0) ?? 0),
-            MaskConvention = SegmentOutput.Convention(cl.Get("--convention")),
-        };
         string? masks = cl.Get("--masks");
         string? annotate = cl.Get("--annotate");
         bool json = cl.Flag("--json");
@@ -84,7 +89,7 @@ static class RunCommand
         var t = result.Timings;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"load {model.LoadSeconds:0.000} s, image encode {t.ImageEncodeSeconds:0.000} s, prefill {t.PrefillTokens} tokens {t.PrefillSeconds:0.000} s, decode {t.DecodedTokens} tokens {t.DecodeTokensPerSecond:0.0} tok/s"));
-        if (json) Console.Out.WriteLine(ToJson(result, model.LoadSeconds));
+        if (json) Console.Out.WriteLine(RunJson.Serialize(result, model.LoadSeconds));
         if (result.Segments.Count > 0 && model.SegmentationDecoder == null) Console.Error.WriteLine(SegmentOutput.NoDecoderNote);
         if (masks != null) Console.Error.WriteLine($"wrote {SegmentOutput.WriteMasks(masks, result.Segments)} mask(s) to {masks}");
         if (annotate != null) Annotate(media[0].Frames[0], result.Detections, result.Segments, annotate, model.PromptFormat is MolmoPrompt || result.Points.Count > 0 ? result.Points : null);
@@ -115,26 +120,59 @@ static class RunCommand
             + (points != null ? $" and {points.Count} point(s)" : ""));
     }
 
-    static string ToJson(GenerationResult r, double loadSeconds)
+    static GenerationOptions Options(CommandLine cl) => new()
     {
-        var doc = new
+        MaxNewTokens = cl.Int("--max-tokens", 1, 1 << 20) ?? 64,
+        Temperature = cl.Float("--temperature", 0, 1e6f) ?? 0,
+        TopK = cl.Int("--top-k", 0) ?? 0,
+        TopP = cl.Float("--top-p", float.Epsilon, 1) ?? 1,
+        Seed = (ulong)(cl.Int("--seed", 0) ?? 0),
+        MaskConvention = SegmentOutput.Convention(cl.Get("--convention")),
+    };
+
+    /// <summary>
+    /// Every line of <paramref name="path"/> through one <see cref="VlmEngine"/>: all requests are queued at once and decode
+    /// together, and their results are printed in the file's order as each completes in turn.
+    /// </summary>
+    static int RunBatch(CommandLine cl, string path, GenerationOptions options)
+    {
+        if (!File.Exists(path)) throw new UsageException($"--batch {path}: file not found");
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        var lines = File.ReadAllLines(path).Select((text, i) => (Text: text, Line: i + 1)).Where(l => l.Text.Trim().Length > 0).ToList();
+        using var model = CliModel.Load(cl, cl.Get("--seg-decoder"));
+        options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
+        using var engine = new VlmEngine(model, cl.Int("--max-batch", 1, BatchDecoder.MaxBatch) ?? 8, maxQueue: lines.Count);
+        var answers = lines.Select(l => Submit(engine, l.Text, l.Line, path, folder, options)).ToList();
+        int failed = 0;
+        foreach (var answer in answers)
         {
-            text = r.Text,
-            tokens = r.Tokens.Select(t => new { id = t.Id, text = t.Text, probability = t.Probability }),
-            detections = r.Detections.Select(d => new { label = d.Label, box = d.Box }),
-            segments = r.Segments.Select(SegmentOutput.Json),
-            points = r.Points.Select(p => new { label = p.Label, x = p.X, y = p.Y, x_percent = p.XPercent, y_percent = p.YPercent }),
-            timings = new
+            string output;
+            try { output = RunJson.Serialize(answer.GetAwaiter().GetResult(), model.LoadSeconds); }
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                load_s = loadSeconds,
-                image_encode_s = r.Timings.ImageEncodeSeconds,
-                prefill_s = r.Timings.PrefillSeconds,
-                prefill_tokens = r.Timings.PrefillTokens,
-                decode_s = r.Timings.DecodeSeconds,
-                decode_tokens = r.Timings.DecodedTokens,
-                decode_tok_s = r.Timings.DecodeTokensPerSecond,
-            },
-        };
-        return JsonSerializer.Serialize(doc, CliJson.Options);
+                failed++;
+                output = JsonSerializer.Serialize(new { error = e.Message.ReplaceLineEndings(" ") }, CliJson.Options);
+            }
+            Console.Out.WriteLine(output);
+        }
+        Console.Error.WriteLine($"{answers.Count - failed} of {answers.Count} requests answered");
+        return failed == 0 ? 0 : 1;
+    }
+
+    static Task<GenerationResult> Submit(VlmEngine engine, string line, int number, string path, string folder, GenerationOptions options)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            var root = doc.RootElement;
+            string Field(string name) => root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
+                ? v.GetString()! : throw new FormatException($"{path}:{number}: \"{name}\" (a string) is missing");
+            var image = ImageLoader.Load(Path.Combine(folder, Field("image")));
+            return engine.GenerateAsync(image, Field("prompt"), options);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or IOException or InvalidImageException or ArgumentException or ContextLengthException)
+        {
+            return Task.FromException<GenerationResult>(e is JsonException ? new FormatException($"{path}:{number}: not a JSON object ({e.Message})") : e);
+        }
     }
 }

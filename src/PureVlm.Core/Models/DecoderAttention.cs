@@ -65,10 +65,12 @@ public sealed class DecoderAttention
     public IEnumerable<Linear> Linears() => _qkvProj != null ? [_qkvProj, _oProj] : [_qProj!, _kProj!, _vProj!, _oProj];
 
     /// <summary>
-    /// y [n, hidden] = o_proj(attention(x [n, hidden])) for n new tokens at RoPE <paramref name="positions"/>, appending their
-    /// K/V to <paramref name="cache"/>; <paramref name="mask"/> is the sequence's, to which this layer adds its window.
+    /// y [n, hidden] = o_proj(attention(x [n, hidden])) for the n new rows of <paramref name="sequences"/> at RoPE
+    /// <paramref name="positions"/>: the projections run once over all rows, then each sequence appends its rows' K/V to its
+    /// own cache of decoder layer <paramref name="layer"/> and attends over it alone, with its mask
+    /// (<see cref="SequenceBatch.Mask"/>) plus this layer's window.
     /// </summary>
-    public void Forward(ReadOnlySpan<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, AttentionMask mask, Span<float> y, ForwardContext ctx)
+    public void Forward(ReadOnlySpan<float> x, int n, ReadOnlySpan<int> positions, SequenceBatch sequences, int layer, Span<float> y, ForwardContext ctx)
     {
         int qDim = _heads * _headDim, kvDim = _kvHeads * _headDim;
         var q = ctx.Scratch.Span(Slot.Q, n * qDim);  // [n, heads, head_dim]
@@ -86,15 +88,25 @@ public sealed class DecoderAttention
         ElementWise.Rope(q, n, _heads, _headDim, positions, _ropeTheta, _ropeScaling);
         ElementWise.Rope(k, n, _kvHeads, _headDim, positions, _ropeTheta, _ropeScaling);
 
-        if (mask.QueryStart != cache.Length) throw new ArgumentException($"the mask's queries start at {mask.QueryStart}, the cache holds {cache.Length} tokens", nameof(mask));
-        cache.Append(k, v, n);
-        int nk = cache.Length;
-        mask = mask with { Window = _window };
         var o = ctx.Scratch.Span(Slot.AttnOut, n * qDim);
         bool wantsProbs = ctx.WantsProbs;
-        var probs = wantsProbs ? ctx.Scratch.Span(Slot.Probs, _heads * n * nk) : default; // [heads, n, nk]
-        Attention.Compute(q, cache.Keys, cache.Values, o, n, nk, _heads, _kvHeads, _headDim, _scale, _softCap, mask, probs);
-        if (wantsProbs) ctx.Report(_probsName, ctx.Scratch.Get(Slot.Probs, 0), _heads, n, nk);
+        for (int s = 0; s < sequences.Count; s++)
+        {
+            var kv = sequences.Cache(s);
+            var cache = kv[layer];
+            int r0 = sequences.Start(s), rows = sequences.Rows(s);
+            var mask = sequences.Mask(s);
+            if (mask.QueryStart != cache.Length)
+                throw new ArgumentException($"sequence {s}'s mask queries start at {mask.QueryStart}, its cache holds {cache.Length} tokens", nameof(sequences));
+            cache.Append(k[(r0 * kvDim)..], v[(r0 * kvDim)..], rows);
+            int nk = cache.Length;
+            mask = mask with { Window = _window };
+            // Probabilities are an observer's, and an observer watches one request: DecoderModel refuses observers on batches.
+            var probs = wantsProbs ? ctx.Scratch.Span(Slot.Probs, _heads * rows * nk) : default; // [heads, rows, nk]
+            Attention.Compute(q.Slice(r0 * qDim, rows * qDim), cache.Keys, cache.Values, o.Slice(r0 * qDim, rows * qDim),
+                rows, nk, _heads, _kvHeads, _headDim, _scale, _softCap, mask, probs);
+            if (wantsProbs) ctx.Report(_probsName, ctx.Scratch.Get(Slot.Probs, 0), _heads, rows, nk);
+        }
         if (ctx.WantsAttentionOutputs) ctx.Report(_outputName, ctx.Scratch.Get(Slot.AttnOut, 0), 1, n, qDim);
         _oProj.Forward(o, n, y, ctx);
     }

@@ -9,10 +9,10 @@ namespace PureVlm.Models;
 public interface IDecoderLayer
 {
     /// <summary>
-    /// x [n, hidden] += the layer's attention and MLP blocks, at RoPE <paramref name="positions"/>; <paramref name="mask"/> says
-    /// which cached and new tokens each new one sees (the layer adds its own sliding window).
+    /// x [n, hidden] += the layer's attention and MLP blocks, at RoPE <paramref name="positions"/>; the rows belong to
+    /// <paramref name="sequences"/>, whose caches of decoder layer <paramref name="layer"/> (this one) receive their keys and values.
     /// </summary>
-    void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, AttentionMask mask, ForwardContext ctx);
+    void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, SequenceBatch sequences, int layer, ForwardContext ctx);
 
     /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
     IEnumerable<Linear> Linears();
@@ -79,32 +79,55 @@ public abstract class DecoderModel
     public float EmbedScale => _embedScale;
 
     /// <summary>
-    /// Runs n new tokens whose embeddings are in <paramref name="x"/> [n, hidden] (overwritten) at RoPE positions
-    /// <paramref name="positions"/>; <paramref name="scaled"/> says the caller already applied <see cref="EmbedScale"/>
+    /// Runs n new tokens of one sequence whose embeddings are in <paramref name="x"/> [n, hidden] (overwritten) at RoPE
+    /// positions <paramref name="positions"/>; <paramref name="scaled"/> says the caller already applied <see cref="EmbedScale"/>
     /// (to the rows that take it). Returns logits [1, vocab] of the last token, or [n, vocab] when an observer asks for all rows.
     /// </summary>
-    public ReadOnlySpan<float> Forward(float[] x, int n, ReadOnlySpan<int> positions, KvCache cache, ForwardContext ctx, bool scaled = false)
+    public ReadOnlySpan<float> Forward(float[] x, int n, ReadOnlySpan<int> positions, KvCache cache, ForwardContext ctx, bool scaled = false) =>
+        Forward(x, positions[..n], new SequenceBatch(cache, n), ctx, scaled);
+
+    /// <summary>
+    /// Runs the new rows of <paramref name="sequences"/>, whose embeddings are in <paramref name="x"/> [rows, hidden]
+    /// (overwritten), at RoPE <paramref name="positions"/> [rows]; each sequence attends with its cache's mask
+    /// (<see cref="KvCache.Mask"/>), as a single run does. <paramref name="scaled"/> as above. Returns the logits of each
+    /// sequence's last row, [sequences, vocab], or of every row [rows, vocab] when an observer of a single sequence asks for all.
+    /// </summary>
+    public ReadOnlySpan<float> Forward(float[] x, ReadOnlySpan<int> positions, SequenceBatch sequences, ForwardContext ctx, bool scaled = false)
     {
-        int d = Config.HiddenSize, vocab = Config.VocabSize;
+        int n = sequences.TotalRows, d = Config.HiddenSize, vocab = Config.VocabSize;
+        if (positions.Length != n) throw new ArgumentException($"{positions.Length} positions for {n} rows", nameof(positions));
+        // Reports are the activations of one request; several sequences' rows mixed in one tensor would mislead an observer.
+        if (sequences.Count > 1 && ctx.Observer != null) throw new InvalidOperationException("an observer watches one sequence; batched forwards take none");
         var xs = x.AsSpan(0, n * d);
         if (_embedScale != 1f && !scaled) ElementWise.Scale(xs, _embedScale);
         ctx.Report("text.inputs_embeds", x, 1, n, d);
-        var mask = cache.Mask;
+        sequences.BeginPass();
         for (int i = 0; i < _layers.Length; i++)
         {
-            _layers[i].Forward(xs, n, positions, cache[i], mask, ctx);
+            _layers[i].Forward(xs, n, positions, sequences, i, ctx);
             ctx.Report(_layerNames[i], x, 1, n, d);
         }
         _norm.Forward(xs, xs);
         ctx.Report("text.norm", x, 1, n, d);
 
-        int rows = ctx.Observer is { WantsAllLogits: true } ? n : 1;
+        int rows = ctx.Observer is { WantsAllLogits: true } ? n : sequences.Count;
+        if (rows < n)
+        {
+            // Gather each sequence's last row to the front (row s ≤ its source row, so in place is safe).
+            for (int s = 0; s < sequences.Count; s++)
+            {
+                int last = sequences.Start(s) + sequences.Rows(s) - 1;
+                if (last != s) xs.Slice(last * d, d).CopyTo(xs.Slice(s * d, d));
+            }
+        }
         var logits = ctx.Scratch.Get(Slot.Logits, rows * vocab);
         var ls = logits.AsSpan(0, rows * vocab);
-        LmHead.Forward(xs[((n - rows) * d)..], rows, ls, ctx);
-        FinalSoftCap(ls);
+        LmHead.Forward(xs, rows, ls, ctx);
+        // Row by row: element-wise kernels finish a span's tail in scalar code, so a row must be its own span to come
+        // out the same whatever rows share the pass (batched greedy answers equal single ones).
+        for (int r = 0; r < rows; r++) FinalSoftCap(ls.Slice(r * vocab, vocab));
         ctx.Report("logits", logits, 1, rows, vocab);
-        return ls[((rows - 1) * vocab)..];
+        return sequences.Count == 1 ? ls[((rows - 1) * vocab)..] : ls;
     }
 
     /// <summary>

@@ -68,7 +68,8 @@ public sealed class GatedMlp
             var up = ctx.Scratch.Span(Slot.Up, n * inter);
             _gateProj!.Forward(x, n, gate, ctx);
             _upProj!.Forward(x, n, up, ctx);
-            ElementWise.Activate(gate, _act);
+            // Row by row, as the final soft-cap (DecoderModel.Forward): a row's values must not depend on the other rows of the pass.
+            for (int r = 0; r < n; r++) ElementWise.Activate(gate.Slice(r * inter, inter), _act);
             ElementWise.Multiply(gate, up);
         }
         if (ctx.WantsMlpActivations) ctx.Report(_hiddenName, ctx.Scratch.Get(Slot.Gate, 0), 1, n, inter);

@@ -53,12 +53,12 @@ public sealed class GemmaDecoderLayer : IDecoderLayer
     public IEnumerable<Linear> Linears() => _selfAttn.Linears().Concat(_mlp.Linears());
 
     /// <inheritdoc/>
-    public void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, AttentionMask mask, ForwardContext ctx)
+    public void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, SequenceBatch sequences, int layer, ForwardContext ctx)
     {
         var normed = ctx.Scratch.Span(Slot.Normed, n * _hidden);
         var h = ctx.Scratch.Span(Slot.BlockOut, n * _hidden);
         _inputLayernorm.Forward(x, normed);
-        _selfAttn.Forward(normed, n, positions, cache, mask, h, ctx);
+        _selfAttn.Forward(normed, n, positions, sequences, layer, h, ctx);
         _postAttentionLayernorm?.Forward(h, h);
         ElementWise.Add(x, h);
         _preMlpLayernorm.Forward(x, normed);

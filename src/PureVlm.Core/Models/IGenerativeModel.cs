@@ -19,6 +19,29 @@ public interface IGenerativeModel
     /// image-token rows of a vision-language prefill and must be empty otherwise.
     /// </summary>
     ReadOnlySpan<float> Forward(ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures, KvCache cache, ForwardContext ctx);
+
+    /// <summary>
+    /// One decode step of several sequences together: <paramref name="tokens"/>[s] follows the tokens in
+    /// <paramref name="caches"/>[s] (each already prefilled). Returns logits [sequences, vocab] (valid until the next call on
+    /// <paramref name="ctx"/>); row s equals what <see cref="Forward"/> gives for that sequence alone. A decode step
+    /// embeds an ordinary token (image features only fill a prefill), so this fits every family whose positions count
+    /// on from <see cref="FirstPosition"/>.
+    /// </summary>
+    ReadOnlySpan<float> DecodeBatch(ReadOnlySpan<int> tokens, IReadOnlyList<KvCache> caches, ForwardContext ctx)
+    {
+        int m = tokens.Length, d = Config.Text.HiddenSize;
+        if (caches.Count != m) throw new ArgumentException($"{m} tokens for {caches.Count} caches", nameof(caches));
+        var x = ctx.Scratch.Get(Workspace.Slot.Hidden, m * d); // [m, hidden]
+        LanguageModel.Embed(tokens, x.AsSpan(0, m * d));
+        var positions = new int[m]; // each sequence is at its own position
+        for (int s = 0; s < m; s++)
+        {
+            if (caches[s].Length == 0) throw new InvalidOperationException($"sequence {s} has no prefill");
+            positions[s] = FirstPosition + caches[s].Length;
+        }
+        return LanguageModel.Forward(x, positions, new SequenceBatch(caches), ctx);
+    }
+
     /// <summary>
     /// Every HF <c>nn.Linear</c> of the module tree, each once, in forward order, named by <see cref="Linear.ModulePath"/>
     /// as in the checkpoint; the output layer (<see cref="DecoderModel.LmHead"/>) comes last, even when tied to

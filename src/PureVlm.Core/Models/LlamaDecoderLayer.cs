@@ -32,12 +32,12 @@ public sealed class LlamaDecoderLayer : IDecoderLayer
     public IEnumerable<Linear> Linears() => _selfAttn.Linears().Concat(_mlp.Linears());
 
     /// <inheritdoc/>
-    public void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, KvCache.LayerCache cache, AttentionMask mask, ForwardContext ctx)
+    public void Forward(Span<float> x, int n, ReadOnlySpan<int> positions, SequenceBatch sequences, int layer, ForwardContext ctx)
     {
         var normed = ctx.Scratch.Span(Slot.Normed, n * _hidden);
         var h = ctx.Scratch.Span(Slot.BlockOut, n * _hidden);
         _inputLayernorm.Forward(x, normed);
-        _selfAttn.Forward(normed, n, positions, cache, mask, h, ctx);
+        _selfAttn.Forward(normed, n, positions, sequences, layer, h, ctx);
         ElementWise.Add(x, h);
         _postAttentionLayernorm.Forward(x, normed);
         _mlp.Forward(normed, n, h, ctx);

@@ -22,6 +22,15 @@ public sealed record GenerationOptions
     public float TopP { get; init; } = 1f;
     /// <summary>Seed of the sampler's RNG: the same seed gives the same tokens.</summary>
     public ulong Seed { get; init; }
+    /// <summary>How many of the most likely tokens to report with each generated token (<see cref="GeneratedToken.TopLogprobs"/>), 0 to 20; 0: none.</summary>
+    public int TopLogprobs
+    {
+        get => _topLogprobs;
+        init => _topLogprobs = value is >= 0 and <= MaxTopLogprobs ? value : throw new ArgumentOutOfRangeException(nameof(TopLogprobs), value, $"TopLogprobs is {value}, expected 0 to {MaxTopLogprobs}");
+    }
+    readonly int _topLogprobs;
+    /// <summary>The most alternatives <see cref="TopLogprobs"/> may ask for (as OpenAI's API).</summary>
+    public const int MaxTopLogprobs = 20;
     /// <summary>Stop after a token in <c>eos_token_id</c>.</summary>
     public bool StopAtEos { get; init; } = true;
     /// <summary>Names of LoRA adapters (loaded with <see cref="VlmModel.LoadAdapter"/>) active for this request only; empty: the base model.</summary>

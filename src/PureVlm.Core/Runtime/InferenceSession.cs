@@ -17,7 +17,12 @@ public readonly record struct GeneratedToken(int Id, float Logprob, int Index)
 {
     /// <summary>exp(<see cref="Logprob"/>).</summary>
     public float Probability => MathF.Exp(Logprob);
+    /// <summary>The most likely tokens at this step, most likely first, when <see cref="GenerationOptions.TopLogprobs"/> asked for them; else null.</summary>
+    public TokenLogprob[]? TopLogprobs { get; init; }
 }
+
+/// <summary>A token and its log-probability under the model's (untempered) softmax.</summary>
+public readonly record struct TokenLogprob(int Id, float Logprob);
 
 /// <summary>
 /// The mutable state of one request on a <see cref="LoadedModel"/>: KV cache, scratch buffers, observer and adapters.
@@ -44,6 +49,10 @@ public sealed class InferenceSession
 
     /// <summary>Tokens in the KV cache.</summary>
     public int Length => _cache.Length;
+    /// <summary>The model this session runs.</summary>
+    public LoadedModel Model => _model;
+    internal KvCache Cache => _cache;
+    internal ForwardContext Context => _ctx;
     /// <summary>The most tokens this session may hold.</summary>
     public int MaxContextLength => _maxContext;
 
@@ -123,13 +132,28 @@ public sealed class InferenceSession
     /// <summary>Feeds one token after the cached ones and returns its logits [vocab], valid until the next call.</summary>
     public ReadOnlySpan<float> Decode(int token)
     {
-        if (_cache.Length == 0) throw new InvalidOperationException("decode needs a prefill first");
-        CheckRoom(1, "the next token");
-        CheckId(token, 0);
-        _ctx.Step = ++_decodeSteps;
+        BeginDecode();
+        try { CheckId(token, 0); }
+        catch { _decodeSteps--; throw; }
+        _ctx.Step = _decodeSteps;
         _token[0] = token;
         try { return ForwardOrRollBack(_token, default); }
         catch { _decodeSteps--; throw; }
+    }
+
+    /// <summary>Checks that one more token may follow and counts the decode step (undone by <see cref="CancelDecode"/>).</summary>
+    internal void BeginDecode()
+    {
+        if (_cache.Length == 0) throw new InvalidOperationException("decode needs a prefill first");
+        CheckRoom(1, "the next token");
+        _decodeSteps++;
+    }
+
+    /// <summary>Undoes a decode step that failed: its keys and values and its count.</summary>
+    internal void CancelDecode(int lengthBefore)
+    {
+        _cache.Truncate(lengthBefore);
+        _decodeSteps--;
     }
 
     /// <summary>
@@ -210,8 +234,8 @@ public sealed class InferenceSession
     {
         if (k == 0) EnsureRoom(inputIds.Length, maxNew);
         var logits = k == 0 ? Prefill(inputIds, imageFeatures) : Decode(_lastToken);
-        int id = sampler.Next(logits, out float logprob);
-        _lastToken = id;
-        return new GeneratedToken(id, logprob, k);
+        var token = sampler.Pick(logits, k);
+        _lastToken = token.Id;
+        return token;
     }
 }

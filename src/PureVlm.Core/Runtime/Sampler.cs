@@ -44,6 +44,44 @@ public sealed class Sampler
         return id;
     }
 
+    /// <summary>
+    /// The <paramref name="index"/>-th generated token picked from <paramref name="logits"/> [vocab], with the
+    /// <see cref="GenerationOptions.TopLogprobs"/> most likely tokens when asked for.
+    /// </summary>
+    public GeneratedToken Pick(ReadOnlySpan<float> logits, int index)
+    {
+        int id = Next(logits, out float logprob);
+        return new GeneratedToken(id, logprob, index) { TopLogprobs = _o.TopLogprobs > 0 ? Top(logits, _o.TopLogprobs) : null };
+    }
+
+    /// <summary>The <paramref name="count"/> most likely tokens of softmax(<paramref name="logits"/>), most likely first (ties: lower id first).</summary>
+    public static TokenLogprob[] Top(ReadOnlySpan<float> logits, int count)
+    {
+        count = Math.Min(count, logits.Length);
+        var top = new TokenLogprob[count];
+        int filled = 0;
+        // Insertion into a short sorted list: count is at most 20, so one pass over the vocabulary dominates.
+        for (int i = 0; i < logits.Length; i++)
+        {
+            float v = logits[i];
+            if (filled == count && !(v > top[count - 1].Logprob)) continue;
+            int j = filled < count ? filled++ : count - 1;
+            while (j > 0 && v > top[j - 1].Logprob) { top[j] = top[j - 1]; j--; }
+            top[j] = new TokenLogprob(i, v);
+        }
+        float max = TensorPrimitives.Max(logits);
+        double logZ = max + Math.Log(SumExp(logits, max));
+        for (int i = 0; i < count; i++) top[i] = top[i] with { Logprob = (float)(top[i].Logprob - logZ) };
+        return top;
+    }
+
+    static double SumExp(ReadOnlySpan<float> logits, float max)
+    {
+        double sum = 0;
+        foreach (float v in logits) sum += Math.Exp(v - max);
+        return sum;
+    }
+
     int Sample(ReadOnlySpan<float> logits, float max)
     {
         int v = logits.Length;

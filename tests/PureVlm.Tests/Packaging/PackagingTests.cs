@@ -100,7 +100,7 @@ public sealed class PackagingTests : IDisposable
     {
         // Published from a copy of the sources, so the test does not touch the build outputs of the tree it runs from.
         string src = Path.Combine(_work, "src");
-        foreach (var project in new[] { "src/PureVlm.Core", "src/PureVlm.Cli" })
+        foreach (var project in new[] { "src/PureVlm.Core", "src/PureVlm.Server", "src/PureVlm.Cli" })
             CopyTree(Path.Combine(TestPaths.RepoRoot, project), Path.Combine(src, project));
         CopyTree(Path.Combine(TestPaths.RepoRoot, "models"), Path.Combine(src, "models"));
         foreach (var file in new[] { "Directory.Build.props", "README.md" })

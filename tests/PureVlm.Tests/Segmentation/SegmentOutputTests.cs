@@ -160,7 +160,7 @@ public class SegmentOutputTests
             MaskConvention.BigVision, new PureVlm.Models.ForwardContext(), 0);
         var result = new GenerationResult(c.Text, [], LocationTokens.ParseDetections(c.Text, c.Width, c.Height), [segment],
             new GenerationTimings(0, 0, 0, 0, 0));
-        using (var doc = JsonDocument.Parse(JsonSerializer.Serialize(PureVlm.Cli.SegmentOutput.Json(segment), PureVlm.Cli.CliJson.Options)))
+        using (var doc = JsonDocument.Parse(JsonSerializer.Serialize(PureVlm.Outputs.RunJson.Segment(segment), PureVlm.Cli.CliJson.Options)))
         {
             Assert.Equal(10895, doc.RootElement.GetProperty("area").GetInt32());
             Assert.Equal([240, 320], doc.RootElement.GetProperty("mask").GetProperty("size").EnumerateArray().Select(v => v.GetInt32()));
