@@ -26,6 +26,7 @@ public abstract record SynthArch(string Name)
         PaliGemmaArch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value))
             .Concat(LlavaArch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
             .Concat(Gemma3Arch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
+            .Concat(MolmoArch.Sizes.Select(kv => KeyValuePair.Create(kv.Key, (SynthArch)kv.Value)))
             .ToDictionary();
 
     /// <summary>Every tensor in the model's state_dict order.</summary>

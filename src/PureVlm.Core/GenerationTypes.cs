@@ -33,4 +33,8 @@ public sealed record GenerationTimings(double ImageEncodeSeconds, double Prefill
 /// when the model has a <see cref="VlmModel.SegmentationDecoder"/>; empty otherwise.</param>
 /// <param name="Timings">Where the time went.</param>
 public sealed record GenerationResult(string Text, IReadOnlyList<AnswerToken> Tokens, IReadOnlyList<Detection> Detections,
-    IReadOnlyList<Segment> Segments, GenerationTimings Timings);
+    IReadOnlyList<Segment> Segments, GenerationTimings Timings)
+{
+    /// <summary>Points parsed from a pointing answer (Molmo's <c>&lt;point&gt;</c> / <c>&lt;points&gt;</c>), in pixels of the first image; empty otherwise.</summary>
+    public IReadOnlyList<PointAnswer> Points { get; init; } = [];
+}

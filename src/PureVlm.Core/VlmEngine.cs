@@ -62,7 +62,7 @@ public sealed class VlmEngine : IDisposable
         options ??= new GenerationOptions();
         if (options.Observer != null) throw new ArgumentException("an observed request cannot share a forward pass; use VlmModel.Generate", nameof(options));
         cancel.ThrowIfCancellationRequested();
-        var job = new Job(new VlmModel.Request(Model, images.Select(MediaInput.Image).ToList(), () => Model.PromptIds(prompt, images.Count), options), onPiece, cancel);
+        var job = new Job(new VlmModel.Request(Model, images, prompt, options), onPiece, cancel);
         lock (_lock)
         {
             string? refusal = _stopping ? "the engine is stopping"

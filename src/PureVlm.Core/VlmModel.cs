@@ -14,7 +14,7 @@ using PureVlm.Segmentation;
 namespace PureVlm;
 
 /// <summary>
-/// A vision-language checkpoint (PaliGemma, LLaVA, Video-LLaVA, Gemma 3) ready to answer questions about images (and,
+/// A vision-language checkpoint (PaliGemma, LLaVA, Video-LLaVA, Gemma 3, Molmo) ready to answer questions about images (and,
 /// for a model with a video tower, videos): weights (memory-mapped),
 /// tokenizer, image preprocessor and prompt format of one model directory. Thread-safe: concurrent requests each get their own KV cache.
 /// </summary>
@@ -40,8 +40,13 @@ public sealed class VlmModel : IDisposable
     public LoadedModel Loaded { get; }
     /// <summary>The model's tokenizer (tokenizer.model or tokenizer.json).</summary>
     public SentencePieceTokenizer Tokenizer { get; }
-    /// <summary>Resize and normalisation as the checkpoint's preprocessor_config.json says.</summary>
+    /// <summary>
+    /// Resize and normalisation as the checkpoint's preprocessor_config.json says. For a multi-crop family (Molmo), whose
+    /// images go through <see cref="CropPreprocessor"/>, a plain resize to one crop with its mean and std, for pictures of what the model sees.
+    /// </summary>
     public ImagePreprocessor Preprocessor { get; }
+    /// <summary>Molmo's multi-crop preprocessing (from preprocessor_config.json), or null for a family that takes one pixel_values per image.</summary>
+    public MolmoImageProcessor? CropPreprocessor { get; }
     /// <summary>How the family lays out a prompt and reads its answers.</summary>
     public IPromptFormat PromptFormat { get; }
     /// <summary>The module tree with its vision tower.</summary>
@@ -62,11 +67,17 @@ public sealed class VlmModel : IDisposable
     int _leases = 1;
     int _disposed;
 
-    VlmModel(string directory, LoadedModel model, SentencePieceTokenizer tokenizer, ImagePreprocessor preprocessor, VqVaeDecoder? segmentation, double loadSeconds)
+    readonly IReadOnlyList<int> _eos;
+
+    VlmModel(string directory, LoadedModel model, SentencePieceTokenizer tokenizer, ImagePreprocessor preprocessor, MolmoImageProcessor? crops,
+        VqVaeDecoder? segmentation, double loadSeconds)
     {
-        Directory = directory; Loaded = model; Tokenizer = tokenizer; Preprocessor = preprocessor; SegmentationDecoder = segmentation; LoadSeconds = loadSeconds;
+        Directory = directory; Loaded = model; Tokenizer = tokenizer; Preprocessor = preprocessor; CropPreprocessor = crops;
+        SegmentationDecoder = segmentation; LoadSeconds = loadSeconds;
         VisionLanguage = model.VisionLanguage!;
         PromptFormat = ModelFamilies.PromptFormat(VisionLanguage);
+        // Molmo-7B-D's config.json names no eos (-1): its tokenizer's <|endoftext|> is the one the reference stops at.
+        _eos = model.Config.EosTokenIds.Contains(-1) && tokenizer.TryGetId(MolmoPrompt.EndOfText, out int eos) ? [eos] : model.Config.EosTokenIds;
     }
 
     /// <summary>
@@ -88,10 +99,18 @@ public sealed class VlmModel : IDisposable
         try
         {
             if (model.VisionLanguage == null)
-                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma, llava, video_llava or gemma3)");
+                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma, llava, video_llava, gemma3 or molmo)");
             progress?.Invoke("loading tokenizer");
             var tokenizer = LoadTokenizer(directory);
             CheckTokenizerFits(tokenizer, model.Config, ModelFamilies.PromptFormat(model.VisionLanguage).ImageToken, directory);
+            if (model.VisionLanguage is IMultiCropVisionModel)
+            {
+                var crops = MolmoImageProcessor.FromCheckpoint(directory);
+                if (crops.CropSize != model.Config.Vision!.ImageSize)
+                    throw new ModelConfigException($"{directory}: preprocessor_config.json's base_image_input_size is {crops.CropSize}, the vision tower expects {model.Config.Vision.ImageSize}");
+                var view = new ImagePreprocessor(crops.CropSize, crops.CropSize, mean: [.. crops.Mean], std: [.. crops.Std]);
+                return new VlmModel(directory, model, tokenizer, view, crops, null, clock.Elapsed.TotalSeconds);
+            }
             var preprocessor = ImagePreprocessor.FromCheckpoint(directory);
             int size = model.Config.Vision!.ImageSize;
             if (preprocessor.Width != size || preprocessor.Height != size)
@@ -99,7 +118,7 @@ public sealed class VlmModel : IDisposable
             segmentationDecoder ??= File.Exists(Path.Combine(directory, DefaultDecoderFile)) ? Path.Combine(directory, DefaultDecoderFile) : null;
             if (segmentationDecoder != null) progress?.Invoke("loading the mask decoder");
             var segmentation = segmentationDecoder == null ? null : VqVaeDecoder.Load(segmentationDecoder);
-            return new VlmModel(directory, model, tokenizer, preprocessor, segmentation, clock.Elapsed.TotalSeconds);
+            return new VlmModel(directory, model, tokenizer, preprocessor, null, segmentation, clock.Elapsed.TotalSeconds);
         }
         catch { model.Dispose(); throw; }
     }
@@ -115,10 +134,17 @@ public sealed class VlmModel : IDisposable
         throw new InvalidModelFileException($"{directory}: no tokenizer.model or tokenizer.json");
     }
 
+    /// <summary>
+    /// The tokenizer must fit the embedding table (Molmo's: plus its additional vocabulary) and spell the image token
+    /// (<paramref name="imageToken"/>, the family's) and any video token with the ids the model uses.
+    /// </summary>
     static void CheckTokenizerFits(SentencePieceTokenizer tokenizer, ModelConfig config, string imageToken, string directory)
     {
-        if (tokenizer.VocabSize > config.Text.VocabSize)
-            throw new ModelConfigException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's vocab_size is {config.Text.VocabSize}");
+        int rows = config.Text.VocabSize + (config.Molmo?.AdditionalVocabSize ?? 0);
+        if (tokenizer.VocabSize > rows)
+            throw new ModelConfigException(config.Molmo == null
+                ? $"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's vocab_size is {config.Text.VocabSize}"
+                : $"{directory}: the tokenizer has {tokenizer.VocabSize} tokens, the model's embedding has {rows} rows");
         if (!tokenizer.TryGetId(imageToken, out int imageId))
             throw new ModelConfigException($"{directory}: the tokenizer has no {imageToken} token (config.json's image_token_index is {config.ImageTokenIndex})");
         if (imageId != config.ImageTokenIndex)
@@ -163,8 +189,29 @@ public sealed class VlmModel : IDisposable
     /// <summary>The ids the model sees for a prompt about <paramref name="images"/> images, as the family's processor builds them.</summary>
     public int[] PromptIds(string prompt, int images = 1) => PromptFormat.Build(Tokenizer, prompt, images);
 
+    /// <summary>
+    /// The ids the model sees for a prompt about these images: for Molmo, whose image tokens follow each image's tiling,
+    /// from the images' crops; for the others the same as <see cref="PromptIds(string, int)"/> with their count.
+    /// </summary>
+    public int[] PromptIds(string prompt, IReadOnlyList<RgbImage> images) => PromptIds(prompt, images.Select(MediaInput.Image).ToList());
+
+    /// <summary>The ids the model sees for a prompt about images and videos in the order of <paramref name="media"/> (Molmo: from the images' crops).</summary>
+    public int[] PromptIds(string prompt, IReadOnlyList<MediaInput> media) => PromptIds(prompt, media, Crops(media));
+
     /// <summary>The ids the model sees for a prompt about images and videos in the order of <paramref name="media"/>.</summary>
-    public int[] PromptIds(string prompt, IReadOnlyList<MediaKind> media) => PromptFormat.Build(Tokenizer, prompt, media);
+    public int[] PromptIds(string prompt, IReadOnlyList<MediaKind> media) => CropPreprocessor != null
+        ? throw new ArgumentException("Molmo's image tokens depend on each image's size and tiling: give the images (PromptIds(prompt, images))", nameof(media))
+        : PromptFormat.Build(Tokenizer, prompt, media);
+
+    int[] PromptIds(string prompt, IReadOnlyList<MediaInput> media, IReadOnlyList<MultiCropImage>? crops) => crops != null
+        ? ((MolmoPrompt)PromptFormat).Build(Tokenizer, prompt, crops)
+        : PromptIds(prompt, media.Select(m => m.Kind).ToList());
+
+    /// <summary>Each image's crops for a multi-crop family (Molmo), else null.</summary>
+    IReadOnlyList<MultiCropImage>? Crops(IReadOnlyList<MediaInput> media) => CropPreprocessor is { } cropper
+        ? media.Select(m => m.Kind == MediaKind.Image ? cropper.Process(m.Frames[0])
+            : throw new ArgumentException($"{Directory}: this model ({Loaded.Config.ModelType}) has no video tower; give images", nameof(media))).ToList()
+        : null;
 
     /// <summary>Frames one video is sampled to, or 0 for a model without a video tower.</summary>
     public int FramesPerVideo => (VisionLanguage as IVideoLanguageModel)?.FramesPerVideo ?? 0;
@@ -198,7 +245,7 @@ public sealed class VlmModel : IDisposable
         ArgumentNullException.ThrowIfNull(messages);
         int parts = ChatMessage.CountImages(messages);
         if (parts != images.Count) throw new ArgumentException($"the messages have {parts} image parts for {images.Count} images; give one image per part", nameof(images));
-        using var request = new Request(this, images.Select(MediaInput.Image).ToList(), () => PromptIds(messages), options ?? new GenerationOptions());
+        using var request = new Request(this, images.Select(MediaInput.Image).ToList(), (_, _) => PromptIds(messages), options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -228,7 +275,7 @@ public sealed class VlmModel : IDisposable
     /// </summary>
     public GenerationResult Generate(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
     {
-        using var request = new Request(this, media, () => PromptIds(prompt, media.Select(m => m.Kind).ToList()), options ?? new GenerationOptions());
+        using var request = new Request(this, media, (m, crops) => PromptIds(prompt, m, crops), options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -250,7 +297,7 @@ public sealed class VlmModel : IDisposable
     public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
-        using var request = new Request(this, media, () => PromptIds(prompt, media.Select(m => m.Kind).ToList()), options ?? new GenerationOptions());
+        using var request = new Request(this, media, (m, crops) => PromptIds(prompt, m, crops), options ?? new GenerationOptions());
         using var steps = request.Run(cancel).GetEnumerator();
         // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
         Func<bool> next = steps.MoveNext; // one delegate for the whole answer, not one per token
@@ -289,14 +336,15 @@ public sealed class VlmModel : IDisposable
         : session.EncodeVideo(Preprocessor.VideoPixelValues(input.Frames));
 
     /// <summary>
-    /// One request: prompt ids, image encode, prefill, decode, with timings and the parsed answer. Its steps are driven either
-    /// here, alone (<see cref="Run"/>), or by <see cref="VlmEngine"/> with other requests' decode steps batched together.
-    /// Holds a lease on the model from construction to <see cref="Dispose"/>.
+    /// One request: image encode, prefill, decode, with timings and the parsed answer. Its steps are driven either here,
+    /// alone (<see cref="Run"/>), or by <see cref="VlmEngine"/> with other requests' decode steps batched together. Holds a
+    /// lease on the model from construction to <see cref="Dispose"/>.
     /// </summary>
     internal sealed class Request : IDisposable
     {
         readonly VlmModel _owner;
         readonly IReadOnlyList<MediaInput> _media;
+        readonly IReadOnlyList<MultiCropImage>? _crops;
         readonly GenerationOptions _options;
         readonly int[] _ids;
         readonly StreamingDecoder _decoder;
@@ -319,15 +367,23 @@ public sealed class VlmModel : IDisposable
         /// <summary>True when an observer watches it (then it cannot share a forward pass).</summary>
         public bool Observed => _options.Observer != null;
 
-        /// <summary>Checks everything that can be checked before any compute: inputs, prompt, adapters, prompt length.</summary>
-        public Request(VlmModel owner, IReadOnlyList<MediaInput> media, Func<int[]> promptIds, GenerationOptions options)
+        /// <summary>A prompt about <paramref name="images"/> (as <see cref="Generate(IReadOnlyList{RgbImage}, string, GenerationOptions?, Action{string}?, CancellationToken)"/>).</summary>
+        public Request(VlmModel owner, IReadOnlyList<RgbImage> images, string prompt, GenerationOptions options)
+            : this(owner, images.Select(MediaInput.Image).ToList(), (media, crops) => owner.PromptIds(prompt, media, crops), options) { }
+
+        /// <summary>
+        /// Checks everything that can be checked before any compute: inputs, adapters, prompt length. <paramref name="promptIds"/>
+        /// builds the prompt's ids from the inputs and, for Molmo, their crops (null for other families).
+        /// </summary>
+        public Request(VlmModel owner, IReadOnlyList<MediaInput> media, Func<IReadOnlyList<MediaInput>, IReadOnlyList<MultiCropImage>?, int[]> promptIds, GenerationOptions options)
         {
             if (media.Count == 0) throw new ArgumentException("a request needs at least one image or video", nameof(media));
             owner.Acquire();
             try
             {
                 (_owner, _media, _options) = (owner, media, options);
-                _ids = promptIds();
+                _crops = owner.Crops(media);
+                _ids = promptIds(media, _crops);
                 Session = owner.Loaded.CreateSession(new SessionOptions
                 {
                     Observer = options.Observer,
@@ -345,7 +401,8 @@ public sealed class VlmModel : IDisposable
         {
             _clock.Restart();
             // Each input's features in order: they fill the image- and video-token rows in prompt order.
-            var features = _media.Count == 1 ? _owner.Encode(Session, _media[0]) : _media.SelectMany(m => _owner.Encode(Session, m)).ToArray();
+            var features = _crops != null ? _crops.SelectMany(Session.EncodeImage).ToArray()
+                : _media.Count == 1 ? _owner.Encode(Session, _media[0]) : _media.SelectMany(m => _owner.Encode(Session, m)).ToArray();
             _encode = _clock.Elapsed.TotalSeconds;
             _clock.Restart();
             return Session.Prefill(_ids, features);
@@ -357,7 +414,7 @@ public sealed class VlmModel : IDisposable
             if (_generated++ == 0) { _prefill = _clock.Elapsed.TotalSeconds; _clock.Restart(); }
             LastToken = t.Id;
             Done = _generated >= _options.MaxNewTokens;
-            if (_options.StopAtEos && _owner.Loaded.Config.EosTokenIds.Contains(t.Id)) { Done = true; return null; }
+            if (_options.StopAtEos && _owner._eos.Contains(t.Id)) { Done = true; return null; }
             var token = new AnswerToken(t.Id, _decoder.Push(t.Id), t.Probability)
             {
                 TopLogprobs = t.TopLogprobs?.Select(a => new TokenAlternative(a.Id, _owner.PieceText(a.Id), a.Logprob)).ToArray(),
@@ -414,7 +471,10 @@ public sealed class VlmModel : IDisposable
             }
             return new GenerationResult(text, _tokens,
                 _owner.PromptFormat.ParseDetections(text, width, height), segments,
-                new GenerationTimings(_encode, _prefill, _decode, _ids.Length, Math.Max(0, _tokens.Count - 1)));
+                new GenerationTimings(_encode, _prefill, _decode, _ids.Length, Math.Max(0, _tokens.Count - 1)))
+            {
+                Points = _owner.PromptFormat.ParsePoints(text, width, height),
+            };
         }
 
         /// <summary>Gives the model lease back (once).</summary>

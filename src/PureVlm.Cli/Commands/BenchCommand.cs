@@ -47,24 +47,29 @@ static class BenchCommand
         double rssAfterLoad = Rss("VmRSS");
         var vlm = model.VisionLanguage ?? throw new UsageException($"{dir} is a text-only model ({model.Config.ModelType}); bench needs a vision-language model");
         var config = model.Config;
-        var pre = ImagePreprocessor.FromCheckpoint(dir);
         var video = cl.Flag("--video") ? model.Modules as IVideoLanguageModel
             ?? throw new UsageException($"{dir} has no video tower ({config.ModelType}); leave out --video") : null;
+        // Molmo's image goes through its multi-crop preprocessing: crops of a synthetic 640x480 image.
+        var crops = vlm is IMultiCropVisionModel ? MolmoImageProcessor.FromCheckpoint(dir).Process(SyntheticImage(640, 480)) : null;
+        var pre = crops == null ? ImagePreprocessor.FromCheckpoint(dir) : null;
         // The frames differ (the pattern shifts), so no stage could be skipped as a repeat.
-        var pixels = video == null ? pre.PixelValues(SyntheticImage(640, 480))
-            : pre.VideoPixelValues(Enumerable.Range(0, video.FramesPerVideo).Select(f => SyntheticImage(640, 480, shift: 16 * f)).ToList());
+        var pixels = crops != null ? null : video == null ? pre!.PixelValues(SyntheticImage(640, 480))
+            : pre!.VideoPixelValues(Enumerable.Range(0, video.FramesPerVideo).Select(f => SyntheticImage(640, 480, shift: 16 * f)).ToList());
         // Stand-in text ids even when the directory has a tokenizer: the work is the same for any ids, so a synthesized
         // checkpoint and the published one of the same architecture run the same request, and no tokenizer is needed.
-        int[] ids = ModelFamilies.PromptFormat(vlm).SyntheticIds([video == null ? MediaKind.Image : MediaKind.Video], textTokens: 4, config.BosTokenId);
-        int visualTokens = video == null ? vlm.ImageTokensPerImage : video.FramesPerVideo * video.VideoTokensPerFrame;
+        // Molmo names no bos in config.json (its tokenizer's <|endoftext|> serves): a stand-in id then too.
+        int bos = config.BosTokenId >= 0 ? config.BosTokenId : IPromptFormat.FillerId(0);
+        int[] ids = crops != null ? MolmoPrompt.SyntheticIds([crops], textTokens: 4, bos, config.ImageTokenIndex)
+            : ModelFamilies.PromptFormat(vlm).SyntheticIds([video == null ? MediaKind.Image : MediaKind.Video], textTokens: 4, bos);
+        int visualTokens = crops?.ImageTokens ?? (video == null ? vlm.ImageTokensPerImage : video.FramesPerVideo * video.VideoTokensPerFrame);
         var adapters = cl.GetAll("--lora").Select(lora => LoraAdapter.Load(lora, model)).ToList();
         InferenceSession NewSession() => model.CreateSession(new SessionOptions { Adapters = adapters.Count == 0 ? null : new AdapterSet(adapters) });
         var session = NewSession();
-        Console.Error.WriteLine($"model {dir}: {config.ModelType}, {vlm.Vision.ImageSize} px, {ids.Length} prompt tokens ({visualTokens} "
+        Console.Error.WriteLine($"model {dir}: {config.ModelType}, {vlm.Vision.ImageSize} px{(crops != null ? $" crops ({crops.Crops}: a global view + {crops.TileRows}x{crops.TileCols} tiles)" : "")}, {ids.Length} prompt tokens ({visualTokens} "
             + (video == null ? "image" : $"video, {video.FramesPerVideo} frames") + $"), {tokens} decode steps, {Environment.ProcessorCount} threads");
 
         clock.Restart();
-        var features = video == null ? session.EncodeImage(pixels) : session.EncodeVideo(pixels);
+        var features = crops != null ? session.EncodeImage(crops) : video == null ? session.EncodeImage(pixels!) : session.EncodeVideo(pixels!);
         double encode = clock.Elapsed.TotalSeconds;
         clock.Restart();
         var logits = session.Prefill(ids, features);

@@ -36,6 +36,9 @@ static class InfoCommand
             if (vlm is IVideoLanguageModel video)
                 o.WriteLine($"video      {video.FramesPerVideo} frames x {video.VideoTokensPerFrame} tokens (class token kept) = {video.FramesPerVideo * video.VideoTokensPerFrame} video tokens; image_tower and video_tower share the vision config, each frame encoded independently (no temporal attention)");
         }
+        if (c.Molmo is { } m)
+            o.WriteLine($"molmo      crops of {c.Vision!.ImageSize} px (a global view + up to max_crops tiles), vit_layers [{string.Join(", ", m.VitLayers)}] concatenated, "
+                + $"{m.PoolingH}x{m.PoolingW} attention pooling, SwiGLU projector; image features added to <im_patch> (id {c.ImageTokenIndex}); {m.AdditionalVocabSize} new_embedding rows");
         if (c.Llava is { } l)
             o.WriteLine($"projector  linear_1, {l.ProjectorHiddenAct}, linear_2{(l.MultimodalProjectorBias ? ", with biases" : "")}; on vision hidden state {l.VisionFeatureLayer} (strategy {l.VisionFeatureSelectStrategy})");
         if (c.Gemma3 is { } g && c.Vision is { } gv)
@@ -73,11 +76,11 @@ static class InfoCommand
     }
 
     static string Part(string name) =>
-        name.Contains("vision_tower") ? "vision_tower" :
+        name.Contains("vision_tower") || name.Contains("vision_backbone.image_vit") ? "vision_tower" :
         name.Contains("image_tower") ? "image_tower" :
         name.Contains("video_tower") ? "video_tower" :
-        name.Contains("multi_modal_projector") ? "projector" :
-        name.Contains("lm_head") ? "lm_head" : "language_model";
+        name.Contains("multi_modal_projector") || name.Contains("vision_backbone") ? "projector" :
+        name.Contains("lm_head") || name == "model.transformer.ff_out.weight" ? "lm_head" : "language_model";
 
     /// <summary>Orders <c>layers.10</c> after <c>layers.9</c>, so the tree reads in forward order.</summary>
     sealed class LayerAwareComparer : IComparer<string>

@@ -13,7 +13,7 @@ static class RunCommand
         usage: purevlm run [--model DIR|ID [--revision REV]] (--image FILE | --video PATH) [...] (--prompt TEXT [--system TEXT] | --messages FILE) [options]
                purevlm run [--model DIR|ID [--revision REV]] --batch REQUESTS.jsonl [options]
 
-        Asks a vision-language model (PaliGemma, LLaVA, Video-LLaVA, Gemma 3) about images or videos. The answer streams to stdout;
+        Asks a vision-language model (PaliGemma, LLaVA, Video-LLaVA, Gemma 3, Molmo) about images or videos. The answer streams to stdout;
         loading progress and timings go to stderr. Without --model, the embedded demo model
         (paligemma-shapes) is used.
 
@@ -25,7 +25,8 @@ static class RunCommand
                                repeatable; the prompt's <image>/<video> markers give the order
           --prompt TEXT        PaliGemma: e.g. "caption en", "detect circle", "answer en what color is the circle?";
                                LLaVA, Gemma 3: the user's words, put into the model's chat template (images
-                               first unless <image> markers place them)
+                               first unless <image> markers place them);
+                               Molmo: the user's words, e.g. "Point to the cups." (answers with points)
           --system TEXT        a system message before the prompt (chat models)
           --messages FILE      a JSON chat in Hugging Face's format instead of --prompt: [{"role": "system" |
                                "user" | "assistant", "content": [{"type": "text", "text": "..."}, {"type": "image"}]}]
@@ -35,8 +36,8 @@ static class RunCommand
           --top-p P            sample among the most likely tokens up to probability P (default 1)
           --seed S             sampler seed (default 0): the same seed gives the same answer
           --json               print one JSON object (text, tokens, detections, segments with COCO RLE masks,
-                               timings) instead
-          --annotate OUT.png   write the image with the detected boxes drawn (and segment masks filled)
+                               points, timings) instead
+          --annotate OUT.png   write the image with the detected boxes and points drawn (and segment masks filled)
           --seg-decoder FILE   vae-oid.npz, to turn a "segment ..." answer's <seg> codes into masks
                                (default: vae-oid.npz in the model directory, if there)
           --convention C       mask convention: bigvision (default, binary) or demo (soft); see purevlm masks --help
@@ -58,9 +59,9 @@ static class RunCommand
         var options = Options(cl);
         if (cl.Get("--batch") is { } batch)
         {
-            string[] single = ["--image", "--video", "--prompt", "--annotate", "--masks", .. ChatInput.Options];
-            if (single.Any(o => cl.GetAll(o).Count > 0) || cl.Flag("--json"))
-                throw new UsageException($"--batch takes its images and prompts from the file and prints JSON; drop {string.Join(", ", single.Where(o => cl.GetAll(o).Count > 0).Append("--json"))}");
+            if (cl.GetAll("--image").Count > 0 || cl.GetAll("--video").Count > 0 || cl.Get("--prompt") != null || ChatInput.Options.Any(o => cl.Get(o) != null)
+                || cl.Get("--annotate") != null || cl.Get("--masks") != null || cl.Flag("--json"))
+                throw new UsageException("--batch takes its images and prompts from the file and prints JSON; drop --image, --video, --prompt, --messages, --system, --annotate, --masks and --json");
             return RunBatch(cl, batch, options);
         }
         if (cl.Get("--max-batch") != null) throw new UsageException("--max-batch goes with --batch");
@@ -91,20 +92,32 @@ static class RunCommand
         if (json) Console.Out.WriteLine(RunJson.Serialize(result, model.LoadSeconds));
         if (result.Segments.Count > 0 && model.SegmentationDecoder == null) Console.Error.WriteLine(SegmentOutput.NoDecoderNote);
         if (masks != null) Console.Error.WriteLine($"wrote {SegmentOutput.WriteMasks(masks, result.Segments)} mask(s) to {masks}");
-        if (annotate != null) Annotate(media[0].Frames[0], result.Detections, result.Segments, annotate);
+        if (annotate != null) Annotate(media[0].Frames[0], result.Detections, result.Segments, annotate, model.PromptFormat is MolmoPrompt || result.Points.Count > 0 ? result.Points : null);
         return 0;
     }
 
-    /// <summary>Detections as boxes; segments as boxes over their translucent masks.</summary>
-    internal static void Annotate(RgbImage image, IReadOnlyList<Detection> detections, IReadOnlyList<Segment> segments, string path)
+    /// <summary>Half the side of the box marking a point in --annotate, in pixels.</summary>
+    const float PointMark = 3;
+
+    /// <summary>Detections as boxes; segments as boxes over their translucent masks; points (Molmo; null: not a pointing family) as small labelled boxes centred on them.</summary>
+    internal static void Annotate(RgbImage image, IReadOnlyList<Detection> detections, IReadOnlyList<Segment> segments, string path,
+        IReadOnlyList<PointAnswer>? points = null)
     {
         // A segment answer's boxes are also parsed as detections: draw each box once, with its segment's mask.
         var boxes = segments.Count > 0
             ? segments.Select(s => LabelledBox.FromPixels(s.Box, s.Label)).ToList()
             : detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
         var fills = segments.Count > 0 ? segments.Select(s => s.Mask?.Pixels).ToList() : null;
+        int boxCount = boxes.Count;
+        // A point is drawn as a small box centred on it, so it shows with its label as the boxes do.
+        foreach (var p in points ?? [])
+        {
+            boxes.Add(LabelledBox.FromPixels([(float)p.X - PointMark, (float)p.Y - PointMark, (float)p.X + PointMark, (float)p.Y + PointMark], p.Label));
+            fills?.Add(null);
+        }
         PngWriter.Save(ImageAnnotator.Draw(image, boxes, fills), path);
-        Console.Error.WriteLine($"wrote {path} with {boxes.Count} box(es)" + (fills == null ? "" : $" and {fills.Count(f => f != null)} mask(s)"));
+        Console.Error.WriteLine($"wrote {path} with {boxCount} box(es)" + (fills == null ? "" : $" and {fills.Count(f => f != null)} mask(s)")
+            + (points != null ? $" and {points.Count} point(s)" : ""));
     }
 
     static GenerationOptions Options(CommandLine cl) => new()

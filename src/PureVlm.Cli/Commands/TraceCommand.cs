@@ -34,7 +34,8 @@ static class TraceCommand
           --prompt TEXT        the user's prompt: the family's processor builds the ids (PaliGemma: image
                                tokens, bos, prompt, "\n"; LLaVA: "USER: <image>\n{prompt} ASSISTANT:";
                                Video-LLaVA: the same with <video> for a video; Gemma 3: its chat template,
-                               the image expanded to its soft tokens)
+                               the image expanded to its soft tokens;
+                               Molmo: <|endoftext|>, the image's blocks, " User: {prompt} Assistant:")
           --system TEXT        a system message before the prompt (chat models)
           --messages FILE      a JSON chat in Hugging Face's format (one image part) instead of --prompt
           --input-ids IDS      comma-separated ids instead of --prompt. PaliGemma: the ids after the image
@@ -76,7 +77,29 @@ static class TraceCommand
 
         float[]? features = null;
         int[] input = idsText == null ? [] : ParseIds(idsText);
-        if (model.VisionLanguage is { } media && cl.Get("--video") != null)
+        if (model.VisionLanguage is IMultiCropVisionModel)
+        {
+            if (cl.Get("--video") != null) throw new UsageException($"{dir} has no video tower ({model.Config.ModelType}); give --image");
+            if (messages != null) throw new UsageException($"{dir} ({model.Config.ModelType}) has no chat template; give --prompt without --system");
+            if (cl.Get("--pixel-values") != null) throw new UsageException($"{dir} is a multi-crop model ({model.Config.ModelType}): give --image, not --pixel-values");
+            var image = ImageLoader.Load(cl.Require("--image"));
+            var cropper = MolmoImageProcessor.FromCheckpoint(dir);
+            var (rows, cols) = cropper.Tiling(image);
+            var (tilesH, tilesW) = cropper.TileCanvasSize(rows, cols);
+            extra.Add(Hwc("image.tiles_resized", MolmoImageProcessor.ResizeAndPad(image, tilesH, tilesW).Canvas, tilesH, tilesW));
+            extra.Add(Hwc("image.global_resized", MolmoImageProcessor.ResizeAndPad(image, cropper.CropSize, cropper.CropSize).Canvas, cropper.CropSize, cropper.CropSize));
+            var crops = cropper.Process(image);
+            features = session.EncodeImage(crops);
+            if (prompt != null) input = ((MolmoPrompt)ModelFamilies.PromptFormat(model.VisionLanguage)).Build(VlmModel.LoadTokenizer(dir), prompt, [crops]);
+            int patches = crops.Masks.Length / crops.Crops, cells = crops.CellTokens.Length / crops.Crops;
+            extra.Add(SafeTensorsWriter.F32("image_masks", crops.Masks, 1, crops.Crops, patches));
+            // As the reference's image_input_idx: the position in input_ids each cell is added to, −100 for a dropped cell.
+            var patchPositions = Enumerable.Range(0, input.Length).Where(i => input[i] == model.Config.ImageTokenIndex).ToArray();
+            if (patchPositions.Length != crops.ImageTokens)
+                throw new UsageException($"the input has {patchPositions.Length} <im_patch> tokens, the image gives {crops.ImageTokens} features");
+            extra.Add(SafeTensorsWriter.I64("image_input_idx", crops.CellTokens.Select(t => t < 0 ? -100L : patchPositions[t]).ToArray(), 1, crops.Crops, cells));
+        }
+        else if (model.VisionLanguage is { } media && cl.Get("--video") != null)
         {
             if (cl.Get("--pixel-values") != null) throw new UsageException("--pixel-values holds an image's pixels; leave it out with --video");
             if (model.Modules is not IVideoLanguageModel video)
@@ -102,8 +125,12 @@ static class TraceCommand
                 var image = ImageLoader.Load(cl.Require("--image"));
                 var pre = ImagePreprocessor.FromCheckpoint(dir);
                 var resized = pre.Resize(image);
-                extra.Add(Hwc("image.resized", resized));
-                if (pre.ShortestEdge != null) extra.Add(Hwc("image.cropped", pre.CenterCrop(resized)));
+                extra.Add(Hwc("image.resized", resized.Pixels.Select(b => (float)b).ToArray(), resized.Height, resized.Width));
+                if (pre.ShortestEdge != null)
+                {
+                    var cropped = pre.CenterCrop(resized);
+                    extra.Add(Hwc("image.cropped", cropped.Pixels.Select(b => (float)b).ToArray(), cropped.Height, cropped.Width));
+                }
                 pixels = pre.PixelValues(image);
             }
             features = session.EncodeImage(pixels);
@@ -142,9 +169,9 @@ static class TraceCommand
         return 0;
     }
 
-    /// <summary>An image's bytes as F32 [H, W, 3], the fixtures' layout for image.* goldens.</summary>
-    static (string, DType, long[], ReadOnlyMemory<byte>) Hwc(string name, RgbImage image) =>
-        SafeTensorsWriter.F32(name, image.Pixels.Select(b => (float)b).ToArray(), image.Height, image.Width, 3);
+    /// <summary>An image's values as F32 [H, W, 3], the fixtures' layout for image.* goldens (bytes, or Molmo's 0..1 canvases).</summary>
+    static (string, DType, long[], ReadOnlyMemory<byte>) Hwc(string name, float[] values, int height, int width) =>
+        SafeTensorsWriter.F32(name, values, height, width, 3);
 
     static int[] ParseIds(string text)
     {

@@ -81,6 +81,16 @@ public sealed record Gemma3Config(int MmTokensPerImage, int BoiTokenIndex, int E
 public sealed record VideoLlavaConfig(int VideoTokenIndex, int VideoSeqLength, int FramesPerVideo);
 
 /// <summary>
+/// The image settings of Molmo (<c>modeling_molmo.py</c>'s <c>MolmoForCausalLM</c> hard-codes them; a config.json may
+/// name them, with the same keys as its <c>FullMolmoConfig</c>).
+/// </summary>
+/// <param name="VitLayers"><c>vit_layers</c>: the ViT blocks whose outputs are concatenated (negative counts from the end), in order.</param>
+/// <param name="PoolingH"><c>image_pooling_h</c>: patch rows per pooled cell.</param>
+/// <param name="PoolingW"><c>image_pooling_w</c>: patch columns per pooled cell.</param>
+/// <param name="AdditionalVocabSize"><c>additional_vocab_size</c>: rows of <c>wte.new_embedding</c> (the image tokens), after the <c>embedding_size</c> rows.</param>
+public sealed record MolmoConfig(IReadOnlyList<int> VitLayers, int PoolingH, int PoolingW, int AdditionalVocabSize);
+
+/// <summary>
 /// A model's config.json: <c>paligemma</c> (text <c>gemma</c> or <c>gemma2</c>, vision <c>siglip_vision_model</c>),
 /// <c>llava</c> (text <c>llama</c>, vision <c>clip_vision_model</c>), <c>gemma3</c> (text <c>gemma3_text</c>, vision
 /// <c>siglip_vision_model</c>) or a plain <c>gemma</c> / <c>gemma2</c> / <c>gemma3_text</c> / <c>llama</c> causal LM. Omitted keys take the defaults of HF's config classes.
@@ -96,7 +106,7 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
     int BosTokenId, IReadOnlyList<int> EosTokenIds, int PadTokenId)
 {
     /// <summary>The model types this engine builds.</summary>
-    public static readonly IReadOnlyList<string> SupportedModelTypes = ["paligemma", "llava", "video_llava", "gemma3", "gemma", "gemma2", "gemma3_text", "llama"];
+    public static readonly IReadOnlyList<string> SupportedModelTypes = ["paligemma", "llava", "video_llava", "gemma3", "molmo", "gemma", "gemma2", "gemma3_text", "llama"];
 
     /// <summary>True for PaliGemma.</summary>
     public bool IsPaliGemma => ModelType == "paligemma";
@@ -106,6 +116,8 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
     public VideoLlavaConfig? VideoLlava { get; init; }
     /// <summary>Gemma 3's image-token keys, or null for other models.</summary>
     public Gemma3Config? Gemma3 { get; init; }
+    /// <summary>Molmo's vision-feature, pooling and vocabulary settings, or null for other models.</summary>
+    public MolmoConfig? Molmo { get; init; }
 
     /// <summary>Reads and validates a config.json.</summary>
     public static ModelConfig Load(string path)
@@ -149,6 +161,8 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
                 return ParseLlava(root, top, src, modelType);
             case "video_llava":
                 return ParseVideoLlava(root, top, src);
+            case "molmo":
+                return ParseMolmo(root, top, src);
             case "gemma" or "gemma2":
                 return new ModelConfig(modelType, ParseText(top, modelType, vocabDefault: 256000, gemma1Defaults: null), null, -1, bos, eos, pad);
             case "gemma3_text":
@@ -331,6 +345,82 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         return factor;
     }
 
+    /// <summary>
+    /// Molmo-7B-D's config.json holds only decoder keys; every other setting takes the value <c>MolmoForCausalLM.__init__</c>
+    /// hard-codes (Molmo-7B-D's), and only those values of the switches (pooling, padding embeddings, projector) are built.
+    /// </summary>
+    static ModelConfig ParseMolmo(JsonElement root, Keys top, string src)
+    {
+        int hidden = top.Int("hidden_size", 3584), heads = top.Int("num_attention_heads", 28);
+        top.Positive("num_attention_heads", heads);
+        int fused = top.Int("intermediate_size", 37888);
+        if (fused % 2 != 0) throw new ModelConfigException($"{src}: intermediate_size is {fused}, expected an even number (the fused ff_proj width: up and gate)");
+        int vocab = top.Int("embedding_size", top.Int("vocab_size", 152064));
+        if (top.Has("vocab_size") && top.Int("vocab_size", vocab) != vocab)
+            throw new ModelConfigException($"{src}: vocab_size is {top.Int("vocab_size", vocab)}, embedding_size is {vocab}; Molmo's output layer has embedding_size rows, expected them equal");
+        foreach (var (key, want) in new[] { ("layer_norm_type", "rms"), ("image_pooling_2d", "attention-meanq"), ("image_padding_embed", "pad_and_partial_pad"), ("image_projector", "mlp") })
+        {
+            string found = top.String(key, want)!;
+            if (found != want) throw new ModelConfigException($"{src}: {key} is '{found}', expected '{want}' (the only Molmo-7B-D setting supported)");
+        }
+        foreach (var key in new[] { "norm_after", "attention_layer_norm", "weight_tying" })
+            if (top.Bool(key, false)) throw new ModelConfigException($"{src}: {key} is true, expected false (Molmo-7B-D's layout)");
+        if (top.Has("clip_qkv")) throw new ModelConfigException($"{src}: clip_qkv is set, expected null (Molmo-7B-D does not clip q/k/v)");
+        var text = ValidateText(top, new TextConfig("molmo",
+            HiddenSize: hidden,
+            IntermediateSize: fused / 2, // ff_proj holds up and gate: the MLP itself is half as wide
+            NumHiddenLayers: top.Int("num_hidden_layers", 28),
+            NumAttentionHeads: heads,
+            NumKeyValueHeads: top.Int("num_key_value_heads", 4),
+            HeadDim: hidden / heads,
+            VocabSize: vocab,
+            RmsNormEps: top.Float("layer_norm_eps", 1e-6f),
+            RopeTheta: top.Float("rope_theta", 1e6f),
+            MaxPositionEmbeddings: top.Int("max_position_embeddings", 4096),
+            TieWordEmbeddings: false,
+            QueryPreAttnScalar: 0, AttnLogitSoftcapping: 0, FinalLogitSoftcapping: 0, SlidingWindow: int.MaxValue)
+        {
+            HiddenAct = Activation.Silu,
+            AttentionBias = top.Bool("qkv_bias", true),
+        });
+        var vk = new Keys(root.TryGetProperty("vision_backbone", out var vb) && vb.ValueKind == JsonValueKind.Object ? vb : default, src, "vision_backbone.");
+        string vitType = vk.String("image_model_type", "openai")!;
+        if (vitType != "openai") throw new ModelConfigException($"{src}: vision_backbone.image_model_type is '{vitType}', expected openai (the CLIP ViT Molmo-7B-D uses)");
+        var size = vk.IntList("image_default_input_size", [336, 336]);
+        if (size.Count != 2 || size[0] != size[1])
+            throw new ModelConfigException($"{src}: vision_backbone.image_default_input_size is [{string.Join(", ", size)}], expected a square [S, S]");
+        int vitHeads = vk.Int("image_num_heads", 16), vitDim = vk.Int("image_emb_dim", 1024);
+        if (vk.Int("image_num_key_value_heads", vitHeads) != vitHeads)
+            throw new ModelConfigException($"{src}: vision_backbone.image_num_key_value_heads is {vk.Int("image_num_key_value_heads", vitHeads)}, expected image_num_heads {vitHeads}");
+        if (vk.Int("image_head_dim", vitDim / Math.Max(1, vitHeads)) * vitHeads != vitDim)
+            throw new ModelConfigException($"{src}: vision_backbone.image_head_dim × image_num_heads is {vk.Int("image_head_dim", 0) * vitHeads}, expected image_emb_dim {vitDim}");
+        var vision = new VisionConfig(vitDim, vk.Int("image_mlp_dim", 4096), vk.Int("image_num_layers", 23), vitHeads, 3,
+            size[0], vk.Int("image_patch_size", 14), vk.Float("image_norm_eps", 1e-5f))
+        {
+            ModelType = "molmo_vision",
+            HiddenAct = ParseActivation(vk, "image_mlp_activations", "quick_gelu"),
+        };
+        if (vision.ImageSize % vision.PatchSize != 0)
+            throw new ModelConfigException($"{src}: vision_backbone.image_default_input_size {vision.ImageSize} is not a multiple of image_patch_size {vision.PatchSize}");
+        int numPos = vk.Int("image_num_pos", vision.NumPatches + 1);
+        if (numPos != vision.NumPatches + 1)
+            throw new ModelConfigException($"{src}: vision_backbone.image_num_pos is {numPos}, expected (image size / patch size)² + 1 = {vision.NumPatches + 1}");
+        var layers = top.IntList("vit_layers", [-2, -9]);
+        foreach (int l in layers)
+            if (l < -vision.NumHiddenLayers || l >= vision.NumHiddenLayers)
+                throw new ModelConfigException($"{src}: vit_layers holds {l}, expected block indices -{vision.NumHiddenLayers}..{vision.NumHiddenLayers - 1}");
+        int poolH = top.Int("image_pooling_h", 2), poolW = top.Int("image_pooling_w", 2);
+        top.Positive("image_pooling_h", poolH);
+        top.Positive("image_pooling_w", poolW);
+        int extra = top.Int("additional_vocab_size", 128);
+        if (extra < 5) throw new ModelConfigException($"{src}: additional_vocab_size is {extra}, expected at least 5 (<im_start>, <im_end>, <im_patch>, <im_col>, <|image|>)");
+        var molmo = new MolmoConfig(layers, poolH, poolW, extra);
+        // Molmo has no BOS of its own: the processor puts eos (<|endoftext|>) first. Neither is in Molmo-7B-D's config.json
+        // (-1 here): the tokenizer names it. The image features go to <im_patch>, the third of the additional tokens.
+        int eos = top.Int("eos_token_id", -1);
+        return new ModelConfig("molmo", text, vision, ImageTokenIndex: vocab + 2, BosTokenId: top.Int("bos_token_id", eos), [eos], top.Int("pad_token_id", eos)) { Molmo = molmo };
+    }
+
     static Activation ParseActivation(Keys k, string key, string fallback)
     {
         string name = k.String(key, fallback)!;
@@ -509,6 +599,16 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
             var list = new List<int>();
             foreach (var e in v.EnumerateArray())
                 list.Add(e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int i) ? i : throw Bad(key, v, "an integer or a list of integers"));
+            return list;
+        }
+
+        public IReadOnlyList<int> IntList(string key, IReadOnlyList<int> fallback)
+        {
+            if (!TryGet(key, out var v)) return fallback;
+            if (v.ValueKind != JsonValueKind.Array) throw Bad(key, v, "a list of integers");
+            var list = new List<int>();
+            foreach (var e in v.EnumerateArray())
+                list.Add(e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int i) ? i : throw Bad(key, v, "a list of integers"));
             return list;
         }
 

@@ -61,6 +61,7 @@ public sealed class ExplainRecorder : IForwardObserver
     /// <c>image_token_index</c>, wherever the prompt format puts them (first in PaliGemma, after "USER: " in LLaVA).
     /// One image gives <see cref="IVisionLanguageModel.ImageTokensPerImage"/> rows, of which the last patch_grid² are the
     /// patches; any before them are not patches (CLIP's class token, kept by LLaVA's "full" strategy) and are skipped.
+    /// Molmo's image tokens are its global view's cells followed by its tiles': the heatmap is over the global view's.
     /// </summary>
     public static int[] PatchPositions(IVisionLanguageModel model, ReadOnlySpan<int> promptIds)
     {
@@ -68,7 +69,7 @@ public sealed class ExplainRecorder : IForwardObserver
         int extra = perImage - grid * grid;
         if (extra < 0)
             throw new ArgumentException($"{model.Config.ModelType}: {perImage} image tokens per image cannot cover a {grid}×{grid} patch grid", nameof(model));
-        return Positions(promptIds, model.Config.ImageTokenIndex, "image", 1, perImage, extra, grid * grid);
+        return Positions(promptIds, model.Config.ImageTokenIndex, "image", 1, perImage, extra, grid * grid, firstOnly: model is IMultiCropVisionModel);
     }
 
     /// <summary>
@@ -82,12 +83,17 @@ public sealed class ExplainRecorder : IForwardObserver
         return Positions(promptIds, model.VideoTokenIndex, "video", model.FramesPerVideo, model.VideoTokensPerFrame, model.FirstPatchOfFrame, grid * grid);
     }
 
-    /// <summary>The positions of <paramref name="id"/>, which must be <paramref name="blocks"/> × <paramref name="perBlock"/>; of each block, <paramref name="take"/> from <paramref name="skip"/> on.</summary>
-    static int[] Positions(ReadOnlySpan<int> promptIds, int id, string kind, int blocks, int perBlock, int skip, int take)
+    /// <summary>
+    /// The positions of <paramref name="id"/>, which must be <paramref name="blocks"/> × <paramref name="perBlock"/>; of each
+    /// block, <paramref name="take"/> from <paramref name="skip"/> on. With <paramref name="firstOnly"/> any rows after
+    /// those are left out (Molmo's tile cells after its global view's).
+    /// </summary>
+    static int[] Positions(ReadOnlySpan<int> promptIds, int id, string kind, int blocks, int perBlock, int skip, int take, bool firstOnly = false)
     {
         var rows = new List<int>(blocks * perBlock);
         for (int i = 0; i < promptIds.Length; i++)
             if (promptIds[i] == id) rows.Add(i);
+        if (firstOnly && rows.Count > blocks * perBlock) rows.RemoveRange(blocks * perBlock, rows.Count - blocks * perBlock);
         if (rows.Count != blocks * perBlock)
             throw new ArgumentException($"the prompt has {rows.Count} {kind} tokens (id {id}), expected {blocks * perBlock} (one {kind})", nameof(promptIds));
         return Enumerable.Range(0, blocks).SelectMany(b => rows.GetRange(b * perBlock + skip, take)).ToArray();

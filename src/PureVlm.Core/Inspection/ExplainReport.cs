@@ -102,6 +102,9 @@ public sealed record TokenExplanation(int Index, int Id, string Piece, string Te
 /// <summary>A box of a <c>detect</c> answer, in pixels of the original image: [x0, y0, x1, y1].</summary>
 public sealed record ReportDetection(string Label, float[] Box);
 
+/// <summary>A point of a pointing answer (Molmo), in pixels of the original image.</summary>
+public sealed record ReportPoint(string Label, double X, double Y);
+
 /// <summary>
 /// A <c>segment</c> answer's object: its box (pixels, [x0, y0, x1, y1]), its 16 mask codes, and — when a mask decoder is
 /// loaded — the mask as COCO uncompressed RLE (as <c>run --json</c> gives it) and its area in pixels; else both null.
@@ -123,6 +126,10 @@ public sealed record ReportMask(int[] Size, int[] Counts);
 public sealed record ExplainReport(string Schema, ReportModel Model, ReportRequest Request, ReportAnswer Answer,
     IReadOnlyList<TokenExplanation> Tokens, IReadOnlyList<ReportDetection> Detections, IReadOnlyList<ReportSegment> Segments)
 {
+    /// <summary>Points of a pointing answer (Molmo's <c>&lt;point&gt;</c> / <c>&lt;points&gt;</c>); null, and left out of the JSON, when the answer has none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<ReportPoint>? Points { get; init; }
+
     /// <summary>The value of <see cref="Schema"/> this version writes.</summary>
     public const string SchemaId = "purevlm.explain/1";
 
@@ -151,7 +158,7 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
     public static Explanation Create(VlmModel model, MediaInput input, string prompt, ExplainOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(input);
-        return Create(model, input, prompt, model.PromptIds(prompt, [input.Kind]), generation => model.Generate([input], prompt, generation), options);
+        return Create(model, input, prompt, model.PromptIds(prompt, [input]), generation => model.Generate([input], prompt, generation), options);
     }
 
     /// <summary>
@@ -191,8 +198,11 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
             Summarise(result.Text, tokens, stoppedAtEos: recorder.Steps.Count > result.Tokens.Count),
             tokens,
             result.Detections.Select(d => new ReportDetection(d.Label, d.Box)).ToList(),
-            result.Segments.Select(ReportSegment.Of).ToList());
-        return new Explanation(report, image, model.Preprocessor.ModelView(image), result.Segments.Select(x => x.Mask?.Pixels).ToList())
+            result.Segments.Select(ReportSegment.Of).ToList())
+        {
+            Points = result.Points.Count == 0 ? null : result.Points.Select(p => new ReportPoint(p.Label, p.X, p.Y)).ToList(),
+        };
+        return new Explanation(report, image, model.CropPreprocessor?.GlobalView(image) ?? model.Preprocessor.ModelView(image), result.Segments.Select(x => x.Mask?.Pixels).ToList())
         {
             FrameViews = input.Kind == MediaKind.Video ? input.Frames.Select(model.Preprocessor.ModelView).ToList() : [],
         };

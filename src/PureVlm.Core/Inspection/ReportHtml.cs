@@ -44,14 +44,23 @@ public static class ReportHtml
     static void Summary(StringBuilder h, Explanation e, RgbImage large, List<RgbImage> frames)
     {
         var r = e.Report;
-        // A segment answer's boxes are also detections: draw each once, over its mask when there is one.
+        // A segment answer's boxes are also detections: draw each once, over its mask when there is one. A point is marked
+        // as a small box centred on it, labelled as the boxes are.
         bool segments = r.Segments.Count > 0;
         var boxes = segments ? r.Segments.Select(x => LabelledBox.FromPixels(x.Box, x.Label)).ToList()
             : r.Detections.Select(d => LabelledBox.FromPixels(d.Box, d.Label)).ToList();
-        var shown = boxes.Count == 0 ? e.Image : ImageAnnotator.Draw(e.Image, boxes, segments ? e.SegmentMasks : null,
+        var masks = segments ? e.SegmentMasks.ToList() : null;
+        float mark = Math.Max(2, Math.Min(e.Image.Width, e.Image.Height) / 60f);
+        foreach (var p in r.Points ?? [])
+        {
+            boxes.Add(LabelledBox.FromPixels([(float)p.X - mark, (float)p.Y - mark, (float)p.X + mark, (float)p.Y + mark], p.Label));
+            masks?.Add(null);
+        }
+        var shown = boxes.Count == 0 ? e.Image : ImageAnnotator.Draw(e.Image, boxes, masks,
             thickness: Math.Max(1, Math.Min(e.Image.Width, e.Image.Height) / 100));
         h.Append("<section class=\"summary\"><div class=\"figs\">");
-        Figure(h, shown, $"input, {e.Image.Width}×{e.Image.Height}" + (r.Detections.Count > 0 ? $", {r.Detections.Count} box(es) from the answer" : ""), MinDisplaySide);
+        Figure(h, shown, $"input, {e.Image.Width}×{e.Image.Height}" + (r.Detections.Count > 0 ? $", {r.Detections.Count} box(es) from the answer" : "")
+            + (r.Points is { Count: > 0 } points ? $", {points.Count} point(s) from the answer" : ""), MinDisplaySide);
         if (frames.Count == 0) Figure(h, large, $"what the model sees: {r.Model.ImageSize}×{r.Model.ImageSize}, {r.Model.PatchGrid}×{r.Model.PatchGrid} patches", 0);
         h.Append("</div><table class=\"facts\">");
         if (r.Request.Video is { } video) Row(h, "video", $"{Esc(video)}: {r.Request.Frames} frames, each {r.Model.ImageSize}×{r.Model.ImageSize} with {r.Model.PatchGrid}×{r.Model.PatchGrid} patches");
@@ -65,6 +74,8 @@ public static class ReportHtml
             Row(h, "box", $"{Esc(d.Label)}: [{string.Join(", ", d.Box.Select(v => F(v, "0.0")))}] px (x0, y0, x1, y1)");
         foreach (var x in r.Segments)
             Row(h, "mask", $"{Esc(x.Label)}: " + (x.Area is int area ? $"{area} px" : "no mask (no decoder loaded, or an invalid box)"));
+        foreach (var p in r.Points ?? [])
+            Row(h, "point", $"{Esc(p.Label)}: ({F(p.X, "0.0")}, {F(p.Y, "0.0")}) px (x, y)");
         Row(h, "model", $"{Esc(r.Model.ModelType)} ({Esc(r.Model.TextModelType)} decoder, {r.Model.TextLayers} layers × {r.Model.TextHeads} heads, vocab {r.Model.VocabSize}), {Esc(r.Model.Directory)}");
         Row(h, "heatmap layer", $"{r.Request.Layer} (and the mean over all {r.Model.TextLayers} layers)");
         Row(h, "adapters", r.Request.Adapters is not { Count: > 0 } ? "none (base model)" : string.Join(", ", r.Request.Adapters.Select(a => $"<code>{Esc(a)}</code>")));

@@ -41,16 +41,18 @@ public abstract class DecoderModel
     /// <summary>
     /// Loads embed_tokens and the final norm under <paramref name="scope"/> and builds the layers with <paramref name="layer"/>
     /// (scope of <c>layers.N</c>, N, trace name). <paramref name="lmHead"/> is a separate head's weight, or null when tied.
+    /// The last three name the embedding weight, the layer list and the final norm under the scope (HF's names by default).
     /// </summary>
     protected DecoderModel(WeightScope scope, TextConfig c, string lmHeadPath, StoredTensor? lmHead, bool normAddsOne,
-        float embedScale, float finalSoftCap, Func<WeightScope, int, string, IDecoderLayer> layer)
+        float embedScale, float finalSoftCap, Func<WeightScope, int, string, IDecoderLayer> layer,
+        string embedTokensWeight = "embed_tokens.weight", string layersName = "layers", string normName = "norm")
     {
         Config = c;
-        EmbedTokens = scope.Sub("embed_tokens").Get("weight", c.VocabSize, c.HiddenSize);
+        EmbedTokens = scope.Get(embedTokensWeight, c.VocabSize, c.HiddenSize);
         _layerNames = Enumerable.Range(0, c.NumHiddenLayers).Select(i => $"text.layers.{i}").ToArray();
-        var layers = scope.Sub("layers");
+        var layers = scope.Sub(layersName);
         _layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => layer(layers.Sub(i), i, _layerNames[i])).ToArray();
-        _norm = new RmsNorm(scope.Sub("norm"), c.HiddenSize, c.RmsNormEps, normAddsOne);
+        _norm = new RmsNorm(scope.Sub(normName), c.HiddenSize, c.RmsNormEps, normAddsOne);
         LmHead = new Linear(lmHeadPath, lmHead ?? EmbedTokens, null);
         (_embedScale, _finalSoftCap) = (embedScale, finalSoftCap);
     }
@@ -62,7 +64,7 @@ public abstract class DecoderModel
     public KvCache NewCache() => new(Config.NumHiddenLayers, Config.NumKeyValueHeads * Config.HeadDim);
 
     /// <summary>x [n, hidden] = embed_tokens[ids] (before any embedding scale).</summary>
-    public void Embed(ReadOnlySpan<int> ids, Span<float> x)
+    public virtual void Embed(ReadOnlySpan<int> ids, Span<float> x)
     {
         int d = Config.HiddenSize;
         for (int i = 0; i < ids.Length; i++)
@@ -86,8 +88,9 @@ public abstract class DecoderModel
 
     /// <summary>
     /// Runs the new rows of <paramref name="sequences"/>, whose embeddings are in <paramref name="x"/> [rows, hidden]
-    /// (overwritten), at RoPE <paramref name="positions"/> [rows]; <paramref name="scaled"/> as above. Returns the logits of
-    /// each sequence's last row, [sequences, vocab], or of every row [rows, vocab] when an observer of a single sequence asks for all.
+    /// (overwritten), at RoPE <paramref name="positions"/> [rows]; each sequence attends with its cache's mask
+    /// (<see cref="KvCache.Mask"/>), as a single run does. <paramref name="scaled"/> as above. Returns the logits of each
+    /// sequence's last row, [sequences, vocab], or of every row [rows, vocab] when an observer of a single sequence asks for all.
     /// </summary>
     public ReadOnlySpan<float> Forward(float[] x, ReadOnlySpan<int> positions, SequenceBatch sequences, ForwardContext ctx, bool scaled = false)
     {
@@ -98,7 +101,7 @@ public abstract class DecoderModel
         var xs = x.AsSpan(0, n * d);
         if (_embedScale != 1f && !scaled) ElementWise.Scale(xs, _embedScale);
         ctx.Report("text.inputs_embeds", x, 1, n, d);
-        sequences.Begin();
+        sequences.BeginPass();
         for (int i = 0; i < _layers.Length; i++)
         {
             _layers[i].Forward(xs, n, positions, sequences, i, ctx);

@@ -12,14 +12,18 @@ public sealed class EncoderAttention
     readonly float _scale;
     readonly string _probsName, _outputName;
 
-    /// <summary>Loads <c>{q,k,v,out}_proj</c> under <paramref name="scope"/>; <paramref name="traceName"/> prefixes the attn_probs report.</summary>
-    public EncoderAttention(WeightScope scope, VisionConfig c, string traceName)
+    /// <summary>
+    /// Loads <c>{q,k,v,out}_proj</c> (or the projections <paramref name="names"/> gives) under <paramref name="scope"/>;
+    /// <paramref name="traceName"/> prefixes the attn_probs report.
+    /// </summary>
+    public EncoderAttention(WeightScope scope, VisionConfig c, string traceName, EncoderLayerNames? names = null)
     {
         int d = c.HiddenSize;
-        _qProj = new Linear(scope.Sub("q_proj"), d, d, bias: true);
-        _kProj = new Linear(scope.Sub("k_proj"), d, d, bias: true);
-        _vProj = new Linear(scope.Sub("v_proj"), d, d, bias: true);
-        _outProj = new Linear(scope.Sub("out_proj"), d, d, bias: true);
+        names ??= EncoderLayerNames.Hf;
+        _qProj = new Linear(scope.Sub(names.Q), d, d, bias: true);
+        _kProj = new Linear(scope.Sub(names.K), d, d, bias: true);
+        _vProj = new Linear(scope.Sub(names.V), d, d, bias: true);
+        _outProj = new Linear(scope.Sub(names.Out), d, d, bias: true);
         _heads = c.NumAttentionHeads; _headDim = c.HeadDim;
         _scale = (float)(1.0 / Math.Sqrt(_headDim));
         _probsName = traceName + ".attn_probs";

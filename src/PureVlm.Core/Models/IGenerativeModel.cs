@@ -1,5 +1,6 @@
 using PureVlm.Prompts;
 using PureVlm.Formats;
+using PureVlm.Kernels;
 
 namespace PureVlm.Models;
 
@@ -86,6 +87,13 @@ public interface IVideoLanguageModel : IVisionLanguageModel
     float[] EncodeVideo(ReadOnlySpan<float> pixelValues, ForwardContext ctx);
 }
 
+/// <summary>A vision-language model whose image input is a set of crops with padding masks (Molmo), not one pixel_values tensor.</summary>
+public interface IMultiCropVisionModel : IVisionLanguageModel
+{
+    /// <summary>An image's crops → image features [image tokens, text hidden], in the order of its image tokens in the prompt.</summary>
+    float[] EncodeCrops(Formats.Images.MultiCropImage image, ForwardContext ctx);
+}
+
 /// <summary>HF <c>GemmaForCausalLM</c> / <c>Gemma2ForCausalLM</c> / <c>LlamaForCausalLM</c>: a decoder under <c>model.</c>, causal attention, 0-based positions.</summary>
 public sealed class CausalLM(ModelConfig config, DecoderModel languageModel) : IGenerativeModel
 {
@@ -118,10 +126,11 @@ public static class ImageTokenMerge
     /// in the image rows and video features in the video rows as HF's two scatters do). Only a prefill takes features: a
     /// generated image token is embedded as an ordinary token, as in HF. With <paramref name="scaleText"/> the embeddings
     /// are multiplied by <see cref="DecoderModel.EmbedScale"/> before the image rows go in (Gemma 3), so the image rows
-    /// stay unscaled. Returns the scratch buffer holding x.
+    /// stay unscaled. With <paramref name="add"/> the features are added to the image tokens' embeddings instead (Molmo).
+    /// Returns the scratch buffer holding x.
     /// </summary>
     public static float[] Embed(DecoderModel lm, int imageTokenId, ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures, bool prefill, ForwardContext ctx,
-        int videoTokenId = -1, bool scaleText = false)
+        int videoTokenId = -1, bool scaleText = false, bool add = false)
     {
         int n = ids.Length, d = lm.Config.HiddenSize;
         var x = ctx.Scratch.Get(Workspace.Slot.Hidden, n * d);
@@ -138,7 +147,9 @@ public static class ImageTokenMerge
             if (ids[i] != imageTokenId && (ids[i] != videoTokenId || videoTokenId < 0)) continue;
             if ((imageRows + 1) * d > imageFeatures.Length)
                 throw new InvalidPromptException($"the prompt has more {Tokens(imageTokenId, videoTokenId)} than image features ({imageFeatures.Length / d} rows of {d})");
-            imageFeatures.Slice(imageRows++ * d, d).CopyTo(x.AsSpan(i * d, d));
+            var row = imageFeatures.Slice(imageRows++ * d, d);
+            if (add) ElementWise.Add(x.AsSpan(i * d, d), row);
+            else row.CopyTo(x.AsSpan(i * d, d));
         }
         if (imageRows * d != imageFeatures.Length)
             throw new InvalidPromptException($"the prompt has {imageRows} {Tokens(imageTokenId, videoTokenId)}, the image features have {imageFeatures.Length / d} rows");

@@ -5,13 +5,13 @@ namespace PureVlm.Models;
 
 /// <summary>
 /// HF <c>SiglipMLP</c> / <c>CLIPMLP</c>: <c>fc2(act(fc1(x)))</c>, both with bias; <paramref name="traceName"/> prefixes the
-/// <c>.mlp.hidden</c> report (the activated fc1 output).
+/// <c>.mlp.hidden</c> report (the activated fc1 output). Molmo's ViT names the two <c>w1</c> / <c>w2</c>.
 /// </summary>
-public sealed class Mlp(WeightScope scope, int hidden, int intermediate, Activation act, string traceName)
+public sealed class Mlp(WeightScope scope, int hidden, int intermediate, Activation act, string traceName, string fc1 = "fc1", string fc2 = "fc2")
 {
     readonly string _hiddenName = traceName + ".mlp.hidden";
-    readonly Linear _fc1 = new(scope.Sub("fc1"), hidden, intermediate, bias: true);
-    readonly Linear _fc2 = new(scope.Sub("fc2"), intermediate, hidden, bias: true);
+    readonly Linear _fc1 = new(scope.Sub(fc1), hidden, intermediate, bias: true);
+    readonly Linear _fc2 = new(scope.Sub(fc2), intermediate, hidden, bias: true);
 
     /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
     public IEnumerable<Linear> Linears() => [_fc1, _fc2];

@@ -39,14 +39,15 @@ public sealed class SequenceBatch
     public int Start(int s) => _starts[s];
     /// <summary>The number of new rows of sequence <paramref name="s"/>.</summary>
     public int Rows(int s) => _starts[s + 1] - _starts[s];
-    /// <summary>Sequence <paramref name="s"/>'s mask for its new rows (<see cref="KvCache.Mask"/> as the pass began), before any layer's window.</summary>
-    public Kernels.AttentionMask Mask(int s) => _masks[s];
 
     /// <summary>
-    /// Takes each cache's mask as it is before the pass: the layers append as they go, and the cache's length is its last
-    /// layer's, so reading it mid-pass would be wrong for the last layer.
+    /// Sequence <paramref name="s"/>'s mask for the pass under way (its cache's <see cref="KvCache.Mask"/> as the pass began:
+    /// prefix, bidirectional blocks, queries after the cached tokens), before any layer's sliding window.
     /// </summary>
-    internal void Begin()
+    public Kernels.AttentionMask Mask(int s) => _masks[s];
+
+    /// <summary>Takes every sequence's mask from its cache before the first layer appends (<see cref="DecoderModel"/> calls it).</summary>
+    internal void BeginPass()
     {
         for (int s = 0; s < _caches.Length; s++) _masks[s] = _caches[s].Mask;
     }

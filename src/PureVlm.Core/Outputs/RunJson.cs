@@ -5,7 +5,7 @@ namespace PureVlm.Outputs;
 
 /// <summary>
 /// The one JSON object that describes an answer, as <c>purevlm run --json</c> prints it and <c>POST /api/generate</c>
-/// returns it: text, tokens with probabilities, detections, segments, timings.
+/// returns it: text, tokens with probabilities, detections, segments, points, timings.
 /// </summary>
 public static class RunJson
 {
@@ -38,6 +38,7 @@ public static class RunJson
             tokens = r.Tokens.Select(t => new { id = t.Id, text = t.Text, probability = t.Probability }),
             detections = r.Detections.Select(d => new { label = d.Label, box = d.Box }),
             segments = r.Segments.Select(Segment),
+            points = r.Points.Select(p => new { label = p.Label, x = p.X, y = p.Y, x_percent = p.XPercent, y_percent = p.YPercent }),
             timings = new
             {
                 load_s = loadSeconds,

@@ -51,4 +51,7 @@ public interface IPromptFormat
 
     /// <summary>Labelled boxes with mask codes, if the family answers with any.</summary>
     IReadOnlyList<Segment> ParseSegments(string answer, int width, int height) => [];
+
+    /// <summary>Labelled points in pixels of a <paramref name="width"/> × <paramref name="height"/> image, if the family answers with any (Molmo).</summary>
+    IReadOnlyList<PointAnswer> ParsePoints(string answer, int width, int height) => [];
 }

@@ -47,7 +47,7 @@ public sealed class BatchDecoder
         int begun = 0;
         try
         {
-            for (; begun < m; begun++) sessions[begun].BeginDecode(tokens[begun]);
+            for (; begun < m; begun++) sessions[begun].BeginDecode();
             return _model.Modules.DecodeBatch(tokens, caches, _ctx);
         }
         catch

@@ -1,5 +1,6 @@
 using PureVlm.Prompts;
 using System.Runtime.CompilerServices;
+using PureVlm.Formats.Images;
 using PureVlm.Models;
 using PureVlm.Tensors;
 
@@ -95,6 +96,25 @@ public sealed class InferenceSession
     }
 
     /// <summary>
+    /// An image cut into crops (Molmo) → image features [image tokens, text hidden] for <see cref="Prefill"/>, in the order of
+    /// the prompt's image tokens. An observer sees the crops as <c>images</c> [1, crops, patches, patch pixels] first.
+    /// </summary>
+    public float[] EncodeImage(MultiCropImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (_model.VisionLanguage is not IMultiCropVisionModel vlm)
+            throw new InvalidOperationException($"this model ({_model.Config.ModelType}) takes {(_model.VisionLanguage == null ? "no images" : "pixel_values, not crops")}");
+        _ctx.Step = 0;
+        if (_ctx.Observer != null)
+        {
+            image = image with { Images = (float[])image.Images.Clone() }; // the observer may edit it
+            int patches = image.Masks.Length / image.Crops;
+            _ctx.Report("images", image.Images, 1, image.Crops, patches, image.Images.Length / image.Masks.Length);
+        }
+        return vlm.EncodeCrops(image, _ctx);
+    }
+
+    /// <summary>
     /// Runs the prompt (for a vision-language model, with image-token rows filled from <paramref name="imageFeatures"/>) on an empty
     /// session and returns the last position's logits [vocab], valid until the next call.
     /// </summary>
@@ -112,7 +132,9 @@ public sealed class InferenceSession
     /// <summary>Feeds one token after the cached ones and returns its logits [vocab], valid until the next call.</summary>
     public ReadOnlySpan<float> Decode(int token)
     {
-        BeginDecode(token);
+        BeginDecode();
+        try { CheckId(token, 0); }
+        catch { _decodeSteps--; throw; }
         _ctx.Step = _decodeSteps;
         _token[0] = token;
         try { return ForwardOrRollBack(_token, default); }
@@ -120,11 +142,10 @@ public sealed class InferenceSession
     }
 
     /// <summary>Checks that one more token may follow and counts the decode step (undone by <see cref="CancelDecode"/>).</summary>
-    internal void BeginDecode(int token)
+    internal void BeginDecode()
     {
         if (_cache.Length == 0) throw new InvalidOperationException("decode needs a prefill first");
         CheckRoom(1, "the next token");
-        CheckId(token, 0);
         _decodeSteps++;
     }
 
@@ -164,8 +185,10 @@ public sealed class InferenceSession
     // An id past the embedding table would read outside it; refused as input, not left to an index check deep inside.
     void CheckId(int id, int position)
     {
-        if ((uint)id >= (uint)_model.Config.Text.VocabSize)
-            throw new InvalidPromptException($"token id {id} at position {position} is outside the vocabulary (0..{_model.Config.Text.VocabSize - 1})");
+        // Molmo's embedding has its additional vocabulary (the image tokens) after the vocab_size rows.
+        int rows = _model.Config.Text.VocabSize + (_model.Config.Molmo?.AdditionalVocabSize ?? 0);
+        if ((uint)id >= (uint)rows)
+            throw new InvalidPromptException($"token id {id} at position {position} is outside the vocabulary (0..{rows - 1})");
     }
 
     void CheckRoom(int n, string what)

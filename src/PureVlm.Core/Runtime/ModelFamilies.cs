@@ -20,6 +20,7 @@ public static class ModelFamilies
             "llava" => new LlavaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "LLaVA")),
             "video_llava" => new VideoLlavaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "Video-LLaVA")),
             "gemma3" => new Gemma3ForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "Gemma 3")),
+            "molmo" => new MolmoForCausalLM(root, config),
             "gemma" or "gemma2" or "gemma3_text" => new CausalLM(config, new GemmaModel(root.Sub("model"), config.Text, "lm_head", DecoderModel.LmHeadWeight(root, "lm_head", config.Text))),
             "llama" => new CausalLM(config, new LlamaModel(root.Sub("model"), config.Text, "lm_head", DecoderModel.LmHeadWeight(root, "lm_head", config.Text))),
             _ => throw new ModelConfigException($"model_type '{config.ModelType}' is not supported (expected one of {string.Join(", ", ModelConfig.SupportedModelTypes)})"),
@@ -34,6 +35,7 @@ public static class ModelFamilies
         "video_llava" when model is IVideoLanguageModel video => new LlavaPrompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex,
             video.FramesPerVideo * video.VideoTokensPerFrame, video.VideoTokenIndex),
         "gemma3" => new Gemma3Prompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex, model.Config.Gemma3!.BoiTokenIndex, model.Config.Gemma3.EoiTokenIndex),
+        "molmo" => new MolmoPrompt(model.Config.ImageTokenIndex, model.ImageTokenGridSide),
         _ => throw new ModelConfigException($"model_type '{model.Config.ModelType}' has no prompt format"),
     };
 

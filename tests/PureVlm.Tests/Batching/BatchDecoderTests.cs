@@ -1,6 +1,7 @@
 using PureVlm.Adapters;
 using PureVlm.Formats.Images;
 using PureVlm.Models;
+using PureVlm.Prompts;
 using PureVlm.Runtime;
 using PureVlm.Tests.Lora;
 using Xunit;
@@ -21,37 +22,43 @@ public class BatchDecoderTests
     [InlineData("paligemma-tiny", "model.safetensors")]
     [InlineData("paligemma2-tiny", "model.safetensors")]
     [InlineData("paligemma2-tiny", "model-bf16.safetensors")]
-    [InlineData("llava-tiny", "model.safetensors")] // causal, 0-based positions, LLaMA layers
-    [InlineData("gemma3-tiny", "model.safetensors")] // image blocks in the mask, local and global layers
-    [InlineData("video-llava-tiny", "model.safetensors")]
+    [InlineData("llava-tiny", "model.safetensors")] // causal, 0-based positions, LLaMA layers; no adapters in this fixture
+    [InlineData("gemma3-tiny", "model.safetensors")] // bidirectional image blocks in the mask, QK-norm, per-layer RoPE base and scaling, sliding window
+    [InlineData("gemma3-tiny", "model-bf16.safetensors")]
+    [InlineData("molmo-tiny", "model.safetensors")] // fused q/k/v and up/gate, multi-crop images
     public void Batched_steps_equal_single_steps(string fixture, string weights)
     {
-        // The PaliGemma fixtures carry the text, vision and rsLoRA adapters; the others decode without adapters.
-        bool hasAdapters = Requests.SelectMany(r => r.Adapters).All(a => Directory.Exists(LoraGoldens.AdapterDir(fixture, a)));
+        bool hasAdapters = Directory.Exists(Path.Combine(TestPaths.Fixture(fixture), "lora"));
         string dir = TestPaths.Fixture(fixture);
         using var model = LoadedModel.Load(Path.Combine(dir, "config.json"), Path.Combine(dir, weights));
         var vlm = model.VisionLanguage!;
-        var pixels = ImagePreprocessor.FromCheckpoint(dir).PixelValues(ImageLoader.Load(Path.Combine(dir, "input.png")));
+        var image = ImageLoader.Load(Path.Combine(dir, "input.png"));
+        // Molmo's image is a set of crops whose tiling sets its image tokens; the others take one pixel_values.
+        var crops = vlm is IMultiCropVisionModel ? MolmoImageProcessor.FromCheckpoint(dir).Process(image) : null;
+        var pixels = crops == null ? ImagePreprocessor.FromCheckpoint(dir).PixelValues(image) : null;
         var format = ModelFamilies.PromptFormat(vlm);
+        int bos = model.Config.BosTokenId >= 0 ? model.Config.BosTokenId : IPromptFormat.FillerId(0);
+        float[] Encode(InferenceSession session) => crops != null ? session.EncodeImage(crops) : session.EncodeImage(pixels!);
 
         InferenceSession NewSession((int TextTokens, string[] Adapters) r) => model.CreateSession(new SessionOptions
         {
             Adapters = r.Adapters.Length == 0 || !hasAdapters ? null : new AdapterSet(LoraGoldens.Load(model, fixture, r.Adapters)),
         });
-        int[] Prompt(int textTokens) => format.SyntheticIds(images: 1, textTokens, model.Config.BosTokenId);
+        int[] Prompt(int textTokens) => crops != null ? MolmoPrompt.SyntheticIds([crops], textTokens, bos, model.Config.ImageTokenIndex)
+            : format.SyntheticIds(images: 1, textTokens, bos);
 
         // Alone: prefill, then greedy decode steps, keeping each step's logits.
         var alone = Requests.Select(r =>
         {
             var session = NewSession(r);
-            var logits = new List<float[]> { session.Prefill(Prompt(r.TextTokens), session.EncodeImage(pixels)).ToArray() };
+            var logits = new List<float[]> { session.Prefill(Prompt(r.TextTokens), Encode(session)).ToArray() };
             for (int k = 0; k < Steps; k++) logits.Add(session.Decode(ArgMax(logits[^1])).ToArray());
             return logits;
         }).ToList();
 
         // Together: the same prefills, then every step batched.
         var sessions = Requests.Select(NewSession).ToList();
-        var last = Requests.Select((r, s) => ArgMax(sessions[s].Prefill(Prompt(r.TextTokens), sessions[s].EncodeImage(pixels)))).ToArray();
+        var last = Requests.Select((r, s) => ArgMax(sessions[s].Prefill(Prompt(r.TextTokens), Encode(sessions[s])))).ToArray();
         var decoder = new BatchDecoder(model);
         int vocab = model.Config.Text.VocabSize;
         for (int k = 0; k < Steps; k++)
@@ -77,7 +84,7 @@ public class BatchDecoderTests
         int[] prompt = [2, 17, 251];
         foreach (var s in sessions) s.Prefill(prompt, default(ReadOnlySpan<float>));
         var decoder = new BatchDecoder(model);
-        Assert.Throws<PureVlm.Prompts.InvalidPromptException>(() => decoder.Decode(sessions, [5, 6, 100_000])); // the third fails after two have begun
+        Assert.Throws<ArgumentOutOfRangeException>(() => decoder.Decode(sessions, [5, 6, 100_000]));
         Assert.All(sessions, s => Assert.Equal(prompt.Length, s.Length));
         Assert.Throws<ArgumentException>(() => decoder.Decode([sessions[0], sessions[0]], [5, 6]));
     }

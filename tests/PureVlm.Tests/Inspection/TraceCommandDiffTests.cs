@@ -60,6 +60,22 @@ public sealed class TraceCommandDiffTests : IDisposable
     [Theory]
     [InlineData("model.safetensors", "golden.safetensors")]
     [InlineData("model-bf16.safetensors", "golden-bf16.safetensors")]
+    public void Molmo_trace_from_the_image_file_and_the_prompt_text_matches_every_golden_tensor(string weights, string golden)
+    {
+        // From input.png and the user's words alone: tiling, crops, masks, Molmo's message format, byte-level BPE, the model.
+        string molmo = TestPaths.Fixture("molmo-tiny"), output = Path.Combine(_dir, "molmo.safetensors");
+        Assert.Equal(0, Program.Main(["trace", "--model", molmo, "--weights", Path.Combine(molmo, weights), "--image", Path.Combine(molmo, "input.png"),
+            "--prompt", "Point to the red disc.", "--generate", "12", "--out", output]));
+        var diffs = TraceDiff.Compare(Path.Combine(molmo, golden), output, 1e-4);
+        Assert.Equal(golden == "golden.safetensors" ? 31 : 15, diffs.Count); // every golden tensor is in the trace
+        Assert.All(diffs, d => Assert.True(d.WithinTolerance, $"{d.Name}: max|diff| {d.MaxAbs:E2}, relative {d.MaxRel:E2}"));
+        foreach (var exact in new[] { "image_masks", "image_input_idx", "input_ids", "position_ids", "generated_ids" })
+            if (diffs.SingleOrDefault(d => d.Name == exact) is { } d) Assert.Equal(0, d.MaxAbs); // the bf16 goldens hold only the ids of these
+    }
+
+    [Theory]
+    [InlineData("model.safetensors", "golden.safetensors")]
+    [InlineData("model-bf16.safetensors", "golden-bf16.safetensors")]
     public void Gemma3_trace_from_the_image_file_and_the_chat_messages_matches_every_golden_tensor(string weights, string golden)
     {
         // From input.png and HF's messages alone: bilinear preprocessing, Gemma 3's chat template and processor, the tokenizer, the model.

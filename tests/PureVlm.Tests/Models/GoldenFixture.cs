@@ -30,7 +30,7 @@ sealed class GoldenFixture : IDisposable
 
     /// <summary>
     /// The features of the golden's visual input (<c>pixel_values</c>, or Video-LLaVA's <c>pixel_values_images</c> /
-    /// <c>pixel_values_videos</c>), or null for a text-only golden. Video-LLaVA's bf16 goldens leave preprocessing out
+    /// <c>pixel_values_videos</c>; Molmo's golden crops), or null for a text-only golden. Video-LLaVA's bf16 goldens leave preprocessing out
     /// (its README: use the f32 golden's), so they are read from the f32 golden of the same prompt.
     /// </summary>
     public float[]? EncodeInputs(Runtime.InferenceSession session)
@@ -40,6 +40,12 @@ sealed class GoldenFixture : IDisposable
         var source = f32 ?? this;
         if (source.Has("pixel_values_images")) return session.EncodeImage(source["pixel_values_images"]);
         if (source.Has("pixel_values_videos")) return session.EncodeVideo(source["pixel_values_videos"]);
+        // Molmo: the golden crops (in golden.safetensors only: they do not depend on the weights).
+        if (Name == "molmo-tiny")
+        {
+            using var crops = new GoldenFixture(Name, "golden.safetensors");
+            return session.EncodeImage(MolmoModelTests.GoldenCrops(crops));
+        }
         return null;
     }
 

@@ -181,6 +181,16 @@ public class WeightsToolsTests
     [InlineData("llava-1.5-7b", "language_model.model.layers.31.self_attn.k_proj.weight", new long[] { 4096, 4096 })]
     [InlineData("llava-1.5-7b", "language_model.model.layers.31.mlp.down_proj.weight", new long[] { 4096, 11008 })]
     [InlineData("llava-1.5-7b", "language_model.lm_head.weight", new long[] { 32064, 4096 })]
+    [InlineData("molmo-7b-d", "model.transformer.wte.embedding", new long[] { 152064, 3584 })]
+    [InlineData("molmo-7b-d", "model.transformer.wte.new_embedding", new long[] { 128, 3584 })]
+    [InlineData("molmo-7b-d", "model.transformer.blocks.27.att_proj.weight", new long[] { 4608, 3584 })]
+    [InlineData("molmo-7b-d", "model.transformer.blocks.27.ff_proj.weight", new long[] { 37888, 3584 })]
+    [InlineData("molmo-7b-d", "model.transformer.ff_out.weight", new long[] { 152064, 3584 })]
+    [InlineData("molmo-7b-d", "model.vision_backbone.image_vit.positional_embedding", new long[] { 577, 1024 })]
+    [InlineData("molmo-7b-d", "model.vision_backbone.image_vit.patch_embedding.weight", new long[] { 1024, 588 })]
+    [InlineData("molmo-7b-d", "model.vision_backbone.image_vit.transformer.resblocks.22.feed_forward.w1.weight", new long[] { 4096, 1024 })]
+    [InlineData("molmo-7b-d", "model.vision_backbone.image_pooling_2d.wq.weight", new long[] { 1024, 2048 })]
+    [InlineData("molmo-7b-d", "model.vision_backbone.image_projector.w2.weight", new long[] { 3584, 18944 })]
     [InlineData("gemma-3-4b-it", "vision_tower.vision_model.embeddings.position_embedding.weight", new long[] { 4096, 1152 })]
     [InlineData("gemma-3-4b-it", "multi_modal_projector.mm_input_projection_weight", new long[] { 1152, 2560 })]
     [InlineData("gemma-3-4b-it", "language_model.model.embed_tokens.weight", new long[] { 262208, 2560 })]
@@ -199,6 +209,48 @@ public class WeightsToolsTests
         Name = "llava-tiny", ImageSize = 56, VisionHidden = 32, VisionLayers = 3, VisionHeads = 4, VisionIntermediate = 128, VisionProjectionDim = 64,
         TextHidden = 64, TextLayers = 3, Heads = 4, KvHeads = 4, HeadDim = 16, TextIntermediate = 172, Vocab = 384, ImageTokenIndex = 352, PadTokenId = 353,
     };
+
+    /// <summary>molmo-7b-d with the molmo-tiny fixture's sizes (the table in its README).</summary>
+    static readonly MolmoArch MolmoTiny = MolmoArch.Molmo7bD with
+    {
+        Name = "molmo-tiny", ImageSize = 84, VisionHidden = 32, VisionLayers = 9, VisionHeads = 4, VisionIntermediate = 64,
+        TextHidden = 64, TextLayers = 3, Heads = 4, KvHeads = 2, TextIntermediate = 96, Vocab = 384, TokensPerSide = 3, Margin = 2,
+    };
+
+    [Fact]
+    public void Molmo_7b_d_has_the_published_parameter_count() => Assert.Equal(8_021_025_280, MolmoArch.Molmo7bD.Parameters); // molmo-tiny README: 8.02 B in 32.08 GB F32
+
+    [Fact]
+    public void Synth_molmo_at_the_fixture_sizes_writes_the_fixture_layout_and_configs()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(["model.safetensors"], SynthCommand.Synthesize(MolmoTiny, DType.F32, dir.Path, seed: 1, SynthCommand.DefaultMaxShardBytes));
+        using (var synth = SafeTensorsFile.Open(dir.File("model.safetensors")))
+        using (var fixture = SafeTensorsFile.Open(Fixture("molmo-tiny", "model.safetensors")))
+        {
+            Assert.Equal(fixture.Names.Order(StringComparer.Ordinal), synth.Names.Order(StringComparer.Ordinal));
+            foreach (var t in fixture.Tensors) Assert.Equal(t.Shape, synth[t.Name].Shape);
+        }
+        var config = ReadJson(dir.File("config.json")).AsObject();
+        var expected = ReadJson(Fixture("molmo-tiny", "config.json")).AsObject();
+        Assert.True(JsonNode.DeepEquals(expected, config), $"synth:\n{config}\nfixture:\n{expected}");
+        Assert.True(JsonNode.DeepEquals(ReadJson(Fixture("molmo-tiny", "preprocessor_config.json")), ReadJson(dir.File("preprocessor_config.json"))));
+    }
+
+    [Fact]
+    public void Synth_molmo_sharded_bf16_loads_and_runs_a_forward_pass_over_crops()
+    {
+        using var dir = new TempDir();
+        Assert.True(SynthCommand.Synthesize(MolmoTiny, DType.BF16, dir.Path, seed: 3, maxShardBytes: 100_000).Count > 1);
+        using var model = LoadedModel.Load(dir.Path);
+        var crops = MolmoImageProcessor.FromCheckpoint(dir.Path).Process(RgbImage.FromPixels(70, 50, new byte[70 * 50 * 3]));
+        int[] ids = PureVlm.Prompts.MolmoPrompt.SyntheticIds([crops], textTokens: 4, bos: 8, model.Config.ImageTokenIndex);
+        var session = model.CreateSession();
+        var logits = session.Prefill(ids, session.EncodeImage(crops)).ToArray();
+        Assert.Equal(384, logits.Length);
+        Assert.All(logits, x => Assert.True(float.IsFinite(x)));
+        Assert.Contains(logits, x => x != 0);
+    }
 
     static JsonNode ReadJson(string path) => JsonNode.Parse(File.ReadAllText(path))!;
 

@@ -8,8 +8,10 @@ namespace PureVlm.Tokenization;
 /// <summary>
 /// Reads a Hugging Face <c>tokenizer.json</c> (BPE model) with a streaming <see cref="Utf8JsonReader"/>:
 /// the 256k vocabulary strings are the only per-entry allocations; merges are resolved to id pairs through
-/// span lookups. Only the Gemma pipeline is accepted: normalizer <c>Replace " " → "▁"</c> (or none),
-/// pre-tokenizer none or <c>Split " "</c>, decoder <c>Replace "▁" → " "</c>, <c>ByteFallback</c>, <c>Fuse</c>.
+/// span lookups. Two pipelines are accepted: Gemma's (normalizer <c>Replace " " → "▁"</c> or none, pre-tokenizer none
+/// or <c>Split " "</c>, decoder <c>Replace "▁" → " "</c>, <c>ByteFallback</c>, <c>Fuse</c>) and Qwen2's byte-level one
+/// (normalizer <c>NFC</c> or none, pre-tokenizer <c>Sequence [Split(Regex, Isolated), ByteLevel(use_regex false)]</c>,
+/// decoder <c>ByteLevel</c>).
 /// </summary>
 static class HfTokenizerJsonReader
 {
@@ -23,9 +25,13 @@ static class HfTokenizerJsonReader
     /// </summary>
     public readonly record struct Merge(int Result, int LeftLength);
 
+    /// <summary>
+    /// The parsed file. <paramref name="ByteLevel"/>: the byte-level pipeline, whose pieces spell UTF-8 bytes in GPT-2's
+    /// <c>bytes_to_unicode</c> characters; <paramref name="SplitPattern"/> is its pre-tokenizer regex and <paramref name="Nfc"/> its NFC normalizer.
+    /// </summary>
     public sealed record Model(
         string[] Pieces, PieceKind[] Kinds, Dictionary<string, int> PieceToId, AddedToken[] AddedTokens, Merge[] Merges,
-        int UnkId, bool ByteFallback, bool FuseUnk, bool EscapeSpaces);
+        int UnkId, bool ByteFallback, bool FuseUnk, bool EscapeSpaces, bool ByteLevel = false, string? SplitPattern = null, bool Nfc = false);
 
     /// <summary>Largest decompressed tokenizer.json accepted.</summary>
     public const long MaxUncompressedBytes = 256L << 20;
@@ -55,9 +61,14 @@ static class HfTokenizerJsonReader
     public static Model Read(byte[] json, string file)
     {
         try { return new Parser(file).Parse(json); }
+        // The parser's own message quotes the offending bytes, which can hold line breaks: say where instead.
+        catch (JsonException e) when (e.LineNumber is long line)
+        {
+            throw new InvalidTokenizerException($"{file}: invalid tokenizer JSON at line {line + 1}, byte {e.BytePositionInLine + 1}", e);
+        }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
-            throw new InvalidTokenizerException($"{file}: invalid tokenizer JSON: {e.Message}", e);
+            throw new InvalidTokenizerException($"{file}: invalid tokenizer JSON: {e.Message.ReplaceLineEndings(" ")}", e);
         }
     }
 
@@ -70,7 +81,8 @@ static class HfTokenizerJsonReader
         int _mergeCharCount;
         readonly List<(int Start, int LeftLength, int RightLength)> _mergeText = new();
         string? _modelType, _unkToken;
-        bool _byteFallback, _fuseUnk, _escapeSpaces, _sawModel;
+        bool _byteFallback, _fuseUnk, _escapeSpaces, _sawModel, _nfc, _byteLevel;
+        string? _splitPattern;
 
         public Model Parse(byte[] json)
         {
@@ -93,9 +105,18 @@ static class HfTokenizerJsonReader
             }
             if (!_sawModel) throw Bad("no \"model\" object");
             if (_modelType != "BPE") throw Bad($"model.type is {Vocabulary.Quote(_modelType ?? "(missing)")}, only \"BPE\" is supported");
-            _escapeSpaces = CheckNormalizer(normalizer);
-            CheckPreTokenizer(preTokenizer);
-            CheckDecoder(decoder);
+            if (IsByteLevel(decoder))
+            {
+                _byteLevel = true;
+                _nfc = CheckByteLevelNormalizer(normalizer);
+                _splitPattern = CheckByteLevelPreTokenizer(preTokenizer);
+            }
+            else
+            {
+                _escapeSpaces = CheckNormalizer(normalizer);
+                CheckPreTokenizer(preTokenizer);
+                CheckDecoder(decoder);
+            }
             return Build();
         }
 
@@ -143,8 +164,8 @@ static class HfTokenizerJsonReader
                     case "byte_fallback": _byteFallback = r.GetBoolean(); break;
                     case "fuse_unk": _fuseUnk = r.GetBoolean(); break;
                     case "dropout": RequireNull(ref r, "model.dropout"); break;
-                    case "continuing_subword_prefix": RequireNull(ref r, "model.continuing_subword_prefix"); break;
-                    case "end_of_word_suffix": RequireNull(ref r, "model.end_of_word_suffix"); break;
+                    case "continuing_subword_prefix": RequireNullOrEmpty(ref r, "model.continuing_subword_prefix"); break;
+                    case "end_of_word_suffix": RequireNullOrEmpty(ref r, "model.end_of_word_suffix"); break;
                     case "ignore_merges": if (r.GetBoolean()) throw Bad("model.ignore_merges true is not supported"); break;
                     case "vocab": ReadVocab(ref r); break;
                     case "merges": ReadMerges(ref r); break;
@@ -244,7 +265,7 @@ static class HfTokenizerJsonReader
                               $"{Vocabulary.Quote(new string(_mergeChars, start + leftLength, rightLength))}) has an empty part or makes a token missing from the vocab");
                 merges[i] = new Merge(result, leftLength);
             }
-            return new Model(pieces, kinds, _vocab, _added.ToArray(), merges, unkId, _byteFallback, _fuseUnk, _escapeSpaces);
+            return new Model(pieces, kinds, _vocab, _added.ToArray(), merges, unkId, _byteFallback, _fuseUnk, _escapeSpaces, _byteLevel, _splitPattern, _nfc);
         }
 
         bool CheckNormalizer(JsonElement? n)
@@ -271,6 +292,31 @@ static class HfTokenizerJsonReader
             throw Bad($"decoder {(d is { } x ? Short(x) : "null")} is not supported (expected Sequence [Replace \"▁\" → \" \", ByteFallback, Fuse])");
         }
 
+        static bool IsByteLevel(JsonElement? d) => d is { ValueKind: JsonValueKind.Object } e && Str(e, "type") == "ByteLevel";
+
+        bool CheckByteLevelNormalizer(JsonElement? n)
+        {
+            if (n is not { ValueKind: JsonValueKind.Object } e) return false;
+            if (Str(e, "type") == "NFC") return true;
+            throw Bad($"normalizer {Short(e)} is not supported with the ByteLevel decoder (expected NFC or null)");
+        }
+
+        /// <summary>The split regex of <c>Sequence [Split(Regex, Isolated), ByteLevel(use_regex false)]</c> (Qwen2's structure).</summary>
+        string CheckByteLevelPreTokenizer(JsonElement? p)
+        {
+            const string expected = "(expected Sequence [Split(Regex, Isolated), ByteLevel(add_prefix_space false, use_regex false)])";
+            if (p is not { ValueKind: JsonValueKind.Object } e) throw Bad($"pre_tokenizer is null; {expected}");
+            bool NoPrefix(JsonElement b) => !(b.TryGetProperty("add_prefix_space", out var a) && a.ValueKind == JsonValueKind.True);
+            bool UsesRegex(JsonElement b) => !(b.TryGetProperty("use_regex", out var u) && u.ValueKind == JsonValueKind.False);
+            if (Str(e, "type") == "Sequence" && e.TryGetProperty("pretokenizers", out var list) && list.ValueKind == JsonValueKind.Array &&
+                list.GetArrayLength() == 2 && Str(list[0], "type") == "Split" && Str(list[0], "behavior") == "Isolated" &&
+                !(list[0].TryGetProperty("invert", out var inv) && inv.ValueKind == JsonValueKind.True) &&
+                list[0].TryGetProperty("pattern", out var pat) && Str(pat, "Regex") is { } regex &&
+                Str(list[1], "type") == "ByteLevel" && NoPrefix(list[1]) && !UsesRegex(list[1]))
+                return regex;
+            throw Bad($"pre_tokenizer {Short(e)} is not supported {expected}");
+        }
+
         static bool IsReplace(JsonElement e, string from, string to) =>
             Str(e, "type") == "Replace" && e.TryGetProperty("pattern", out var p) && Str(p, "String") == from && Str(e, "content") == to;
 
@@ -278,6 +324,13 @@ static class HfTokenizerJsonReader
             e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
         static string Short(JsonElement e) { var s = e.GetRawText(); return s.Length > 200 ? s[..200] + "…" : s; }
+
+        void RequireNullOrEmpty(ref Utf8JsonReader r, string what)
+        {
+            // Qwen2's tokenizer.json spells "no prefix" as "", Gemma's as null.
+            if (r.TokenType == JsonTokenType.String && r.ValueTextEquals(""u8)) return;
+            if (r.TokenType != JsonTokenType.Null) throw Bad($"{what} must be null or \"\" (found {r.TokenType})");
+        }
 
         void RequireNull(ref Utf8JsonReader r, string what)
         {

@@ -1,4 +1,6 @@
 using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
 
 namespace PureVlm.Tokenization;
 
@@ -21,7 +23,11 @@ public enum TokenizerFormat
 /// one. SentencePiece USER_DEFINED pieces are then cut out of the normalized chunk, and each stretch left is BPE (by
 /// piece score for .model, by merge rank for .json); characters without a piece become <c>&lt;0xNN&gt;</c> byte pieces.
 /// Never adds bos/eos. A lone UTF-16 surrogate is encoded as U+FFFD (as a UTF-8 encoder would replace it). Instances
-/// are immutable and thread-safe.
+/// are immutable and thread-safe. A byte-level tokenizer.json (Qwen2's, Molmo's) cuts its added tokens the same way,
+/// then encodes each chunk with Microsoft.ML.Tokenizers' byte-level BPE under the file's split regex (exact on the cases
+/// of tests/data/tokenizer-cases/molmo-tiny-bpe.json); its pieces decode to the UTF-8 bytes they spell. Its NFC
+/// normalizer is asked of <see cref="string.Normalize()"/>, which under InvariantGlobalization changes only ASCII
+/// (i.e. nothing): already-composed text, nearly all typed text, is exact; decomposed text is encoded as written.
 /// </summary>
 public sealed class SentencePieceTokenizer
 {
@@ -35,6 +41,10 @@ public sealed class SentencePieceTokenizer
     readonly bool _dummyPrefix;
     readonly bool[] _special;
     readonly string _unkSurface;
+    // Byte-level tokenizer.json only: the encoder of each chunk between added tokens, NFC first or not, and each piece's bytes.
+    readonly BpeTokenizer? _byteLevel;
+    readonly bool _nfc;
+    readonly byte[]?[]? _pieceBytes;
 
     /// <summary>The format the tokenizer was loaded from.</summary>
     public TokenizerFormat Format { get; }
@@ -50,8 +60,12 @@ public sealed class SentencePieceTokenizer
     public int UnkId { get; }
 
     SentencePieceTokenizer(TokenizerFormat format, Vocabulary vocab, TokenTrie addedTokens, TokenTrie userDefined, Bpe bpe,
-        bool escapeSpaces, bool dummyPrefix, bool[] special, string unkSurface, int bos, int eos, int pad, int unk)
+        bool escapeSpaces, bool dummyPrefix, bool[] special, string unkSurface, int bos, int eos, int pad, int unk,
+        BpeTokenizer? byteLevel = null, bool nfc = false)
     {
+        (_byteLevel, _nfc) = (byteLevel, nfc);
+        if (byteLevel != null)
+            _pieceBytes = vocab.Pieces.Select((piece, id) => vocab.Kinds[id] == PieceKind.Normal ? ByteLevelAlphabet.Bytes(piece) : null).ToArray();
         (Format, _vocab, _addedTokens, _userDefined, _bpe) = (format, vocab, addedTokens, userDefined, bpe);
         (_escapeSpaces, _dummyPrefix, _special, _unkSurface) = (escapeSpaces, dummyPrefix, special, unkSurface);
         (BosId, EosId, PadId, UnkId) = (bos, eos, pad, unk);
@@ -119,7 +133,23 @@ public sealed class SentencePieceTokenizer
         }
         int IdOf(string piece) => vocab.PieceToId.TryGetValue(piece, out int id) ? id : -1;
         return new SentencePieceTokenizer(TokenizerFormat.HuggingFaceJson, vocab, trie, new TokenTrie(), new RankBpe(vocab, m.Merges, m.ByteFallback, m.UnkId, m.FuseUnk),
-            m.EscapeSpaces, dummyPrefix: false, special, m.UnkId >= 0 ? m.Pieces[m.UnkId] : "", IdOf("<bos>"), IdOf("<eos>"), IdOf("<pad>"), m.UnkId);
+            m.EscapeSpaces, dummyPrefix: false, special, m.UnkId >= 0 ? m.Pieces[m.UnkId] : "", IdOf("<bos>"), IdOf("<eos>"), IdOf("<pad>"), m.UnkId,
+            m.ByteLevel ? ByteLevelEncoder(m, file) : null, m.Nfc);
+    }
+
+    /// <summary>Microsoft.ML.Tokenizers' byte-level BPE over the file's vocabulary (added tokens excluded: they are cut out before) and merges.</summary>
+    static BpeTokenizer ByteLevelEncoder(HfTokenizerJsonReader.Model m, string file)
+    {
+        var added = m.AddedTokens.Select(t => t.Id).ToHashSet();
+        Regex split;
+        try { split = new Regex(m.SplitPattern!, RegexOptions.Compiled | RegexOptions.CultureInvariant); }
+        catch (ArgumentException e) { throw new InvalidTokenizerException($"{file}: pre_tokenizer regex is not valid for .NET: {e.Message}", e); }
+        return BpeTokenizer.Create(new BpeOptions(m.PieceToId.Where(p => !added.Contains(p.Value)))
+        {
+            Merges = m.Merges.Select(x => m.Pieces[x.Result][..x.LeftLength] + " " + m.Pieces[x.Result][x.LeftLength..]),
+            ByteLevel = true,
+            PreTokenizer = new RegexPreTokenizer(split, null),
+        });
     }
 
     /// <summary>Token ids of <paramref name="text"/>, without bos/eos.</summary>
@@ -164,7 +194,12 @@ public sealed class SentencePieceTokenizer
     {
         // An empty chunk gives nothing, not a lone dummy prefix: SentencePiece encodes "" as no pieces.
         if (text.IsEmpty) return;
-        if (normalized) _bpe.Encode(text, ids, work);
+        if (_byteLevel != null)
+        {
+            string chunk = text.ToString();
+            ids.AddRange(_byteLevel.EncodeToIds(_nfc ? chunk.Normalize(NormalizationForm.FormC) : chunk));
+        }
+        else if (normalized) _bpe.Encode(text, ids, work);
         else EncodeCutting(Normalize(text), normalized: true, ids, work);
     }
 
@@ -239,6 +274,9 @@ public sealed class SentencePieceTokenizer
     // Ids come from callers and from files (e.g. a trace's input_ids), so a bad one is an input error like any other.
     int CheckId(int id) => (uint)id < (uint)_vocab.Pieces.Length ? id
         : throw new Prompts.InvalidPromptException($"token id {id} is outside the vocabulary (0..{_vocab.Pieces.Length - 1})");
+
+    /// <summary>The UTF-8 bytes a byte-level piece spells, or null for an added token or a tokenizer that is not byte-level (used by <see cref="StreamingDecoder"/>).</summary>
+    internal byte[]? BytesOf(int id) => _pieceBytes?[CheckId(id)];
 
     /// <summary>Byte value of a byte piece, or -1 (used by <see cref="StreamingDecoder"/>).</summary>
     internal int ByteOf(int id) => _vocab.ByteValue[CheckId(id)];

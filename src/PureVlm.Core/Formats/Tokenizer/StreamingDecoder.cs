@@ -13,7 +13,7 @@ public sealed class StreamingDecoder
     readonly SentencePieceTokenizer _tokenizer;
     readonly bool _skipSpecial;
     readonly bool _errorPerByte;
-    readonly byte[] _pending = new byte[4];
+    byte[] _pending = new byte[16]; // bytes of an unfinished character, and a byte-level piece's bytes being decoded
     int _pendingCount;
     bool _atStart = true;
     readonly StringBuilder _text = new();
@@ -51,6 +51,14 @@ public sealed class StreamingDecoder
         bool atStart = _atStart;
         // Every piece but a control piece shows something (a byte piece at the latest when the next piece flushes it).
         _atStart &= _tokenizer.IsControl(id);
+        if (_tokenizer.BytesOf(id) is { } bytes)
+        {
+            if (_pendingCount + bytes.Length > _pending.Length) Array.Resize(ref _pending, 2 * (_pendingCount + bytes.Length));
+            bytes.CopyTo(_pending, _pendingCount);
+            _pendingCount += bytes.Length;
+            DecodePending(final: false, text);
+            return;
+        }
         int b = _tokenizer.ByteOf(id);
         if (b >= 0)
         {
