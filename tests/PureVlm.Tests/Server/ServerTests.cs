@@ -146,6 +146,7 @@ public class ServerTests(ServerFixture fixture) : IClassFixture<ServerFixture>
         { """{"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "IMAGE"}}]}]}""", "model", "model_not_found" },
         { """{"max_tokens": 0, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "IMAGE"}}]}]}""", "max_tokens", "" },
         { """{"messages": [{"role": "user", "content": [{"type": "text", "text": "LONG"}, {"type": "image_url", "image_url": {"url": "IMAGE"}}]}]}""", "messages", "context_length_exceeded" },
+        { """{"messages": [{"role": "user", "content": [{"type": "text", "text": "<image> caption en"}, {"type": "image_url", "image_url": {"url": "IMAGE"}}]}]}""", "messages", "invalid_prompt" },
     };
 
     [Theory(Timeout = 60_000)]
