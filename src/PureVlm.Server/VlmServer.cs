@@ -162,6 +162,8 @@ public sealed class VlmServer : IAsyncDisposable
         Prompts.InvalidPromptException p => ApiException.BadRequest(p.Message, "messages", "invalid_prompt"),
         Formats.Images.InvalidImageException i => ApiException.BadRequest($"the image could not be decoded: {i.Message}", "image_url", "invalid_image"),
         ArgumentException a => ApiException.BadRequest(a.Message.ReplaceLineEndings(" ")),
+        // The library's input errors; a request names no files, so at request time these are about what it sent.
+        PureVlmException p => ApiException.BadRequest(p.Message.ReplaceLineEndings(" ")),
         _ => null,
     };
 
