@@ -36,7 +36,7 @@ public class TokenizerBenchmarks
     [Benchmark]
     public int[] Encode_100KB_spm_tiny_model() => _spmTiny.Encode(_text);
 
-    static string RepoRoot()
+    internal static string RepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "PureVlm.sln"))) return dir.FullName;

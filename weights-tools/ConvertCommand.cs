@@ -8,23 +8,26 @@ namespace PureVlm.WeightsTools;
 public static class ConvertCommand
 {
     const string Usage = """
-        usage: weights-tools convert --in DIR_OR_FILE --out DIR --dtype f32|bf16|f16
+        usage: weights-tools convert --in DIR_OR_FILE [--revision REV] --out DIR --dtype f32|bf16|f16
 
         Rewrites every float tensor (F32, BF16, F16, F64) in the target dtype (BF16 and F16 round to nearest
         even, as PyTorch); integer and bool tensors are copied. Keeps the shard layout and file names, rewrites
         model.safetensors.index.json with the new total_size, copies config, preprocessor and tokenizer files
         (setting torch_dtype in config.json). Streams tensor by tensor in chunks. The input is
         never modified: --out must not hold any input file.
+        A checkpoint folder may also be given as a Hugging Face repo id (google/paligemma2-3b-pt-224), found offline
+        in the local hub cache (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub) at --revision REV
+        (a branch, tag or commit; default main).
         """;
 
     /// <summary>Runs the command; see <see cref="Usage"/>.</summary>
     public static int Run(string[] args, TextWriter stdout)
     {
-        var o = new Options(args, "--in", "--out", "--dtype");
+        var o = new Options(args, "--in", "--revision", "--out", "--dtype");
         if (o.Help) { stdout.WriteLine(Usage); return 0; }
         if (o.Positional.Count != 0) throw new UsageException($"unexpected argument '{o.Positional[0]}'");
-        string input = o.Require("--in"), output = o.Require("--out");
-        var dtype = FloatEncoding.ParseTarget(o.Require("--dtype"));
+        var dtype = FloatEncoding.ParseTarget(o.Require("--dtype")); // a usage error before looking for the input
+        string input = o.Model(o.Require("--in")), output = o.Require("--out");
         var (tensors, bytes) = Convert(input, output, dtype);
         stdout.WriteLine($"wrote {tensors} tensors, {bytes} bytes of {dtype.Name()} checkpoint to {output}");
         return 0;

@@ -5,7 +5,9 @@ namespace PureVlm.WeightsTools;
 
 /// <summary>
 /// The sizes of a LLaVA-1.5 checkpoint (CLIP ViT vision tower + two-layer GELU projector + LLaMA decoder) and the
-/// tensors and config.json of its Hugging Face layout (llava-hf, transformers &lt; 4.52 names).
+/// tensors and config.json of its Hugging Face layout (llava-hf, transformers &lt; 4.52 names). With
+/// <see cref="VideoFrames"/> set it is Video-LLaVA's (LanguageBind/Video-LLaVA-7B-hf): two CLIP towers of these sizes,
+/// <c>image_tower</c> and <c>video_tower</c>, sharing the projector.
 /// </summary>
 /// <param name="VisionProjectionDim">CLIP's <c>projection_dim</c>: written to config.json only (LLaVA has no CLIP projection head).</param>
 /// <param name="Vocab">Embedding and lm_head rows (the text vocabulary padded, 32064 for 32000 pieces + 2 added tokens).</param>
@@ -19,32 +21,40 @@ public sealed record LlavaArch(
     public static readonly LlavaArch Llava15_7b = new("llava-1.5-7b", 336, 14, 1024, 24, 16, 4096, 768,
         4096, 32, 32, 32, 128, 11008, 32064, 32000, 32001, 4096);
 
+    /// <summary>
+    /// CLIP ViT-L/14 at 224 px (twice) + Vicuna-7B v1.5 (LanguageBind/Video-LLaVA-7B-hf): &lt;image&gt; 32000,
+    /// &lt;video&gt; 32001, &lt;pad&gt; 32002, 8 frames of 257 tokens.
+    /// </summary>
+    public static readonly LlavaArch VideoLlava7b = new("video-llava-7b", 224, 14, 1024, 24, 16, 4096, 768,
+        4096, 32, 32, 32, 128, 11008, 32064, 32000, 32002, 4096) { VideoTokenIndex = 32001, VideoFrames = 8 };
+
     /// <summary>The LLaVA architectures synth knows, by CLI name.</summary>
     public static readonly IReadOnlyDictionary<string, LlavaArch> Sizes = new Dictionary<string, LlavaArch>
     {
         ["llava-1.5-7b"] = Llava15_7b,
+        ["video-llava-7b"] = VideoLlava7b,
     };
+
+    /// <summary>Video-LLaVA's <c>video_token_index</c> (unused when <see cref="VideoFrames"/> is 0).</summary>
+    public int VideoTokenIndex { get; init; } = -1;
+    /// <summary>Frames per video for Video-LLaVA; 0 for LLaVA-1.5 (one tower, no videos).</summary>
+    public int VideoFrames { get; init; }
+
+    /// <summary>Video tokens per video: every token of every frame, (image_size / patch_size)² + 1 each.</summary>
+    public int VideoTokens => VideoFrames * (ImageTokens + 1);
 
     /// <summary>Image tokens per image: (image_size / patch_size)² (strategy "default" drops the class token).</summary>
     public int ImageTokens => (ImageSize / PatchSize) * (ImageSize / PatchSize);
 
     /// <summary>
-    /// Every tensor in the model's state_dict order (vision tower, projector, language model, lm_head). The CLIP
-    /// tower's post_layernorm is written, as in the hub checkpoint, though LLaVA never applies it.
+    /// Every tensor in the model's state_dict order (vision tower, or image and video towers; projector, language
+    /// model, lm_head). The CLIP tower's post_layernorm is written, as in the hub checkpoint, though LLaVA never applies it.
     /// </summary>
     public override IEnumerable<SynthTensor> Tensors()
     {
-        const string v = "vision_tower.vision_model.";
-        long dv = VisionHidden, iv = VisionIntermediate, dt = TextHidden, it = TextIntermediate;
-        yield return new(v + "embeddings.class_embedding", [dv], Init.SmallNormal);
-        yield return new(v + "embeddings.patch_embedding.weight", [dv, 3, PatchSize, PatchSize], Init.SmallNormal);
-        yield return new(v + "embeddings.position_embedding.weight", [ImageTokens + 1, dv], Init.SmallNormal);
-        yield return new(v + "pre_layrnorm.weight", [dv], Init.NearOne);
-        yield return new(v + "pre_layrnorm.bias", [dv], Init.SmallNormal);
-        for (int l = 0; l < VisionLayers; l++)
-            foreach (var t in VitEncoderLayer($"{v}encoder.layers.{l}.", dv, iv)) yield return t;
-        yield return new(v + "post_layernorm.weight", [dv], Init.NearOne);
-        yield return new(v + "post_layernorm.bias", [dv], Init.SmallNormal);
+        long dv = VisionHidden, dt = TextHidden, it = TextIntermediate;
+        var towers = VideoFrames > 0 ? ClipTower("image_tower.vision_model.").Concat(ClipTower("video_tower.vision_model.")) : ClipTower("vision_tower.vision_model.");
+        foreach (var t in towers) yield return t;
         yield return new("multi_modal_projector.linear_1.weight", [dt, dv], Init.SmallNormal);
         yield return new("multi_modal_projector.linear_1.bias", [dt], Init.SmallNormal);
         yield return new("multi_modal_projector.linear_2.weight", [dt, dt], Init.SmallNormal);
@@ -56,6 +66,21 @@ public sealed record LlavaArch(
             foreach (var t in DecoderLayer($"{m}layers.{l}.", dt, Heads, KvHeads, HeadDim, it, Init.NearOne)) yield return t;
         yield return new(m + "norm.weight", [dt], Init.NearOne);
         yield return new("language_model.lm_head.weight", [Vocab, dt], Init.SmallNormal);
+    }
+
+    /// <summary>One CLIP vision tower's tensors under <paramref name="v"/> (ending with a dot).</summary>
+    IEnumerable<SynthTensor> ClipTower(string v)
+    {
+        long dv = VisionHidden, iv = VisionIntermediate;
+        yield return new(v + "embeddings.class_embedding", [dv], Init.SmallNormal);
+        yield return new(v + "embeddings.patch_embedding.weight", [dv, 3, PatchSize, PatchSize], Init.SmallNormal);
+        yield return new(v + "embeddings.position_embedding.weight", [ImageTokens + 1, dv], Init.SmallNormal);
+        yield return new(v + "pre_layrnorm.weight", [dv], Init.NearOne);
+        yield return new(v + "pre_layrnorm.bias", [dv], Init.SmallNormal);
+        for (int l = 0; l < VisionLayers; l++)
+            foreach (var t in VitEncoderLayer($"{v}encoder.layers.{l}.", dv, iv)) yield return t;
+        yield return new(v + "post_layernorm.weight", [dv], Init.NearOne);
+        yield return new(v + "post_layernorm.bias", [dv], Init.SmallNormal);
     }
 
     /// <summary>
@@ -113,10 +138,10 @@ public sealed record LlavaArch(
             ["vocab_size"] = 32000,
             ["torch_dtype"] = torchDtype,
         };
-        return new JsonObject
+        var config = new JsonObject
         {
-            ["architectures"] = new JsonArray("LlavaForConditionalGeneration"),
-            ["model_type"] = "llava",
+            ["architectures"] = new JsonArray(VideoFrames > 0 ? "VideoLlavaForConditionalGeneration" : "LlavaForConditionalGeneration"),
+            ["model_type"] = VideoFrames > 0 ? "video_llava" : "llava",
             ["ignore_index"] = -100,
             ["image_token_index"] = ImageTokenIndex,
             ["pad_token_id"] = PadTokenId,
@@ -132,6 +157,12 @@ public sealed record LlavaArch(
             ["torch_dtype"] = torchDtype,
             ["transformers_version"] = "4.46.3",
         };
+        if (VideoFrames > 0)
+        {
+            config["video_token_index"] = VideoTokenIndex;
+            config["video_seq_length"] = VideoTokens;
+        }
+        return config;
     }
 
     /// <summary>preprocessor_config.json of the hub checkpoint (CLIPImageProcessor: shortest edge, centre crop, bicubic, CLIP mean/std).</summary>
@@ -144,9 +175,9 @@ public sealed record LlavaArch(
         ["do_rescale"] = true,
         ["do_resize"] = true,
         ["image_mean"] = new JsonArray(0.48145466, 0.4578275, 0.40821073),
-        ["image_processor_type"] = "CLIPImageProcessor",
+        ["image_processor_type"] = VideoFrames > 0 ? "VideoLlavaImageProcessor" : "CLIPImageProcessor",
         ["image_std"] = new JsonArray(0.26862954, 0.26130258, 0.27577711),
-        ["processor_class"] = "LlavaProcessor",
+        ["processor_class"] = VideoFrames > 0 ? "VideoLlavaProcessor" : "LlavaProcessor",
         ["resample"] = 3,
         ["rescale_factor"] = 1.0 / 255,
         ["size"] = new JsonObject { ["shortest_edge"] = ImageSize },

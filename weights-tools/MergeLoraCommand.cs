@@ -9,13 +9,16 @@ namespace PureVlm.WeightsTools;
 public static class MergeLoraCommand
 {
     const string Usage = """
-        usage: weights-tools merge-lora --model DIR --lora DIR [--lora DIR ...] --out DIR
+        usage: weights-tools merge-lora --model DIR [--revision REV] --lora DIR [--lora DIR ...] --out DIR
 
         Writes the base checkpoint with every PEFT LoRA adapter merged in: W' = W + scale · lora_B · lora_A for each
         adapted Linear (several adapters add up), computed in float32 and rounded back to the base tensor's dtype
         (round to nearest even). Tensor names, dtypes, shapes, shard files and the index stay as in the base;
         config, preprocessor and tokenizer files are copied. Streams row block by row block. Neither the base nor
         the adapters are modified: --out must be a different directory.
+        A checkpoint folder may also be given as a Hugging Face repo id (google/paligemma2-3b-pt-224), found offline
+        in the local hub cache (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub) at --revision REV
+        (a branch, tag or commit; default main).
         """;
 
     /// <summary>Runs the command; see <see cref="Usage"/>.</summary>
@@ -30,10 +33,10 @@ public static class MergeLoraCommand
             if (i + 1 >= args.Length) throw new UsageException("option '--lora' needs a value");
             loras.Add(args[++i]);
         }
-        var o = new Options(rest.ToArray(), "--model", "--out");
+        var o = new Options(rest.ToArray(), "--model", "--revision", "--out");
         if (o.Help) { stdout.WriteLine(Usage); return 0; }
         if (o.Positional.Count != 0) throw new UsageException($"unexpected argument '{o.Positional[0]}'");
-        string model = o.Require("--model"), output = o.Require("--out");
+        string model = o.Model(o.Require("--model")), output = o.Require("--out");
         if (loras.Count == 0) throw new UsageException("missing --lora");
         var (tensors, merged) = Merge(model, loras, output);
         stdout.WriteLine($"merged {loras.Count} adapter(s) into {merged} of {tensors} tensors, wrote {output}");

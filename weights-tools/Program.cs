@@ -40,7 +40,7 @@ public static class Program
             stderr.WriteLine($"weights-tools {args[0]}: {OneLine(e)} (see weights-tools {args[0]} --help)");
             return 2;
         }
-        catch (Exception e) when (e is InvalidModelFileException or IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException or System.Text.Json.JsonException)
+        catch (Exception e) when (e is PureVlmException or IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException or System.Text.Json.JsonException)
         {
             stderr.WriteLine($"weights-tools {args[0]}: {OneLine(e)}");
             return 1;
@@ -80,6 +80,12 @@ sealed class Options
     public string? Get(string name) => _values.GetValueOrDefault(name);
 
     public string Require(string name) => Get(name) ?? throw new UsageException($"missing {name}");
+
+    /// <summary>
+    /// The checkpoint <paramref name="path"/> names, with <c>--revision</c>: a .safetensors file or model folder as
+    /// given, else a Hugging Face repo id's snapshot in the local hub cache (<see cref="HfCache.ResolveModel"/>).
+    /// </summary>
+    public string Model(string path) => File.Exists(path) && Get("--revision") == null ? path : HfCache.ResolveModel(path, Get("--revision"));
 
     public long GetLong(string name, long fallback, long min)
     {

@@ -14,7 +14,8 @@ using PureVlm.Segmentation;
 namespace PureVlm;
 
 /// <summary>
-/// A vision-language checkpoint (PaliGemma, LLaVA, Gemma 3) ready to answer questions about images: weights (memory-mapped),
+/// A vision-language checkpoint (PaliGemma, LLaVA, Video-LLaVA, Gemma 3) ready to answer questions about images (and,
+/// for a model with a video tower, videos): weights (memory-mapped),
 /// tokenizer, image preprocessor and prompt format of one model directory. Thread-safe: concurrent requests each get their own KV cache.
 /// </summary>
 /// <example>
@@ -72,13 +73,14 @@ public sealed class VlmModel : IDisposable
     /// Loads a vision-language model directory (config.json, safetensors, tokenizer, optional preprocessor_config.json);
     /// null loads <see cref="DefaultModelPath"/>. <paramref name="progress"/> receives short status lines.
     /// <paramref name="segmentationDecoder"/> is the <c>vae-oid.npz</c> that turns <c>&lt;segNNN&gt;</c> codes into masks;
-    /// null takes <c>vae-oid.npz</c> from the model directory when it is there.
+    /// null takes <c>vae-oid.npz</c> from the model directory when it is there. <paramref name="directory"/> may also be a
+    /// Hugging Face repo id (<c>google/paligemma2-3b-pt-224</c>), found offline in the local hub cache at
+    /// <paramref name="revision"/> (default <c>main</c>; see <see cref="HfCache.ResolveModel"/>).
     /// </summary>
-    public static VlmModel Load(string? directory = null, Action<string>? progress = null, string? segmentationDecoder = null)
+    public static VlmModel Load(string? directory = null, Action<string>? progress = null, string? segmentationDecoder = null, string? revision = null)
     {
         var clock = Stopwatch.StartNew();
-        directory = Path.GetFullPath(directory ?? DefaultModelPath);
-        if (!System.IO.Directory.Exists(directory)) throw new InvalidModelFileException($"{directory}: model directory not found");
+        directory = HfCache.ResolveModel(directory ?? DefaultModelPath, revision);
         string configPath = Path.Combine(directory, "config.json");
         if (!File.Exists(configPath)) throw new InvalidModelFileException($"{directory}: no config.json (expected a Hugging Face model directory)");
         progress?.Invoke("reading config and mapping weights");
@@ -86,7 +88,7 @@ public sealed class VlmModel : IDisposable
         try
         {
             if (model.VisionLanguage == null)
-                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma, llava or gemma3)");
+                throw new ModelConfigException($"{configPath}: model_type '{model.Config.ModelType}' is a text-only model; VlmModel needs a vision-language checkpoint (model_type paligemma, llava, video_llava or gemma3)");
             progress?.Invoke("loading tokenizer");
             var tokenizer = LoadTokenizer(directory);
             CheckTokenizerFits(tokenizer, model.Config, ModelFamilies.PromptFormat(model.VisionLanguage).ImageToken, directory);
@@ -121,6 +123,10 @@ public sealed class VlmModel : IDisposable
             throw new ModelConfigException($"{directory}: the tokenizer has no {imageToken} token (config.json's image_token_index is {config.ImageTokenIndex})");
         if (imageId != config.ImageTokenIndex)
             throw new ModelConfigException($"{directory}: config.json's image_token_index is {config.ImageTokenIndex}, the tokenizer's {imageToken} token is {imageId}");
+        if (config.VideoLlava is { } video && !(tokenizer.TryGetId("<video>", out int videoId) && videoId == video.VideoTokenIndex))
+            throw new ModelConfigException(tokenizer.TryGetId("<video>", out videoId)
+                ? $"{directory}: config.json's video_token_index is {video.VideoTokenIndex}, the tokenizer's <video> token is {videoId}"
+                : $"{directory}: the tokenizer has no <video> token (config.json's video_token_index is {video.VideoTokenIndex})");
     }
 
     /// <summary>
@@ -138,6 +144,22 @@ public sealed class VlmModel : IDisposable
 
     /// <summary>The ids the model sees for a prompt about <paramref name="images"/> images, as the family's processor builds them.</summary>
     public int[] PromptIds(string prompt, int images = 1) => PromptFormat.Build(Tokenizer, prompt, images);
+
+    /// <summary>The ids the model sees for a prompt about images and videos in the order of <paramref name="media"/>.</summary>
+    public int[] PromptIds(string prompt, IReadOnlyList<MediaKind> media) => PromptFormat.Build(Tokenizer, prompt, media);
+
+    /// <summary>Frames one video is sampled to, or 0 for a model without a video tower.</summary>
+    public int FramesPerVideo => (VisionLanguage as IVideoLanguageModel)?.FramesPerVideo ?? 0;
+
+    /// <summary>
+    /// A video for this model from a folder of frames or an animated GIF, sampled to <see cref="FramesPerVideo"/> frames
+    /// (see <see cref="VideoLoader"/>).
+    /// </summary>
+    public MediaInput LoadVideo(string path)
+    {
+        if (FramesPerVideo == 0) throw new ArgumentException($"{Directory}: this model ({Loaded.Config.ModelType}) has no video tower; give images", nameof(path));
+        return MediaInput.Video(VideoLoader.Load(path, FramesPerVideo), Path.GetFullPath(path));
+    }
 
     /// <summary>
     /// The ids the model sees for a chat in HF's message format, rendered by the family's chat template (its image parts
@@ -158,7 +180,7 @@ public sealed class VlmModel : IDisposable
         ArgumentNullException.ThrowIfNull(messages);
         int parts = ChatMessage.CountImages(messages);
         if (parts != images.Count) throw new ArgumentException($"the messages have {parts} image parts for {images.Count} images; give one image per part", nameof(images));
-        var request = new Request(this, images, () => PromptIds(messages), options ?? new GenerationOptions());
+        var request = new Request(this, images.Select(MediaInput.Image).ToList(), () => PromptIds(messages), options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -178,9 +200,17 @@ public sealed class VlmModel : IDisposable
     /// Answers <paramref name="prompt"/> about several images, in order (LLaVA: one <c>&lt;image&gt;</c> marker per image in the
     /// prompt, or none to put them first). Boxes in the answer are in pixels of the first image.
     /// </summary>
-    public GenerationResult Generate(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
+    public GenerationResult Generate(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default) =>
+        Generate(images.Select(MediaInput.Image).ToList(), prompt, options, onText, cancel);
+
+    /// <summary>
+    /// Answers <paramref name="prompt"/> about images and videos, in order (Video-LLaVA: one <c>&lt;image&gt;</c> or
+    /// <c>&lt;video&gt;</c> marker per input in the prompt, or none to put them first). Boxes in the answer are in pixels
+    /// of the first input's first frame.
+    /// </summary>
+    public GenerationResult Generate(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null, Action<string>? onText = null, CancellationToken cancel = default)
     {
-        var request = new Request(this, images, () => PromptIds(prompt, images.Count), options ?? new GenerationOptions());
+        var request = new Request(this, media, () => PromptIds(prompt, media.Select(m => m.Kind).ToList()), options ?? new GenerationOptions());
         foreach (var piece in request.Run(cancel)) onText?.Invoke(piece);
         return request.Result();
     }
@@ -194,10 +224,15 @@ public sealed class VlmModel : IDisposable
         GenerateStreaming([image], prompt, options, cancel);
 
     /// <summary>Streams the answer about several images (see <see cref="Generate(IReadOnlyList{RgbImage}, string, GenerationOptions?, Action{string}?, CancellationToken)"/>).</summary>
-    public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null,
+    public IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<RgbImage> images, string prompt, GenerationOptions? options = null,
+        CancellationToken cancel = default) =>
+        GenerateStreaming(images.Select(MediaInput.Image).ToList(), prompt, options, cancel);
+
+    /// <summary>Streams the answer about images and videos (see <see cref="Generate(IReadOnlyList{MediaInput}, string, GenerationOptions?, Action{string}?, CancellationToken)"/>).</summary>
+    public async IAsyncEnumerable<string> GenerateStreaming(IReadOnlyList<MediaInput> media, string prompt, GenerationOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancel = default)
     {
-        var request = new Request(this, images, () => PromptIds(prompt, images.Count), options ?? new GenerationOptions());
+        var request = new Request(this, media, () => PromptIds(prompt, media.Select(m => m.Kind).ToList()), options ?? new GenerationOptions());
         using var steps = request.Run(cancel).GetEnumerator();
         // Each step runs off the caller's context, so a UI thread awaiting this stays responsive.
         Func<bool> next = steps.MoveNext; // one delegate for the whole answer, not one per token
@@ -227,8 +262,13 @@ public sealed class VlmModel : IDisposable
         if (Interlocked.Decrement(ref _leases) == 0) Loaded.Dispose();
     }
 
+    /// <summary>The features of one input: an image's, or a video's frames' (which must be <see cref="FramesPerVideo"/>).</summary>
+    internal float[] Encode(InferenceSession session, MediaInput input) => input.Kind == MediaKind.Image
+        ? session.EncodeImage(Preprocessor.PixelValues(input.Frames[0]))
+        : session.EncodeVideo(Preprocessor.VideoPixelValues(input.Frames));
+
     /// <summary>One request: prompt ids (built when it runs), image encode, prefill, decode, with timings and the parsed answer.</summary>
-    sealed class Request(VlmModel owner, IReadOnlyList<RgbImage> images, Func<int[]> promptIds, GenerationOptions options)
+    sealed class Request(VlmModel owner, IReadOnlyList<MediaInput> media, Func<int[]> promptIds, GenerationOptions options)
     {
         readonly List<AnswerToken> _tokens = new();
         readonly System.Text.StringBuilder _text = new();
@@ -248,7 +288,7 @@ public sealed class VlmModel : IDisposable
 
         IEnumerable<string> Generate(CancellationToken cancel)
         {
-            if (images.Count == 0) throw new ArgumentException("a request needs at least one image", nameof(images));
+            if (media.Count == 0) throw new ArgumentException("a request needs at least one image or video", nameof(media));
             var ids = promptIds();
             _promptLength = ids.Length;
             var session = owner.Loaded.CreateSession(new SessionOptions
@@ -258,9 +298,8 @@ public sealed class VlmModel : IDisposable
             });
             session.EnsureRoom(ids.Length, options.MaxNewTokens);
             var clock = Stopwatch.StartNew();
-            // Each image's features in order: they fill the image-token rows in prompt order.
-            var features = images.Count == 1 ? session.EncodeImage(owner.Preprocessor.PixelValues(images[0]))
-                : images.SelectMany(image => session.EncodeImage(owner.Preprocessor.PixelValues(image))).ToArray();
+            // Each input's features in order: they fill the image- and video-token rows in prompt order.
+            var features = media.Count == 1 ? owner.Encode(session, media[0]) : media.SelectMany(m => owner.Encode(session, m)).ToArray();
             _encode = clock.Elapsed.TotalSeconds;
             var decoder = owner.Tokenizer.CreateStreamingDecoder();
             var eos = owner.Loaded.Config.EosTokenIds;
@@ -288,7 +327,7 @@ public sealed class VlmModel : IDisposable
         public GenerationResult Result()
         {
             string text = _text.ToString();
-            int width = images[0].Width, height = images[0].Height;
+            int width = media[0].Frames[0].Width, height = media[0].Frames[0].Height;
             var segments = owner.PromptFormat.ParseSegments(text, width, height);
             if (owner.SegmentationDecoder is { } decoder && segments.Count > 0)
             {

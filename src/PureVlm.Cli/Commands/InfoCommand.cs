@@ -1,4 +1,5 @@
 using System.Globalization;
+using PureVlm.Models;
 using PureVlm.Runtime;
 using PureVlm.Tensors;
 
@@ -6,22 +7,23 @@ namespace PureVlm.Cli.Commands;
 
 static class InfoCommand
 {
-    const string Help = """
-        usage: purevlm info [--model DIR] [--layers]
+    const string Help = $$"""
+        usage: purevlm info [--model DIR|ID [--revision REV]] [--layers]
 
         Prints the architecture (from config.json), the weights' dtypes, the parameter count and the memory
         of each part (vision tower, projector, language model, and lm_head when untied). Without --model, the
         embedded demo model.
 
+        {{CliModel.OptionsHelp}}
           --layers   also print the module tree: every tensor with its shape, dtype and parameter count
         """;
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("info", args, ["--model"], ["--layers"]);
+        var cl = new CommandLine("info", args, ["--model", "--revision"], ["--layers"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
-        string dir = Path.GetFullPath(cl.Get("--model") ?? VlmModel.DefaultModelPath);
+        string dir = CliModel.Directory(cl);
         using var model = LoadedModel.Load(dir);
         var c = model.Config;
         var o = Console.Out;
@@ -31,6 +33,8 @@ static class InfoCommand
         {
             var v = vlm.Vision;
             o.WriteLine($"vision     {v.ImageSize}x{v.ImageSize} px, patch {v.PatchSize} -> {vlm.ImageTokensPerImage} image tokens; hidden {v.HiddenSize}, {v.NumHiddenLayers} layers, {v.NumAttentionHeads} heads, mlp {v.IntermediateSize}");
+            if (vlm is IVideoLanguageModel video)
+                o.WriteLine($"video      {video.FramesPerVideo} frames x {video.VideoTokensPerFrame} tokens (class token kept) = {video.FramesPerVideo * video.VideoTokensPerFrame} video tokens; image_tower and video_tower share the vision config, each frame encoded independently (no temporal attention)");
         }
         if (c.Llava is { } l)
             o.WriteLine($"projector  linear_1, {l.ProjectorHiddenAct}, linear_2{(l.MultimodalProjectorBias ? ", with biases" : "")}; on vision hidden state {l.VisionFeatureLayer} (strategy {l.VisionFeatureSelectStrategy})");
@@ -70,6 +74,8 @@ static class InfoCommand
 
     static string Part(string name) =>
         name.Contains("vision_tower") ? "vision_tower" :
+        name.Contains("image_tower") ? "image_tower" :
+        name.Contains("video_tower") ? "video_tower" :
         name.Contains("multi_modal_projector") ? "projector" :
         name.Contains("lm_head") ? "lm_head" : "language_model";
 

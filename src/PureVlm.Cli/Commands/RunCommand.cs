@@ -2,22 +2,26 @@ using System.Globalization;
 using System.Text.Json;
 using PureVlm.Formats.Images;
 using PureVlm.Outputs;
+using PureVlm.Prompts;
 using PureVlm.Runtime;
 
 namespace PureVlm.Cli.Commands;
 
 static class RunCommand
 {
-    const string Help = """
-        usage: purevlm run [--model DIR] --image FILE [--image FILE ...] (--prompt TEXT [--system TEXT] | --messages FILE) [options]
+    const string Help = $$"""
+        usage: purevlm run [--model DIR|ID [--revision REV]] (--image FILE | --video PATH) [...] (--prompt TEXT [--system TEXT] | --messages FILE) [options]
 
-        Asks a vision-language model (PaliGemma, LLaVA, Gemma 3) about an image. The answer streams to stdout;
+        Asks a vision-language model (PaliGemma, LLaVA, Video-LLaVA, Gemma 3) about images or videos. The answer streams to stdout;
         loading progress and timings go to stderr. Without --model, the embedded demo model
         (paligemma-shapes) is used.
 
-          --model DIR          Hugging Face model directory (config.json, safetensors, tokenizer)
+        {{CliModel.OptionsHelp}}
           --image FILE         PNG, JPEG, BMP or GIF; repeat it for several images, in the order of the
                                prompt's <image> markers or the messages' image parts (LLaVA, Gemma 3)
+          --video PATH         Video-LLaVA: a folder of frame images (sorted by name) or an animated GIF,
+                               sampled uniformly to the model's frame count (frame floor(i * n / T));
+                               repeatable; the prompt's <image>/<video> markers give the order
           --prompt TEXT        PaliGemma: e.g. "caption en", "detect circle", "answer en what color is the circle?";
                                LLaVA, Gemma 3: the user's words, put into the model's chat template (images
                                first unless <image> markers place them)
@@ -42,15 +46,17 @@ static class RunCommand
     public static int Run(string[] args)
     {
         var cl = new CommandLine("run", args,
-            ["--model", "--image", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
+            ["--model", "--revision", "--image", "--video", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
              "--seg-decoder", "--convention", "--masks", .. ChatInput.Options], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         var imagePaths = cl.GetAll("--image");
-        if (imagePaths.Count == 0) cl.Require("--image");
+        var videoPaths = cl.GetAll("--video");
+        if (imagePaths.Count == 0 && videoPaths.Count == 0) throw new UsageException("--image or --video is required (see purevlm run --help)");
         string? prompt = cl.Get("--prompt");
         var messages = ChatInput.Messages(cl, prompt, imagePaths.Count);
         if (messages == null && prompt == null) throw new UsageException("--prompt TEXT or --messages FILE is required (see purevlm run --help)");
+        if (messages != null && videoPaths.Count > 0) throw new UsageException("--messages and --system take images; with --video give --prompt");
         var options = new GenerationOptions
         {
             MaxNewTokens = cl.Int("--max-tokens", 1, 1 << 20) ?? 64,
@@ -64,14 +70,15 @@ static class RunCommand
         string? annotate = cl.Get("--annotate");
         bool json = cl.Flag("--json");
 
-        var images = imagePaths.Select(ImageLoader.Load).ToList();
-        if (annotate != null && imagePaths.Any(path => Path.GetFullPath(annotate) == Path.GetFullPath(path)))
-            throw new UsageException($"--annotate {annotate} would overwrite an input image; choose another file");
-        using var model = CliModel.Load(cl.Get("--model"), cl.Get("--seg-decoder"));
+        if (annotate != null && imagePaths.Concat(videoPaths).Any(path => Path.GetFullPath(annotate) == Path.GetFullPath(path)))
+            throw new UsageException($"--annotate {annotate} would overwrite an input; choose another file");
+        using var model = CliModel.Load(cl, cl.Get("--seg-decoder"));
+        var media = MediaArgs.InPromptOrder(imagePaths, videoPaths, prompt)
+            .Select(m => m.Kind == MediaKind.Image ? MediaInput.Image(ImageLoader.Load(m.Path)) : model.LoadVideo(m.Path)).ToList();
         options = options with { Adapters = cl.GetAll("--lora").Select(dir => model.LoadAdapter(dir).Name).ToList() };
 
         Action<string>? stream = json ? null : piece => { Console.Out.Write(piece); Console.Out.Flush(); };
-        var result = messages != null ? model.Generate(images, messages, options, stream) : model.Generate(images, prompt!, options, stream);
+        var result = messages != null ? model.Generate(media.Select(m => m.Frames[0]).ToList(), messages, options, stream) : model.Generate(media, prompt!, options, stream);
         if (!json) Console.Out.WriteLine();
         var t = result.Timings;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -79,7 +86,7 @@ static class RunCommand
         if (json) Console.Out.WriteLine(ToJson(result, model.LoadSeconds));
         if (result.Segments.Count > 0 && model.SegmentationDecoder == null) Console.Error.WriteLine(SegmentOutput.NoDecoderNote);
         if (masks != null) Console.Error.WriteLine($"wrote {SegmentOutput.WriteMasks(masks, result.Segments)} mask(s) to {masks}");
-        if (annotate != null) Annotate(images[0], result.Detections, result.Segments, annotate);
+        if (annotate != null) Annotate(media[0].Frames[0], result.Detections, result.Segments, annotate);
         return 0;
     }
 

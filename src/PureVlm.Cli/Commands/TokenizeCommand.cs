@@ -53,7 +53,7 @@ public static class TokenizeCommand
             lineNumber++;
             string result;
             try { result = decode ? DecodeLine(tokenizer, line) : EncodeLine(tokenizer, line, addBos); }
-            catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or ArgumentException)
+            catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or ArgumentException or PureVlmException)
             {
                 return Fail(stderr, $"line {lineNumber}: {e.Message.ReplaceLineEndings(" ")}");
             }

@@ -3,6 +3,7 @@ using PureVlm.Adapters;
 using PureVlm.Formats;
 using PureVlm.Formats.Images;
 using PureVlm.Inspection;
+using PureVlm.Models;
 using PureVlm.Prompts;
 using PureVlm.Runtime;
 using PureVlm.Tensors;
@@ -11,8 +12,8 @@ namespace PureVlm.Cli.Commands;
 
 static class TraceCommand
 {
-    const string Help = """
-        usage: purevlm trace --model DIR [--weights FILE] [--image FILE | --pixel-values FILE]
+    const string Help = $$"""
+        usage: purevlm trace --model DIR|ID [--revision REV] [--weights FILE] [--image FILE | --video PATH | --pixel-values FILE]
                              (--prompt TEXT [--system TEXT] | --messages FILE | --input-ids IDS) [--generate N]
                              [--lora DIR] --out FILE.safetensors
 
@@ -21,14 +22,19 @@ static class TraceCommand
         logits, and each family's own stages), plus input_ids and position_ids, in the layout of the
         golden fixtures, for `purevlm diff`.
 
-          --model DIR          model directory (config.json + weights)
+        {{CliModel.OptionsHelp}}
           --weights FILE       weights file or directory to use instead of DIR's (e.g. model-bf16.safetensors)
           --image FILE         the image; its resized image is traced as image.resized and,
                                when the preprocessor centre-crops (CLIP), the crop as image.cropped
-          --pixel-values FILE  a safetensors file with a pixel_values tensor [1, 3, S, S]; skips preprocessing
+          --video PATH         Video-LLaVA: a folder of frames or an animated GIF, sampled to the model's frame
+                               count; traced as pixel_values_videos and video_tower.*; with --image too, the
+                               prompt's <image>/<video> markers give the order
+          --pixel-values FILE  a safetensors file with a pixel_values tensor [1, 3, S, S] (Video-LLaVA:
+                               pixel_values_images); skips preprocessing
           --prompt TEXT        the user's prompt: the family's processor builds the ids (PaliGemma: image
                                tokens, bos, prompt, "\n"; LLaVA: "USER: <image>\n{prompt} ASSISTANT:";
-                               Gemma 3: its chat template, the image expanded to its soft tokens)
+                               Video-LLaVA: the same with <video> for a video; Gemma 3: its chat template,
+                               the image expanded to its soft tokens)
           --system TEXT        a system message before the prompt (chat models)
           --messages FILE      a JSON chat in Hugging Face's format (one image part) instead of --prompt
           --input-ids IDS      comma-separated ids instead of --prompt. PaliGemma: the ids after the image
@@ -37,15 +43,17 @@ static class TraceCommand
           --generate N         also run N greedy steps (eos ignored) and write input_ids, position_ids,
                                generated_ids and generated_logits
           --out FILE           the trace to write (never one of the inputs)
-          --lora DIR           apply a PEFT LoRA adapter, unmerged (repeatable)
+          --lora DIR           apply a PEFT LoRA adapter, unmerged (repeatable); the adapters are named in
+                               the trace's __metadata__ ("adapters") and on stderr
         """;
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("trace", args, ["--model", "--weights", "--image", "--pixel-values", "--prompt", "--input-ids", "--generate", "--out", "--lora", .. ChatInput.Options], []);
+        var cl = new CommandLine("trace", args, ["--model", "--revision", "--weights", "--image", "--video", "--pixel-values", "--prompt", "--input-ids", "--generate", "--out", "--lora", .. ChatInput.Options], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
-        string dir = cl.Require("--model");
+        cl.Require("--model");
+        string dir = CliModel.Directory(cl);
         string output = cl.Require("--out");
         int generate = cl.Int("--generate", 0, 1 << 16) ?? 0;
         string? prompt = cl.Get("--prompt"), idsText = cl.Get("--input-ids");
@@ -53,7 +61,8 @@ static class TraceCommand
         var messages = ChatInput.Messages(cl, prompt, images: hasImage ? 1 : 0);
         if (new[] { prompt != null, idsText != null, cl.Get("--messages") != null }.Count(given => given) != 1)
             throw new UsageException("give exactly one of --prompt TEXT, --messages FILE and --input-ids IDS");
-        foreach (var source in new[] { cl.Get("--image"), cl.Get("--pixel-values"), cl.Get("--weights") })
+        if (messages != null && cl.Get("--video") != null) throw new UsageException("--messages and --system take images; with --video give --prompt");
+        foreach (var source in new[] { cl.Get("--image"), cl.Get("--video"), cl.Get("--pixel-values"), cl.Get("--weights") })
             if (source != null && Path.GetFullPath(source) == Path.GetFullPath(output))
                 throw new UsageException($"--out {output} is one of the inputs; choose another file");
 
@@ -67,13 +76,26 @@ static class TraceCommand
 
         float[]? features = null;
         int[] input = idsText == null ? [] : ParseIds(idsText);
-        if (model.VisionLanguage is { } vlm)
+        if (model.VisionLanguage is { } media && cl.Get("--video") != null)
+        {
+            if (cl.Get("--pixel-values") != null) throw new UsageException("--pixel-values holds an image's pixels; leave it out with --video");
+            if (model.Modules is not IVideoLanguageModel video)
+                throw new UsageException($"{dir} has no video tower ({model.Config.ModelType}); give --image");
+            var pre = ImagePreprocessor.FromCheckpoint(dir);
+            var inputs = MediaArgs.InPromptOrder(cl.GetAll("--image"), cl.GetAll("--video"), prompt);
+            features = inputs.SelectMany(m => m.Kind == MediaKind.Image
+                ? session.EncodeImage(pre.PixelValues(ImageLoader.Load(m.Path)))
+                : session.EncodeVideo(pre.VideoPixelValues(VideoLoader.Load(m.Path, video.FramesPerVideo)))).ToArray();
+            if (prompt != null) input = ModelFamilies.PromptFormat(media).Build(VlmModel.LoadTokenizer(dir), prompt, inputs.Select(m => m.Kind).ToList());
+        }
+        else if (model.VisionLanguage is { } vlm)
         {
             Tensor pixels;
             if (cl.Get("--pixel-values") is { } pvPath)
             {
                 using var pv = SafeTensorsFile.Open(pvPath);
-                pixels = pv["pixel_values"].ToTensor();
+                // Video-LLaVA's goldens name an image's pixels as its HF input is named (pixel_values_images).
+                pixels = pv[pv.Contains(vlm.ImagePixelValuesName) ? vlm.ImagePixelValuesName : "pixel_values"].ToTensor();
             }
             else
             {
@@ -92,8 +114,8 @@ static class TraceCommand
             else if (prompt != null) input = format.Build(VlmModel.LoadTokenizer(dir), prompt, images: 1);
             else if (model.Config.IsPaliGemma) input = [.. Enumerable.Repeat(model.Config.ImageTokenIndex, vlm.ImageTokensPerImage), .. input];
         }
-        else if (cl.Get("--image") != null || cl.Get("--pixel-values") != null)
-            throw new UsageException($"{dir} is a text-only model ({model.Config.ModelType}); leave out --image and --pixel-values");
+        else if (cl.Get("--image") != null || cl.Get("--video") != null || cl.Get("--pixel-values") != null)
+            throw new UsageException($"{dir} is a text-only model ({model.Config.ModelType}); leave out --image, --video and --pixel-values");
         else if (messages != null) throw new UsageException($"{dir} is a text-only model ({model.Config.ModelType}); --messages and --system need a chat model with a vision tower");
         else if (prompt != null)
         {
@@ -113,8 +135,10 @@ static class TraceCommand
             extra.Add(SafeTensorsWriter.I64("generated_ids", tokens, tokens.Length));
             extra.Add(SafeTensorsWriter.F32("generated_logits", recorder.StepLogits.Take(generate).SelectMany(r => r).ToArray(), generate, vocab));
         }
-        recorder.Save(output, extra);
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {recorder.Prefill.Count + extra.Count} tensors to {output}"));
+        // Which adapters shaped the trace travels with it: a trace diffed later must say whether it is the base model's.
+        string active = adapters.Count == 0 ? "none" : string.Join(", ", adapters.Select(a => $"{a.Name} ({a.Modality}, {a.Modules.Count} modules)"));
+        recorder.Save(output, extra, new Dictionary<string, string> { ["adapters"] = active });
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {recorder.Prefill.Count + extra.Count} tensors to {output} (adapters: {active})"));
         return 0;
     }
 

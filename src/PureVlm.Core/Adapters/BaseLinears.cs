@@ -43,6 +43,8 @@ static class BaseLinears
     [
         ("language_model.model.", "model.language_model."),
         ("vision_tower.", "model.vision_tower."),
+        ("image_tower.", "model.image_tower."), // Video-LLaVA's two towers
+        ("video_tower.", "model.video_tower."),
         ("multi_modal_projector.", "model.multi_modal_projector."),
     ];
 

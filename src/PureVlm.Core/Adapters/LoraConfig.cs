@@ -62,15 +62,16 @@ public sealed class LoraConfig
     /// <summary>Reads and validates an adapter_config.json; errors name the file and the field.</summary>
     public static LoraConfig Load(string path)
     {
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new InvalidModelFileException($"{path}: file not found (a PEFT adapter directory holds adapter_config.json)");
-        if (info.Length > MaxConfigBytes) throw new InvalidModelFileException($"{path}: {info.Length} bytes, more than the {MaxConfigBytes}-byte limit for an adapter config");
+        long length = LinkedFile.Length(path) ?? throw new InvalidModelFileException($"{path}: file not found (a PEFT adapter directory holds adapter_config.json)");
+        if (length > MaxConfigBytes) throw new InvalidModelFileException($"{path}: {length} bytes, more than the {MaxConfigBytes}-byte limit for an adapter config");
         return Parse(File.ReadAllBytes(path), path);
     }
 
     /// <summary>Parses adapter_config.json bytes; <paramref name="source"/> names them in errors.</summary>
     public static LoraConfig Parse(ReadOnlySpan<byte> json, string source = "adapter_config.json")
     {
+        // JsonDocument checks a string's UTF-8 only when it is read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(json)) throw new InvalidModelFileException($"{source}: not valid UTF-8");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 16 }); }
         catch (JsonException e) { throw new InvalidModelFileException($"{source}: not valid JSON ({e.Message.ReplaceLineEndings(" ")})"); }

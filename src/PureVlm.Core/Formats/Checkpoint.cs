@@ -75,7 +75,7 @@ public sealed class Checkpoint : IDisposable
     /// <summary>Reads the <c>weight_map</c> of a sharded checkpoint's index: tensor name to shard file name.</summary>
     public static Dictionary<string, string> ReadIndex(string indexPath)
     {
-        long length = new FileInfo(indexPath).Length;
+        long length = LinkedFile.Length(indexPath) ?? throw new InvalidModelFileException($"{indexPath}: file not found");
         if (length > SafeTensorsFile.MaxHeaderBytes)
             throw new InvalidModelFileException($"{indexPath}: {length} bytes, more than the {SafeTensorsFile.MaxHeaderBytes}-byte limit for an index");
         JsonDocument doc;

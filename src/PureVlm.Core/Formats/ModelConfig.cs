@@ -4,7 +4,7 @@ using PureVlm.Kernels;
 namespace PureVlm.Formats;
 
 /// <summary>Raised for a config.json that cannot describe a supported model; the message names the file, the key, what was found and what was expected.</summary>
-public sealed class ModelConfigException(string message) : Exception(message);
+public sealed class ModelConfigException(string message) : PureVlmException(message);
 
 /// <summary>
 /// A decoder's config: HF <c>GemmaConfig</c> / <c>Gemma2Config</c> / <c>Gemma3TextConfig</c> / <c>LlamaConfig</c> (the
@@ -72,6 +72,15 @@ public sealed record LlavaConfig(int VisionFeatureLayer, string VisionFeatureSel
 public sealed record Gemma3Config(int MmTokensPerImage, int BoiTokenIndex, int EoiTokenIndex);
 
 /// <summary>
+/// The keys HF <c>VideoLlavaConfig</c> adds to <see cref="LlavaConfig"/>'s: a video is <see cref="FramesPerVideo"/> frames,
+/// each giving every token of the tower (class token included, whatever the strategy).
+/// </summary>
+/// <param name="VideoTokenIndex"><c>video_token_index</c>.</param>
+/// <param name="VideoSeqLength"><c>video_seq_length</c>: video tokens per video in the prompt, frames × (patches + 1).</param>
+/// <param name="FramesPerVideo">video_seq_length / (patches + 1): the frames one video is sampled to.</param>
+public sealed record VideoLlavaConfig(int VideoTokenIndex, int VideoSeqLength, int FramesPerVideo);
+
+/// <summary>
 /// A model's config.json: <c>paligemma</c> (text <c>gemma</c> or <c>gemma2</c>, vision <c>siglip_vision_model</c>),
 /// <c>llava</c> (text <c>llama</c>, vision <c>clip_vision_model</c>), <c>gemma3</c> (text <c>gemma3_text</c>, vision
 /// <c>siglip_vision_model</c>) or a plain <c>gemma</c> / <c>gemma2</c> / <c>gemma3_text</c> / <c>llama</c> causal LM. Omitted keys take the defaults of HF's config classes.
@@ -87,12 +96,14 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
     int BosTokenId, IReadOnlyList<int> EosTokenIds, int PadTokenId)
 {
     /// <summary>The model types this engine builds.</summary>
-    public static readonly IReadOnlyList<string> SupportedModelTypes = ["paligemma", "llava", "gemma", "gemma2", "llama", "gemma3", "gemma3_text"];
+    public static readonly IReadOnlyList<string> SupportedModelTypes = ["paligemma", "llava", "video_llava", "gemma3", "gemma", "gemma2", "gemma3_text", "llama"];
 
     /// <summary>True for PaliGemma.</summary>
     public bool IsPaliGemma => ModelType == "paligemma";
     /// <summary>LLaVA's feature-selection and projector keys, or null for other models.</summary>
     public LlavaConfig? Llava { get; init; }
+    /// <summary>Video-LLaVA's video keys (<see cref="Llava"/> holds its image keys), or null for other models.</summary>
+    public VideoLlavaConfig? VideoLlava { get; init; }
     /// <summary>Gemma 3's image-token keys, or null for other models.</summary>
     public Gemma3Config? Gemma3 { get; init; }
 
@@ -106,6 +117,8 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
             return Parse(doc.RootElement, path);
         }
         catch (JsonException e) { throw new ModelConfigException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})"); }
+        // JsonDocument checks a string's UTF-8 only when it is read.
+        catch (InvalidOperationException) { throw new ModelConfigException($"{path}: a string value is not valid UTF-8"); }
     }
 
     /// <summary>Parses config JSON text; <paramref name="source"/> names it in errors.</summary>
@@ -133,7 +146,9 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
             case "llama":
                 return new ModelConfig(modelType, ParseLlamaText(top), null, -1, top.Int("bos_token_id", 1), top.IntOrList("eos_token_id", 2), top.Int("pad_token_id", -1));
             case "llava":
-                return ParseLlava(root, top, src);
+                return ParseLlava(root, top, src, modelType);
+            case "video_llava":
+                return ParseVideoLlava(root, top, src);
             case "gemma" or "gemma2":
                 return new ModelConfig(modelType, ParseText(top, modelType, vocabDefault: 256000, gemma1Defaults: null), null, -1, bos, eos, pad);
             case "gemma3_text":
@@ -166,12 +181,18 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         }
     }
 
-    static ModelConfig ParseLlava(JsonElement root, Keys top, string src)
+    /// <summary>
+    /// HF <c>LlavaConfig</c>, or the same keys of <c>VideoLlavaConfig</c> (<paramref name="modelType"/> <c>video_llava</c>,
+    /// whose defaults are Video-LLaVA-7B's: a 224-px tower, <c>&lt;image&gt;</c> 32000).
+    /// </summary>
+    static ModelConfig ParseLlava(JsonElement root, Keys top, string src, string modelType)
     {
-        // LlavaConfig builds llava-1.5's CLIP ViT-L/14-336 when vision_config is absent; a given dict gets CLIPVisionConfig's own defaults.
+        bool video = modelType == "video_llava";
+        // Without vision_config, LlavaConfig builds llava-1.5's CLIP ViT-L/14-336 and VideoLlavaConfig the 224-px ViT-L/14;
+        // a given dict gets CLIPVisionConfig's own defaults.
         VisionConfig vision = root.TryGetProperty("vision_config", out var v) && v.ValueKind == JsonValueKind.Object
             ? ParseVision(new Keys(v, src, "vision_config."), "clip_vision_model")
-            : new VisionConfig(1024, 4096, 24, 16, 3, 336, 14, 1e-5f) { ModelType = "clip_vision_model", HiddenAct = Activation.QuickGelu };
+            : new VisionConfig(1024, 4096, 24, 16, 3, video ? 224 : 336, 14, 1e-5f) { ModelType = "clip_vision_model", HiddenAct = Activation.QuickGelu };
         var tk = new Keys(root.TryGetProperty("text_config", out var t) && t.ValueKind == JsonValueKind.Object ? t : default, src, "text_config.");
         string textType = tk.String("model_type", "llama")!;
         if (textType != "llama") throw new ModelConfigException($"{src}: text_config.model_type is '{textType}', expected llama");
@@ -195,7 +216,23 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         // LlavaConfig has no bos/eos of its own: the text config's are the model's.
         int bos = top.Has("bos_token_id") ? top.Int("bos_token_id", 1) : tk.Int("bos_token_id", 1);
         var eos = top.Has("eos_token_id") ? top.IntOrList("eos_token_id", 2) : tk.IntOrList("eos_token_id", 2);
-        return new ModelConfig("llava", text, vision, imageToken, bos, eos, top.Int("pad_token_id", -1)) { Llava = llava };
+        return new ModelConfig(modelType, text, vision, imageToken, bos, eos, top.Int("pad_token_id", -1)) { Llava = llava };
+    }
+
+    /// <summary>HF <c>VideoLlavaConfig</c>: LLaVA's keys plus <c>video_token_index</c> and <c>video_seq_length</c>.</summary>
+    static ModelConfig ParseVideoLlava(JsonElement root, Keys top, string src)
+    {
+        var config = ParseLlava(root, top, src, "video_llava");
+        int perFrame = config.Vision!.NumPatches + 1; // videos keep the class token of every frame
+        int seq = top.Int("video_seq_length", 8 * perFrame);
+        if (seq <= 0 || seq % perFrame != 0)
+            throw new ModelConfigException($"{src}: video_seq_length is {seq}, expected a positive multiple of {perFrame} (frames × ((image_size / patch_size)² + 1))");
+        int videoToken = top.Int("video_token_index", 32001);
+        if (videoToken < 0 || videoToken >= config.Text.VocabSize)
+            throw new ModelConfigException($"{src}: video_token_index {videoToken} is outside the vocabulary [0, {config.Text.VocabSize})");
+        if (videoToken == config.ImageTokenIndex)
+            throw new ModelConfigException($"{src}: video_token_index {videoToken} equals image_token_index; expected two different tokens");
+        return config with { VideoLlava = new VideoLlavaConfig(videoToken, seq, seq / perFrame) };
     }
 
     static ModelConfig ParseGemma3(JsonElement root, Keys top, string src)

@@ -6,7 +6,7 @@ using PureVlm.Tensors;
 namespace PureVlm.Formats;
 
 /// <summary>Raised for a checkpoint or tensor file that cannot be used; the message names the file, the tensor and the problem.</summary>
-public sealed class InvalidModelFileException(string message) : Exception(message);
+public sealed class InvalidModelFileException(string message) : PureVlmException(message);
 
 /// <summary>
 /// One memory-mapped .safetensors file: an 8-byte little-endian header length, a JSON header
@@ -44,9 +44,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     SafeTensorsFile(string path)
     {
         Path = path;
-        var fileInfo = new FileInfo(path);
-        if (!fileInfo.Exists) throw new InvalidModelFileException($"{path}: file not found");
-        FileLength = fileInfo.Length;
+        FileLength = LinkedFile.Length(path) ?? throw new InvalidModelFileException($"{path}: file not found");
         if (FileLength < 8) throw new InvalidModelFileException($"{path}: file is {FileLength} bytes, too short for a safetensors header length (8 bytes)");
         try
         {

@@ -13,14 +13,15 @@ public static class AttentionHeatmap
     /// <summary>
     /// <paramref name="background"/> (already at the output size) with <paramref name="weights"/> [grid · grid] (row-major over
     /// the patch grid) interpolated bilinearly between patch centres, scaled to the map's own maximum and blended on top:
-    /// cold patches stay readable, hot ones are covered by the colour ramp.
+    /// cold patches stay readable, hot ones are covered by the colour ramp. <paramref name="maximum"/> &gt; 0 scales to that
+    /// value instead (a video's frames share one scale, so they can be compared).
     /// </summary>
-    public static RgbImage Overlay(RgbImage background, ReadOnlySpan<float> weights, int grid)
+    public static RgbImage Overlay(RgbImage background, ReadOnlySpan<float> weights, int grid, float maximum = 0)
     {
         if (grid < 1 || weights.Length != grid * grid)
             throw new ArgumentException($"the attention map has {weights.Length} values, expected {grid}×{grid}", nameof(weights));
-        float max = 0;
-        foreach (var w in weights) max = Math.Max(max, w);
+        float max = maximum;
+        if (max <= 0) foreach (var w in weights) max = Math.Max(max, w);
         float scale = max > 0 ? 1 / max : 0;
         int width = background.Width, height = background.Height;
         var px = (byte[])background.Pixels.Clone();

@@ -9,7 +9,10 @@ namespace PureVlm.Inspection;
 /// </summary>
 /// <param name="Logits">The logits of that row [vocab].</param>
 /// <param name="Residual">Per decoder layer i, that row of <c>text.layers.{i}</c> [hidden] (the residual stream after layer i).</param>
-/// <param name="ImageAttention">Per decoder layer i, that row's attention to each patch's image-token key, mean over heads [patch_grid²], row-major over the grid.</param>
+/// <param name="ImageAttention">
+/// Per decoder layer i, that row's attention to each patch's image-token key, mean over heads [patch_grid²], row-major over
+/// the grid; for a video [frames · patch_grid²], frame by frame.
+/// </param>
 public sealed record StepRecord(float[] Logits, float[][] Residual, float[][] ImageAttention);
 
 /// <summary>
@@ -49,6 +52,10 @@ public sealed class ExplainRecorder : IForwardObserver
     public static ExplainRecorder For(IVisionLanguageModel model, ReadOnlySpan<int> promptIds) =>
         new(model.Config.Text.NumHiddenLayers, PatchPositions(model, promptIds));
 
+    /// <summary>A recorder for <paramref name="model"/> answering the prompt <paramref name="promptIds"/>, which holds one video.</summary>
+    public static ExplainRecorder ForVideo(IVideoLanguageModel model, ReadOnlySpan<int> promptIds) =>
+        new(model.Config.Text.NumHiddenLayers, VideoPatchPositions(model, promptIds));
+
     /// <summary>
     /// The prompt positions of the image tokens that stand for the patch grid's cells, row-major: the rows whose id is
     /// <c>image_token_index</c>, wherever the prompt format puts them (first in PaliGemma, after "USER: " in LLaVA).
@@ -57,16 +64,33 @@ public sealed class ExplainRecorder : IForwardObserver
     /// </summary>
     public static int[] PatchPositions(IVisionLanguageModel model, ReadOnlySpan<int> promptIds)
     {
-        int id = model.Config.ImageTokenIndex, perImage = model.ImageTokensPerImage, grid = model.ImageTokenGridSide;
-        var rows = new List<int>(perImage);
-        for (int i = 0; i < promptIds.Length; i++)
-            if (promptIds[i] == id) rows.Add(i);
-        if (rows.Count != perImage)
-            throw new ArgumentException($"the prompt has {rows.Count} image tokens (id {id}), expected {perImage} (one image)", nameof(promptIds));
+        int perImage = model.ImageTokensPerImage, grid = model.ImageTokenGridSide;
         int extra = perImage - grid * grid;
         if (extra < 0)
             throw new ArgumentException($"{model.Config.ModelType}: {perImage} image tokens per image cannot cover a {grid}×{grid} patch grid", nameof(model));
-        return rows.GetRange(extra, grid * grid).ToArray();
+        return Positions(promptIds, model.Config.ImageTokenIndex, "image", 1, perImage, extra, grid * grid);
+    }
+
+    /// <summary>
+    /// As <see cref="PatchPositions"/> for a prompt holding one video: the rows of <c>video_token_index</c>, frame by frame
+    /// (<see cref="IVideoLanguageModel.VideoTokensPerFrame"/> each), of which each frame's patch_grid² patches (after its
+    /// class token) are kept, frame-major.
+    /// </summary>
+    public static int[] VideoPatchPositions(IVideoLanguageModel model, ReadOnlySpan<int> promptIds)
+    {
+        int grid = model.ImageTokenGridSide;
+        return Positions(promptIds, model.VideoTokenIndex, "video", model.FramesPerVideo, model.VideoTokensPerFrame, model.FirstPatchOfFrame, grid * grid);
+    }
+
+    /// <summary>The positions of <paramref name="id"/>, which must be <paramref name="blocks"/> × <paramref name="perBlock"/>; of each block, <paramref name="take"/> from <paramref name="skip"/> on.</summary>
+    static int[] Positions(ReadOnlySpan<int> promptIds, int id, string kind, int blocks, int perBlock, int skip, int take)
+    {
+        var rows = new List<int>(blocks * perBlock);
+        for (int i = 0; i < promptIds.Length; i++)
+            if (promptIds[i] == id) rows.Add(i);
+        if (rows.Count != blocks * perBlock)
+            throw new ArgumentException($"the prompt has {rows.Count} {kind} tokens (id {id}), expected {blocks * perBlock} (one {kind})", nameof(promptIds));
+        return Enumerable.Range(0, blocks).SelectMany(b => rows.GetRange(b * perBlock + skip, take)).ToArray();
     }
 
     /// <inheritdoc/>

@@ -44,8 +44,22 @@ public sealed record ReportModel(string Directory, string ModelType, string Text
     }
 }
 
-/// <summary>The question asked.</summary>
-public sealed record ReportRequest(string? Image, int ImageWidth, int ImageHeight, string Prompt, int PromptTokens, int MaxNewTokens, int Layer);
+/// <summary>
+/// The question asked (for a video, <paramref name="Image"/> and its size are the first frame's). The keys a request
+/// about one image without adapters does not need are left out of the JSON then (schema: "present only when").
+/// </summary>
+public sealed record ReportRequest(string? Image, int ImageWidth, int ImageHeight, string Prompt, int PromptTokens, int MaxNewTokens, int Layer)
+{
+    /// <summary>The video's file or folder, or null for an image.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Video { get; init; }
+    /// <summary>For a video, the frames the heatmaps cover; null for an image.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Frames { get; init; }
+    /// <summary>The LoRA adapters active for the request, by name, in the order given; null when none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? Adapters { get; init; }
+}
 
 /// <summary>The whole answer and how sure the model was of it.</summary>
 /// <param name="Text">The generated text (eos excluded).</param>
@@ -60,7 +74,7 @@ public sealed record ReportAnswer(string Text, int TokenCount, bool StoppedAtEos
 public sealed record TokenProbability(int Id, string Piece, double Probability);
 
 /// <summary>Where one token looked in the image: attention of its row to the patches' image-token keys, mean over heads.</summary>
-/// <param name="Layers">Per decoder layer, [patch_grid²] in patch order (row-major over the patch grid).</param>
+/// <param name="Layers">Per decoder layer, [patch_grid²] in patch order (row-major over the patch grid); for a video [frames · patch_grid²], frame by frame.</param>
 /// <param name="Mean">The mean of <paramref name="Layers"/> over layers.</param>
 /// <param name="ImageShare">Per decoder layer, the attention mass on the patches' keys (the rest went to text tokens and to a class token).</param>
 public sealed record ImageAttention(IReadOnlyList<float[]> Layers, float[] Mean, float[] ImageShare);
@@ -128,7 +142,17 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
     /// and explains every generated token.
     /// </summary>
     public static Explanation Create(VlmModel model, RgbImage image, string prompt, ExplainOptions? options = null) =>
-        Create(model, image, prompt, model.PromptIds(prompt), generation => model.Generate(image, prompt, generation), options);
+        Create(model, MediaInput.Image(image), prompt, options);
+
+    /// <summary>
+    /// Answers <paramref name="prompt"/> about one image or video greedily with an <see cref="ExplainRecorder"/> attached
+    /// and explains every generated token; a video's heatmaps cover each of its frames.
+    /// </summary>
+    public static Explanation Create(VlmModel model, MediaInput input, string prompt, ExplainOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return Create(model, input, prompt, model.PromptIds(prompt, [input.Kind]), generation => model.Generate([input], prompt, generation), options);
+    }
 
     /// <summary>
     /// Answers the chat <paramref name="messages"/> (HF's format, one image part) about <paramref name="image"/> greedily and
@@ -138,10 +162,10 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
     {
         var ids = model.PromptIds(messages);
         string rendered = ((IChatPromptFormat)model.PromptFormat).Render(messages);
-        return Create(model, image, rendered, ids, generation => model.Generate([image], messages, generation), options);
+        return Create(model, MediaInput.Image(image), rendered, ids, generation => model.Generate([image], messages, generation), options);
     }
 
-    static Explanation Create(VlmModel model, RgbImage image, string prompt, int[] ids, Func<GenerationOptions, GenerationResult> generate,
+    static Explanation Create(VlmModel model, MediaInput input, string prompt, int[] ids, Func<GenerationOptions, GenerationResult> generate,
         ExplainOptions? options)
     {
         options ??= new ExplainOptions();
@@ -152,24 +176,33 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
             throw new ArgumentOutOfRangeException(nameof(options), $"layer {layer} does not exist; the decoder has layers 0..{text.NumHiddenLayers - 1}");
         if (options.TopK < 1) throw new ArgumentOutOfRangeException(nameof(options), $"TopK is {options.TopK}, expected >= 1");
 
-        var recorder = ExplainRecorder.For(vlm, ids);
+        var recorder = input.Kind == MediaKind.Video ? ExplainRecorder.ForVideo((IVideoLanguageModel)vlm, ids) : ExplainRecorder.For(vlm, ids);
         var result = generate(new GenerationOptions { MaxNewTokens = options.MaxNewTokens, Adapters = options.Adapters, Observer = recorder });
+        var image = input.Frames[0];
         var tokens = ExplainTokens(vlm, recorder, result.Tokens, id => Piece(model, id), options.TopK);
         var report = new ExplainReport(SchemaId,
             ReportModel.Of(model.Directory, vlm),
-            new ReportRequest(image.SourcePath, image.Width, image.Height, prompt, ids.Length, options.MaxNewTokens, layer),
+            new ReportRequest(image.SourcePath, image.Width, image.Height, prompt, ids.Length, options.MaxNewTokens, layer)
+            {
+                Video = input.Kind == MediaKind.Video ? input.SourcePath : null,
+                Frames = input.Kind == MediaKind.Video ? input.Frames.Count : null,
+                Adapters = options.Adapters.Count == 0 ? null : options.Adapters.ToList(),
+            },
             Summarise(result.Text, tokens, stoppedAtEos: recorder.Steps.Count > result.Tokens.Count),
             tokens,
             result.Detections.Select(d => new ReportDetection(d.Label, d.Box)).ToList(),
             result.Segments.Select(ReportSegment.Of).ToList());
-        return new Explanation(report, image, model.Preprocessor.ModelView(image), result.Segments.Select(x => x.Mask?.Pixels).ToList());
+        return new Explanation(report, image, model.Preprocessor.ModelView(image), result.Segments.Select(x => x.Mask?.Pixels).ToList())
+        {
+            FrameViews = input.Kind == MediaKind.Video ? input.Frames.Select(model.Preprocessor.ModelView).ToList() : [],
+        };
     }
 
     /// <summary>
     /// Explains each token of <paramref name="answer"/> from what <paramref name="recorder"/> saw while <paramref name="model"/>
     /// generated it (step k produced token k): probability, entropy, the <paramref name="topK"/> alternatives, attention
     /// over the patch grid and the logit lens through the decoder's own final norm and output layer.
-    /// <paramref name="piece"/> names a token id. The part of <see cref="Create(VlmModel, RgbImage, string, ExplainOptions?)"/> that needs no tokenizer or image file.
+    /// <paramref name="piece"/> names a token id. The part of <see cref="Create(VlmModel, MediaInput, string, ExplainOptions?)"/> that needs no tokenizer or image file.
     /// </summary>
     public static List<TokenExplanation> ExplainTokens(IVisionLanguageModel model, ExplainRecorder recorder, IReadOnlyList<AnswerToken> answer,
         Func<int, string> piece, int topK)
@@ -257,4 +290,8 @@ public sealed record ExplainReport(string Schema, ReportModel Model, ReportReque
 /// <param name="Image">The image as given.</param>
 /// <param name="ModelView">The image resized (and, for CLIP, centre-cropped) as the model saw it (image_size × image_size).</param>
 /// <param name="SegmentMasks">Per segment of the answer, its mask over <paramref name="Image"/> (0 outside), or null without one.</param>
-public sealed record Explanation(ExplainReport Report, RgbImage Image, RgbImage ModelView, IReadOnlyList<byte[]?> SegmentMasks);
+public sealed record Explanation(ExplainReport Report, RgbImage Image, RgbImage ModelView, IReadOnlyList<byte[]?> SegmentMasks)
+{
+    /// <summary>For a video, every frame as the model saw it (the first is <see cref="ModelView"/>); empty for an image.</summary>
+    public IReadOnlyList<RgbImage> FrameViews { get; init; } = [];
+}

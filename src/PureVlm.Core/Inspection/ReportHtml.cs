@@ -23,21 +23,25 @@ public static class ReportHtml
         int display = side >= MinDisplaySide ? side : side * ((MinDisplaySide + side - 1) / side);
         var large = BicubicResampler.Resize(explanation.ModelView, display, display);
         var small = BicubicResampler.Resize(explanation.ModelView, ThumbnailSide, ThumbnailSide);
+        // A video's heatmaps are strips of its frames, each frame drawn small.
+        var frames = explanation.FrameViews.Select(f => BicubicResampler.Resize(f, ThumbnailSide, ThumbnailSide)).ToList();
+        var tiny = explanation.FrameViews.Select(f => BicubicResampler.Resize(f, ThumbnailSide / 2, ThumbnailSide / 2)).ToList();
 
         var h = new StringBuilder();
         h.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
          .Append("<title>purevlm explain: ").Append(Esc(r.Request.Prompt)).Append("</title><style>").Append(Css).Append("</style></head><body>\n");
         h.Append("<h1>What the model looked at</h1>\n");
-        Summary(h, explanation, large);
+        Summary(h, explanation, large, frames);
         Overview(h, r);
-        foreach (var t in r.Tokens) TokenSection(h, r, t, grid, large, small);
+        foreach (var t in r.Tokens) TokenSection(h, r, t, grid, frames.Count > 0 ? frames : [large], frames.Count > 0 ? tiny : [small]);
         h.Append("<footer>Written by purevlm explain (schema ").Append(Esc(r.Schema)).Append("). Heatmaps: attention of the row that produced the token ")
-         .Append("to the image tokens of the ").Append(grid).Append('×').Append(grid).Append(" patches, mean over heads, each scaled to its own maximum; raw values are in report.json.</footer>\n");
+         .Append("to the image tokens of the ").Append(grid).Append('×').Append(grid).Append(" patches, mean over heads, each scaled to its own maximum")
+         .Append(r.Request.Frames != null ? " (a video's frames share one scale)" : "").Append("; raw values are in report.json.</footer>\n");
         h.Append("</body></html>\n");
         return h.ToString();
     }
 
-    static void Summary(StringBuilder h, Explanation e, RgbImage large)
+    static void Summary(StringBuilder h, Explanation e, RgbImage large, List<RgbImage> frames)
     {
         var r = e.Report;
         // A segment answer's boxes are also detections: draw each once, over its mask when there is one.
@@ -48,8 +52,9 @@ public static class ReportHtml
             thickness: Math.Max(1, Math.Min(e.Image.Width, e.Image.Height) / 100));
         h.Append("<section class=\"summary\"><div class=\"figs\">");
         Figure(h, shown, $"input, {e.Image.Width}×{e.Image.Height}" + (r.Detections.Count > 0 ? $", {r.Detections.Count} box(es) from the answer" : ""), MinDisplaySide);
-        Figure(h, large, $"what the model sees: {r.Model.ImageSize}×{r.Model.ImageSize}, {r.Model.PatchGrid}×{r.Model.PatchGrid} patches", 0);
+        if (frames.Count == 0) Figure(h, large, $"what the model sees: {r.Model.ImageSize}×{r.Model.ImageSize}, {r.Model.PatchGrid}×{r.Model.PatchGrid} patches", 0);
         h.Append("</div><table class=\"facts\">");
+        if (r.Request.Video is { } video) Row(h, "video", $"{Esc(video)}: {r.Request.Frames} frames, each {r.Model.ImageSize}×{r.Model.ImageSize} with {r.Model.PatchGrid}×{r.Model.PatchGrid} patches");
         Row(h, "prompt", $"<code>{Esc(r.Request.Prompt)}</code>");
         Row(h, "answer", $"<code class=\"answer\">{Esc(r.Answer.Text)}</code>" + (r.Answer.StoppedAtEos ? "" : " <em>(stopped at the token limit)</em>"));
         Row(h, "confidence", r.Answer.TokenCount == 0 ? "empty answer" :
@@ -62,7 +67,14 @@ public static class ReportHtml
             Row(h, "mask", $"{Esc(x.Label)}: " + (x.Area is int area ? $"{area} px" : "no mask (no decoder loaded, or an invalid box)"));
         Row(h, "model", $"{Esc(r.Model.ModelType)} ({Esc(r.Model.TextModelType)} decoder, {r.Model.TextLayers} layers × {r.Model.TextHeads} heads, vocab {r.Model.VocabSize}), {Esc(r.Model.Directory)}");
         Row(h, "heatmap layer", $"{r.Request.Layer} (and the mean over all {r.Model.TextLayers} layers)");
+        Row(h, "adapters", r.Request.Adapters is not { Count: > 0 } ? "none (base model)" : string.Join(", ", r.Request.Adapters.Select(a => $"<code>{Esc(a)}</code>")));
         h.Append("</table></section>\n");
+        if (frames.Count > 0)
+        {
+            h.Append("<div class=\"row\">");
+            for (int f = 0; f < frames.Count; f++) Figure(h, frames[f], $"frame {f}", 0);
+            h.Append("</div>\n");
+        }
     }
 
     static void Overview(StringBuilder h, ExplainReport r)
@@ -78,15 +90,17 @@ public static class ReportHtml
         h.Append("</table>\n");
     }
 
-    static void TokenSection(StringBuilder h, ExplainReport r, TokenExplanation t, int grid, RgbImage large, RgbImage small)
+    /// <summary>
+    /// <paramref name="views"/> holds the image, or each frame of a video; <paramref name="thumbnails"/> the same drawn
+    /// smaller. A video's maps are strips of its frames on one shared scale.
+    /// </summary>
+    static void TokenSection(StringBuilder h, ExplainReport r, TokenExplanation t, int grid, List<RgbImage> views, List<RgbImage> thumbnails)
     {
         int layer = r.Request.Layer;
         h.Append("<section class=\"token\" id=\"token-").Append(t.Index).Append("\"><h3>token ").Append(t.Index).Append(": <code>").Append(Esc(t.Piece))
          .Append("</code> <span class=\"p\">p = ").Append(P(t.Probability)).Append(", entropy ").Append(F(t.Entropy, "0.000")).Append(" nats</span></h3>\n<div class=\"row\">");
-        Figure(h, AttentionHeatmap.Overlay(large, t.Attention.Layers[layer], grid),
-            $"layer {layer}: {F(100 * t.Attention.ImageShare[layer], "0")} % of attention on the image", 0);
-        Figure(h, AttentionHeatmap.Overlay(large, t.Attention.Mean, grid),
-            $"mean over layers: {F(100 * t.Attention.ImageShare.Average(), "0")} % on the image", 0);
+        Heatmaps(h, views, t.Attention.Layers[layer], grid, $"layer {layer}: {F(100 * t.Attention.ImageShare[layer], "0")} % of attention on the image");
+        Heatmaps(h, views, t.Attention.Mean, grid, $"mean over layers: {F(100 * t.Attention.ImageShare.Average(), "0")} % on the image");
 
         h.Append("<div><h4>top ").Append(t.Top.Count).Append("</h4><table class=\"bars\">");
         foreach (var a in t.Top)
@@ -102,8 +116,21 @@ public static class ReportHtml
 
         h.Append("<details><summary>attention at every layer</summary><div class=\"row\">");
         for (int i = 0; i < t.Attention.Layers.Count; i++)
-            Figure(h, AttentionHeatmap.Overlay(small, t.Attention.Layers[i], grid), $"layer {i}: {F(100 * t.Attention.ImageShare[i], "0")} %", 0);
+            Heatmaps(h, thumbnails, t.Attention.Layers[i], grid, $"layer {i}: {F(100 * t.Attention.ImageShare[i], "0")} %");
         h.Append("</div></details></section>\n");
+    }
+
+    /// <summary>One heatmap over the image, or for a video a strip of one per frame (weights frame by frame) scaled to their common maximum.</summary>
+    static void Heatmaps(StringBuilder h, List<RgbImage> views, float[] weights, int grid, string caption)
+    {
+        if (views.Count == 1) { Figure(h, AttentionHeatmap.Overlay(views[0], weights, grid), caption, 0); return; }
+        int cells = grid * grid;
+        float max = weights.Max();
+        h.Append("<div class=\"strip\"><div class=\"row\">");
+        for (int f = 0; f < views.Count; f++)
+            Figure(h, AttentionHeatmap.Overlay(views[f], weights.AsSpan(f * cells, cells), grid, max),
+                $"frame {f}: {F(100 * System.Numerics.Tensors.TensorPrimitives.Sum<float>(weights.AsSpan(f * cells, cells)), "0")} %", 0);
+        h.Append("</div><p>").Append(Esc(caption)).Append("</p></div>");
     }
 
     /// <summary>An inline image; <paramref name="maxSide"/> &gt; 0 limits its displayed size.</summary>
@@ -141,5 +168,6 @@ public static class ReportHtml
         .token{border-top:1px solid #ddd;padding:12px 0}.p{font-weight:normal;color:#555;font-size:13px}
         details{margin-top:8px}summary{cursor:pointer;color:#345}
         footer{margin-top:24px;font-size:12px;color:#666}
+        .strip{border:1px solid #e4e4e4;padding:4px}.strip .row{gap:4px}.strip p{margin:2px 0;font-size:12px;color:#555}
         """;
 }

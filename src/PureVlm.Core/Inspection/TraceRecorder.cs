@@ -42,11 +42,15 @@ public sealed class TraceRecorder(bool wantsAttentionProbabilities = false) : IF
     /// <summary>The recorded activation of that name at step 0.</summary>
     public Tensor this[string name] => _prefill.First(p => p.Name == name).Tensor;
 
-    /// <summary>Writes the recorded activations as F32, plus any <paramref name="extra"/> tensors, to a safetensors file.</summary>
-    public void Save(string path, IEnumerable<(string Name, DType DType, long[] Shape, ReadOnlyMemory<byte> Data)> extra)
+    /// <summary>
+    /// Writes the recorded activations as F32, plus any <paramref name="extra"/> tensors, to a safetensors file whose
+    /// <c>__metadata__</c> holds <paramref name="metadata"/> besides <c>format: pt</c>.
+    /// </summary>
+    public void Save(string path, IEnumerable<(string Name, DType DType, long[] Shape, ReadOnlyMemory<byte> Data)> extra,
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
         var entries = _prefill.Select(p => SafeTensorsWriter.F32(p.Name, p.Tensor.Span.ToArray(), p.Tensor.Shape.Select(s => (long)s).ToArray()))
             .Concat(extra).ToList();
-        SafeTensorsWriter.Write(path, entries);
+        SafeTensorsWriter.Write(path, entries, metadata == null ? null : new Dictionary<string, string>(metadata) { ["format"] = "pt" });
     }
 }

@@ -11,18 +11,21 @@ public sealed class ClipVisionModel
 {
     /// <summary>The config it was built from.</summary>
     public VisionConfig Config { get; }
+    /// <summary>The prefix of its activations' names: <c>vision</c> (LLaVA), <c>image_tower</c> / <c>video_tower</c> (Video-LLaVA).</summary>
+    public string TraceName { get; }
     readonly ClipVisionEmbeddings _embeddings;
     readonly LayerNorm _preLayrnorm;
     readonly EncoderLayer[] _layers;
     readonly string[] _layerNames;
 
-    /// <summary>Loads the tower under <paramref name="scope"/> (<c>…vision_tower.vision_model</c>).</summary>
-    public ClipVisionModel(WeightScope scope, VisionConfig c)
+    /// <summary>Loads the tower under <paramref name="scope"/> (<c>…vision_tower.vision_model</c>); <paramref name="traceName"/> prefixes its activations.</summary>
+    public ClipVisionModel(WeightScope scope, VisionConfig c, string traceName = "vision")
     {
         Config = c;
+        TraceName = traceName;
         _embeddings = new ClipVisionEmbeddings(scope.Sub("embeddings"), c);
         _preLayrnorm = new LayerNorm(scope.Sub("pre_layrnorm"), c.HiddenSize, c.LayerNormEps); // sic: HF's spelling
-        _layerNames = Enumerable.Range(0, c.NumHiddenLayers).Select(i => $"vision.layers.{i}").ToArray();
+        _layerNames = Enumerable.Range(0, c.NumHiddenLayers).Select(i => $"{traceName}.layers.{i}").ToArray();
         var layers = scope.Sub("encoder").Sub("layers");
         _layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => new EncoderLayer(layers.Sub(i), c, _layerNames[i])).ToArray();
     }
@@ -34,26 +37,31 @@ public sealed class ClipVisionModel
     public IEnumerable<Linear> Linears() => _layers.SelectMany(l => l.Linears());
 
     /// <summary>
-    /// pixels [C, S, S] → HF <c>hidden_states[<paramref name="hiddenStateIndex"/>]</c> [P + 1, d] (index 0 is the
-    /// <c>pre_layrnorm</c> output, i + 1 layer i's output), in the returned scratch buffer. The layers after it change
-    /// nothing LLaVA uses, so they run only when an observer is attached, which then sees every layer as HF computes it.
+    /// pixels [B, C, S, S] → HF <c>hidden_states[<paramref name="hiddenStateIndex"/>]</c> [B, P + 1, d] (index 0 is the
+    /// <c>pre_layrnorm</c> output, i + 1 layer i's output), in the returned buffer. The B images (a video's frames) are
+    /// encoded independently, as one batch: they share the GEMMs and attend only within themselves. The layers after
+    /// the selected one change nothing LLaVA uses, so they run only when an observer is attached, which then sees every
+    /// layer as HF computes it, as [B, P + 1, d].
     /// </summary>
-    public float[] Forward(ReadOnlySpan<float> pixels, int hiddenStateIndex, ForwardContext ctx)
+    public float[] Forward(ReadOnlySpan<float> pixels, int images, int hiddenStateIndex, ForwardContext ctx)
     {
-        int n = Config.NumPatches + 1, d = Config.HiddenSize;
-        var x = ctx.Scratch.Get(Slot.Hidden, n * d); // [P + 1, d]
-        var xs = x.AsSpan(0, n * d);
-        _embeddings.Forward(pixels, xs, ctx);
-        ctx.Report("vision.embeddings", x, 1, n, d);
+        int n = Config.NumPatches + 1, d = Config.HiddenSize, rows = images * n;
+        int perImage = Config.NumChannels * Config.ImageSize * Config.ImageSize;
+        if (images < 1 || pixels.Length != images * perImage)
+            throw new ArgumentException($"pixels hold {pixels.Length} floats, expected {images} image(s) of {perImage}", nameof(pixels));
+        var x = ctx.Scratch.Get(Slot.Hidden, rows * d); // [B, P + 1, d]
+        var xs = x.AsSpan(0, rows * d);
+        for (int b = 0; b < images; b++) _embeddings.Forward(pixels.Slice(b * perImage, perImage), xs.Slice(b * n * d, n * d), ctx);
+        ctx.Report($"{TraceName}.embeddings", x, images, n, d);
         _preLayrnorm.Forward(xs, xs);
-        ctx.Report("vision.pre_layrnorm", x, 1, n, d);
+        ctx.Report($"{TraceName}.pre_layrnorm", x, images, n, d);
         if (hiddenStateIndex == 0 && ctx.Observer == null) return x;
         float[]? selected = hiddenStateIndex == 0 ? xs.ToArray() : null;
         int last = ctx.Observer == null ? hiddenStateIndex : _layers.Length;
         for (int i = 0; i < last; i++)
         {
-            _layers[i].Forward(xs, n, ctx);
-            ctx.Report(_layerNames[i], x, 1, n, d);
+            _layers[i].Forward(xs, rows, ctx, images);
+            ctx.Report(_layerNames[i], x, images, n, d);
             if (i + 1 == hiddenStateIndex && last > hiddenStateIndex) selected = xs.ToArray();
         }
         return selected ?? x;

@@ -29,10 +29,14 @@ public sealed class EncoderAttention
     /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
     public IEnumerable<Linear> Linears() => [_qProj, _kProj, _vProj, _outProj];
 
-    /// <summary>y [n, d] = out_proj(attention(x [n, d])).</summary>
-    public void Forward(ReadOnlySpan<float> x, int n, Span<float> y, ForwardContext ctx)
+    /// <summary>
+    /// y [n, d] = out_proj(attention(x [n, d])), each of <paramref name="sequences"/> equal blocks of rows attending only
+    /// within itself; attn_probs are reported as [heads, s, s] for one sequence, [sequences, heads, s, s] for several.
+    /// </summary>
+    public void Forward(ReadOnlySpan<float> x, int n, Span<float> y, ForwardContext ctx, int sequences = 1)
     {
-        int d = _heads * _headDim;
+        int d = _heads * _headDim, s = n / sequences;
+        if (s * sequences != n) throw new ArgumentException($"{n} rows do not split into {sequences} sequences", nameof(sequences));
         var q = ctx.Scratch.Span(Slot.Q, n * d); // [n, heads, head_dim]
         var k = ctx.Scratch.Span(Slot.K, n * d);
         var v = ctx.Scratch.Span(Slot.V, n * d);
@@ -41,10 +45,17 @@ public sealed class EncoderAttention
         _kProj.Forward(x, n, k, ctx);
         _vProj.Forward(x, n, v, ctx);
         bool wantsProbs = ctx.WantsProbs;
-        var probs = wantsProbs ? ctx.Scratch.Span(Slot.Probs, _heads * n * n) : default; // [heads, n, n]
-        Attention.Compute(q, k, v, o, n, n, _heads, _heads, _headDim, _scale, 0, AttentionMask.Full, probs);
-        if (wantsProbs) ctx.Report(_probsName, ctx.Scratch.Get(Slot.Probs, 0), _heads, n, n);
-        if (ctx.WantsAttentionOutputs) ctx.Report(_outputName, ctx.Scratch.Get(Slot.AttnOut, 0), 1, n, d);
+        int probsPer = _heads * s * s;
+        var probs = wantsProbs ? ctx.Scratch.Span(Slot.Probs, sequences * probsPer) : default; // [sequences, heads, s, s]
+        for (int b = 0; b < sequences; b++)
+        {
+            int rows = b * s * d;
+            Attention.Compute(q.Slice(rows, s * d), k.Slice(rows, s * d), v.Slice(rows, s * d), o.Slice(rows, s * d), s, s, _heads, _heads, _headDim,
+                _scale, 0, AttentionMask.Full, wantsProbs ? probs.Slice(b * probsPer, probsPer) : default);
+        }
+        if (wantsProbs && sequences == 1) ctx.Report(_probsName, ctx.Scratch.Get(Slot.Probs, 0), _heads, s, s);
+        else if (wantsProbs) ctx.Report(_probsName, ctx.Scratch.Get(Slot.Probs, 0), sequences, _heads, s, s);
+        if (ctx.WantsAttentionOutputs) ctx.Report(_outputName, ctx.Scratch.Get(Slot.AttnOut, 0), sequences, s, d);
         _outProj.Forward(o, n, y, ctx);
     }
 }

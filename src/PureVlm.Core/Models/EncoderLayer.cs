@@ -15,14 +15,17 @@ public sealed class EncoderLayer(WeightScope scope, VisionConfig c, string trace
     /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
     public IEnumerable<Linear> Linears() => _selfAttn.Linears().Concat(_mlp.Linears());
 
-    /// <summary>Updates the residual stream x [n, d] in place.</summary>
-    public void Forward(Span<float> x, int n, ForwardContext ctx)
+    /// <summary>
+    /// Updates the residual stream x [n, d] in place: <paramref name="sequences"/> independent sequences of n / sequences
+    /// rows each (a video's frames), which share every Linear's GEMM and attend only within themselves.
+    /// </summary>
+    public void Forward(Span<float> x, int n, ForwardContext ctx, int sequences = 1)
     {
         int len = n * c.HiddenSize;
         var normed = ctx.Scratch.Span(Slot.Normed, len);
         var h = ctx.Scratch.Span(Slot.BlockOut, len);
         _layerNorm1.Forward(x, normed);
-        _selfAttn.Forward(normed, n, h, ctx);
+        _selfAttn.Forward(normed, n, h, ctx, sequences);
         ElementWise.Add(x, h);
         _layerNorm2.Forward(x, normed);
         _mlp.Forward(normed, n, h, ctx);

@@ -68,7 +68,7 @@ public sealed class ForwardContext
     /// <summary>True when MLPs must report <c>….mlp.hidden</c>.</summary>
     public bool WantsMlpActivations => Observer is { WantsMlpActivations: true };
 
-    /// <summary>Reports <paramref name="buffer"/> viewed as [d0, d1] when an observer is attached.</summary>
+    /// <summary>Reports <paramref name="buffer"/> viewed as [d0, d1] when an observer is attached (an attention mask, [queries, keys]).</summary>
     public void Report(string name, float[] buffer, int d0, int d1)
     {
         if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, [d0, d1]), Step);
@@ -84,6 +84,12 @@ public sealed class ForwardContext
     public void Report(string name, float[] buffer, int d0, int d1, int d2, int d3)
     {
         if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, [d0, d1, d2, d3]), Step);
+    }
+
+    /// <summary>Reports <paramref name="buffer"/> viewed as <paramref name="shape"/> (e.g. a video's pixels, 5-D) when an observer is attached.</summary>
+    public void Report(string name, float[] buffer, int[] shape)
+    {
+        if (Observer is { } o) o.OnTensor(name, new Tensor(buffer, shape), Step);
     }
 }
 

@@ -1,3 +1,4 @@
+using PureVlm.Prompts;
 using PureVlm.Formats;
 
 namespace PureVlm.Models;
@@ -36,6 +37,30 @@ public interface IVisionLanguageModel : IGenerativeModel
     int ImageTokenGridSide { get; }
     /// <summary>pixel_values [C, S, S] → image features [<see cref="ImageTokensPerImage"/>, text hidden], ready to replace the image-token rows.</summary>
     float[] EncodeImage(ReadOnlySpan<float> pixelValues, ForwardContext ctx);
+    /// <summary>The name of an image's model input in HF (and in traces): <c>pixel_values</c>, Video-LLaVA's <c>pixel_values_images</c>.</summary>
+    string ImagePixelValuesName => "pixel_values";
+}
+
+/// <summary>
+/// A vision-language model that also sees videos: a video's frames go through a video tower and projector, and the
+/// rows they give replace the prompt's video tokens. <see cref="IGenerativeModel.Forward"/> then takes the features of
+/// every image and video of the prompt, concatenated in the order their tokens appear.
+/// </summary>
+public interface IVideoLanguageModel : IVisionLanguageModel
+{
+    /// <summary>The id of the video token (<c>video_token_index</c>).</summary>
+    int VideoTokenIndex { get; }
+    /// <summary>Frames one video is sampled to.</summary>
+    int FramesPerVideo { get; }
+    /// <summary>Rows of features one frame gives (Video-LLaVA: every token of the tower, class token first).</summary>
+    int VideoTokensPerFrame { get; }
+    /// <summary>Where a frame's tokens come from: the index of its first patch among them (1 after a class token), the patches following row-major.</summary>
+    int FirstPatchOfFrame { get; }
+    /// <summary>
+    /// pixel_values_videos [<see cref="FramesPerVideo"/>, C, S, S] → video features [frames · <see cref="VideoTokensPerFrame"/>,
+    /// text hidden], frame by frame, ready to replace the video-token rows.
+    /// </summary>
+    float[] EncodeVideo(ReadOnlySpan<float> pixelValues, ForwardContext ctx);
 }
 
 /// <summary>HF <c>GemmaForCausalLM</c> / <c>Gemma2ForCausalLM</c> / <c>LlamaForCausalLM</c>: a decoder under <c>model.</c>, causal attention, 0-based positions.</summary>
@@ -64,14 +89,16 @@ public sealed class CausalLM(ModelConfig config, DecoderModel languageModel) : I
 public static class ImageTokenMerge
 {
     /// <summary>
-    /// x [n, hidden] = embed_tokens[ids] with the rows of <paramref name="imageTokenId"/> replaced, in order, by the rows of
-    /// <paramref name="imageFeatures"/> (HF's <c>masked_scatter</c>). Only a prefill takes image features: a generated
-    /// image token is embedded as an ordinary token, as in HF. With <paramref name="scaleText"/> the embeddings are
-    /// multiplied by <see cref="DecoderModel.EmbedScale"/> before the image rows go in (Gemma 3), so the image rows stay
-    /// unscaled. Returns the scratch buffer holding x.
+    /// x [n, hidden] = embed_tokens[ids] with the rows of <paramref name="imageTokenId"/> (and of <paramref name="videoTokenId"/>,
+    /// when ≥ 0) replaced, in order, by the rows of <paramref name="imageFeatures"/> (HF's <c>masked_scatter</c>; with
+    /// videos, the features of the prompt's images and videos in the order their tokens appear, which puts image features
+    /// in the image rows and video features in the video rows as HF's two scatters do). Only a prefill takes features: a
+    /// generated image token is embedded as an ordinary token, as in HF. With <paramref name="scaleText"/> the embeddings
+    /// are multiplied by <see cref="DecoderModel.EmbedScale"/> before the image rows go in (Gemma 3), so the image rows
+    /// stay unscaled. Returns the scratch buffer holding x.
     /// </summary>
     public static float[] Embed(DecoderModel lm, int imageTokenId, ReadOnlySpan<int> ids, ReadOnlySpan<float> imageFeatures, bool prefill, ForwardContext ctx,
-        bool scaleText = false)
+        int videoTokenId = -1, bool scaleText = false)
     {
         int n = ids.Length, d = lm.Config.HiddenSize;
         var x = ctx.Scratch.Get(Workspace.Slot.Hidden, n * d);
@@ -85,13 +112,16 @@ public static class ImageTokenMerge
         int imageRows = 0;
         for (int i = 0; i < n; i++)
         {
-            if (ids[i] != imageTokenId) continue;
+            if (ids[i] != imageTokenId && (ids[i] != videoTokenId || videoTokenId < 0)) continue;
             if ((imageRows + 1) * d > imageFeatures.Length)
-                throw new ArgumentException($"the prompt has more image tokens (id {imageTokenId}) than image features ({imageFeatures.Length / d} rows of {d})", nameof(imageFeatures));
+                throw new InvalidPromptException($"the prompt has more {Tokens(imageTokenId, videoTokenId)} than image features ({imageFeatures.Length / d} rows of {d})");
             imageFeatures.Slice(imageRows++ * d, d).CopyTo(x.AsSpan(i * d, d));
         }
         if (imageRows * d != imageFeatures.Length)
-            throw new ArgumentException($"the prompt has {imageRows} image tokens (id {imageTokenId}), the image features have {imageFeatures.Length / d} rows", nameof(imageFeatures));
+            throw new InvalidPromptException($"the prompt has {imageRows} {Tokens(imageTokenId, videoTokenId)}, the image features have {imageFeatures.Length / d} rows");
         return x;
     }
+
+    static string Tokens(int imageTokenId, int videoTokenId) =>
+        videoTokenId < 0 ? $"image tokens (id {imageTokenId})" : $"image and video tokens (ids {imageTokenId}, {videoTokenId})";
 }

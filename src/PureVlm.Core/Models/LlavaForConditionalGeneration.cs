@@ -31,33 +31,60 @@ public sealed class LlavaForConditionalGeneration : IVisionLanguageModel
     public LlavaForConditionalGeneration(WeightScope root, ModelConfig config, bool newLayout)
     {
         Config = config;
-        var llava = config.Llava!;
         var model = newLayout ? root.Sub("model") : root;
         VisionTower = new ClipVisionModel(model.Sub("vision_tower").Sub("vision_model"), Vision);
-        MultiModalProjector = new LlavaMultiModalProjector(model.Sub("multi_modal_projector"), Vision.HiddenSize, config.Text.HiddenSize,
-            llava.ProjectorHiddenAct, llava.MultimodalProjectorBias);
+        MultiModalProjector = NewProjector(model, config);
+        LanguageModel = NewLanguageModel(root, config, newLayout);
+        _hiddenStateIndex = HiddenStateIndex(config);
+        _keepClassToken = config.Llava!.VisionFeatureSelectStrategy == "full";
+    }
+
+    /// <summary>The projector under <paramref name="model"/>, as <c>llava</c> and <c>video_llava</c> configure it.</summary>
+    internal static LlavaMultiModalProjector NewProjector(WeightScope model, ModelConfig config) =>
+        new(model.Sub("multi_modal_projector"), config.Vision!.HiddenSize, config.Text.HiddenSize,
+            config.Llava!.ProjectorHiddenAct, config.Llava.MultimodalProjectorBias);
+
+    /// <summary>The LLaMA decoder of a LLaVA-style checkpoint in either key layout.</summary>
+    internal static DecoderModel NewLanguageModel(WeightScope root, ModelConfig config, bool newLayout)
+    {
+        var model = newLayout ? root.Sub("model") : root;
         string textPath = newLayout ? "language_model" : "language_model.model";
         string headPath = newLayout ? "lm_head" : "language_model.lm_head";
-        LanguageModel = new LlamaModel(model.Sub(textPath), config.Text, headPath, DecoderModel.LmHeadWeight(root, headPath, config.Text));
-        // hidden_states holds the pre_layrnorm output and then each layer's, so a negative index counts from layers + 1.
-        int layer = llava.VisionFeatureLayer;
-        _hiddenStateIndex = layer < 0 ? Vision.NumHiddenLayers + 1 + layer : layer;
-        _keepClassToken = llava.VisionFeatureSelectStrategy == "full";
+        return new LlamaModel(model.Sub(textPath), config.Text, headPath, DecoderModel.LmHeadWeight(root, headPath, config.Text));
+    }
+
+    /// <summary>
+    /// <c>vision_feature_layer</c> as an index into the tower's hidden states, which hold the pre_layrnorm output and then
+    /// each layer's, so a negative index counts from layers + 1.
+    /// </summary>
+    internal static int HiddenStateIndex(ModelConfig config)
+    {
+        int layer = config.Llava!.VisionFeatureLayer;
+        return layer < 0 ? config.Vision!.NumHiddenLayers + 1 + layer : layer;
+    }
+
+    /// <summary>
+    /// Reports <c>{tower}.selected</c> [B, rows, vision hidden] (rows of each image's [P + 1] hidden states from
+    /// <paramref name="skip"/> on) and returns their projection [B · rows, text hidden], reported as <c>projector</c>.
+    /// </summary>
+    internal static float[] SelectAndProject(ClipVisionModel tower, LlavaMultiModalProjector projector, float[] hidden, int images, int skip, int rows,
+        int textHidden, ForwardContext ctx)
+    {
+        int d = tower.Config.HiddenSize, n = tower.Config.NumPatches + 1;
+        var selected = new float[images * rows * d];
+        for (int b = 0; b < images; b++) hidden.AsSpan((b * n + skip) * d, rows * d).CopyTo(selected.AsSpan(b * rows * d));
+        ctx.Report($"{tower.TraceName}.selected", selected, images, rows, d);
+        var features = new float[images * rows * textHidden];
+        projector.Forward(selected, images * rows, features, ctx, images);
+        ctx.Report("projector", features, images, rows, textHidden);
+        return features;
     }
 
     /// <inheritdoc/>
     public float[] EncodeImage(ReadOnlySpan<float> pixelValues, ForwardContext ctx)
     {
-        int d = Vision.HiddenSize, rows = ImageTokensPerImage, textHidden = Config.Text.HiddenSize;
-        var hidden = VisionTower.Forward(pixelValues, _hiddenStateIndex, ctx); // [P + 1, vision hidden]
-        int skip = _keepClassToken ? 0 : d;
-        var selected = new float[rows * d];
-        hidden.AsSpan(skip, rows * d).CopyTo(selected);
-        ctx.Report("vision.selected", selected, 1, rows, d);
-        var features = new float[rows * textHidden];
-        MultiModalProjector.Forward(selected, rows, features, ctx);
-        ctx.Report("projector", features, 1, rows, textHidden);
-        return features;
+        var hidden = VisionTower.Forward(pixelValues, 1, _hiddenStateIndex, ctx); // [P + 1, vision hidden]
+        return SelectAndProject(VisionTower, MultiModalProjector, hidden, 1, _keepClassToken ? 0 : 1, ImageTokensPerImage, Config.Text.HiddenSize, ctx);
     }
 
     /// <inheritdoc/>

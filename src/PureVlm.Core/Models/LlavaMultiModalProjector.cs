@@ -12,13 +12,16 @@ public sealed class LlavaMultiModalProjector(WeightScope scope, int visionHidden
     /// <summary>Its Linear modules, in forward order (see <see cref="IGenerativeModel.Linears"/>).</summary>
     public IEnumerable<Linear> Linears() => [_linear1, _linear2];
 
-    /// <summary>y [n, text hidden] = projector(x [n, vision hidden]); reports <c>projector.linear_1</c> before the activation.</summary>
-    public void Forward(ReadOnlySpan<float> x, int n, Span<float> y, ForwardContext ctx)
+    /// <summary>
+    /// y [n, text hidden] = projector(x [n, vision hidden]); reports <c>projector.linear_1</c> before the activation, as
+    /// [<paramref name="images"/>, n / images, text hidden] (a video's rows per frame).
+    /// </summary>
+    public void Forward(ReadOnlySpan<float> x, int n, Span<float> y, ForwardContext ctx, int images = 1)
     {
         var h = ctx.Scratch.Get(Slot.Gate, n * textHidden);
         var hs = h.AsSpan(0, n * textHidden);
         _linear1.Forward(x, n, hs, ctx);
-        ctx.Report("projector.linear_1", h, 1, n, textHidden);
+        ctx.Report("projector.linear_1", h, images, n / images, textHidden);
         ElementWise.Activate(hs, act);
         _linear2.Forward(hs, n, y, ctx);
     }

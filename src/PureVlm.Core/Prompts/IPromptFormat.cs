@@ -16,11 +16,29 @@ public interface IPromptFormat
     int[] Build(SentencePieceTokenizer tokenizer, string prompt, int images);
 
     /// <summary>
-    /// Ids laid out as <see cref="Build"/> lays them out, without a tokenizer: <paramref name="images"/> images'
+    /// The ids of <paramref name="prompt"/> with images and videos in the order of <paramref name="media"/>, their tokens
+    /// expanded, bos included. Families without videos accept images only.
+    /// </summary>
+    int[] Build(SentencePieceTokenizer tokenizer, string prompt, IReadOnlyList<MediaKind> media) =>
+        Build(tokenizer, prompt, ImagesOnly(media));
+
+    /// <summary>
+    /// Ids laid out as <see cref="Build(SentencePieceTokenizer, string, int)"/> lays them out, without a tokenizer: <paramref name="images"/> images'
     /// image tokens, <paramref name="bos"/> and <paramref name="textTokens"/> stand-in text ids (<see cref="FillerId"/>),
     /// each where the family's processor puts them. For benchmarks and tests on checkpoints that ship no tokenizer.
     /// </summary>
     int[] SyntheticIds(int images, int textTokens, int bos);
+
+    /// <summary>As <see cref="SyntheticIds(int, int, int)"/> with images and videos in the order of <paramref name="media"/>.</summary>
+    int[] SyntheticIds(IReadOnlyList<MediaKind> media, int textTokens, int bos) => SyntheticIds(ImagesOnly(media), textTokens, bos);
+
+    /// <summary>The number of images in <paramref name="media"/>, which must hold no video.</summary>
+    protected static int ImagesOnly(IReadOnlyList<MediaKind> media)
+    {
+        ArgumentNullException.ThrowIfNull(media);
+        if (media.Contains(MediaKind.Video)) throw new ArgumentException("this model family takes images only; it has no video tower", nameof(media));
+        return media.Count;
+    }
 
     /// <summary>
     /// The i-th stand-in text id, 8 + i mod 40: above the special ids of every supported tokenizer (Gemma's 0..3,

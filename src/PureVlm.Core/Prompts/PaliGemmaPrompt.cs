@@ -40,6 +40,9 @@ public sealed class PaliGemmaPrompt(int imageTokensPerImage, int imageTokenId) :
             throw new ArgumentOutOfRangeException(nameof(imageTokenId), imageTokenId, $"image token id is outside the vocabulary (0..{tokenizer.VocabSize - 1})");
         if (tokenizer.BosId < 0) throw new InvalidOperationException("the tokenizer has no <bos> id, which a PaliGemma prompt needs");
         var text = tokenizer.Encode(prompt + "\n");
+        // The image tokens go before bos, one per image feature; one typed into the text would have no feature to take.
+        if (text.AsSpan().Contains(imageTokenId))
+            throw new InvalidPromptException($"the prompt's text holds the image token {Vocabulary.Quote(tokenizer.IdToPiece(imageTokenId))}; PaliGemma puts the image before the text by itself, so leave it out");
         var ids = new int[numImageTokens + 1 + text.Length];
         ids.AsSpan(0, numImageTokens).Fill(imageTokenId);
         ids[numImageTokens] = tokenizer.BosId;

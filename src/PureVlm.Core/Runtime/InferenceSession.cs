@@ -1,3 +1,4 @@
+using PureVlm.Prompts;
 using System.Runtime.CompilerServices;
 using PureVlm.Models;
 using PureVlm.Tensors;
@@ -5,7 +6,7 @@ using PureVlm.Tensors;
 namespace PureVlm.Runtime;
 
 /// <summary>Raised when a prompt or generation would exceed the context length.</summary>
-public sealed class ContextLengthException(string message) : Exception(message);
+public sealed class ContextLengthException(string message) : PureVlmException(message);
 
 /// <summary>One token produced by generation.</summary>
 /// <param name="Id">Token id.</param>
@@ -50,18 +51,38 @@ public sealed class InferenceSession
     {
         var vlm = _model.VisionLanguage ?? throw new InvalidOperationException($"this model ({_model.Config.ModelType}) has no vision tower");
         var v = vlm.Vision;
-        int[] want = [v.NumChannels, v.ImageSize, v.ImageSize];
-        var shape = pixelValues.Shape.AsSpan(pixelValues.Rank == 4 && pixelValues.Shape[0] == 1 ? 1 : 0);
+        var pixels = Input(pixelValues, "pixel_values", vlm.ImagePixelValuesName, [v.NumChannels, v.ImageSize, v.ImageSize]);
+        return vlm.EncodeImage(pixels.Span, _ctx);
+    }
+
+    /// <summary>
+    /// pixel_values_videos [T, 3, S, S] or [1, T, 3, S, S] (each frame normalised like an image, CHW) → video features
+    /// [video tokens, text hidden] for <see cref="Prefill"/>, where they take the place of the video's tokens.
+    /// </summary>
+    public float[] EncodeVideo(Tensor pixelValues)
+    {
+        var vlm = _model.Modules as IVideoLanguageModel ?? throw new InvalidOperationException($"this model ({_model.Config.ModelType}) has no video tower");
+        var v = vlm.Vision;
+        var pixels = Input(pixelValues, "pixel_values_videos", "pixel_values_videos", [vlm.FramesPerVideo, v.NumChannels, v.ImageSize, v.ImageSize]);
+        return vlm.EncodeVideo(pixels.Span, _ctx);
+    }
+
+    /// <summary>
+    /// <paramref name="pixelValues"/> checked against <paramref name="want"/> (a leading 1 allowed; <paramref name="what"/>
+    /// names it in the error), contiguous, and reported as <paramref name="traceName"/> [1, want…] to the observer, which
+    /// gets a copy it may edit.
+    /// </summary>
+    Tensor Input(Tensor pixelValues, string what, string traceName, int[] want)
+    {
+        var shape = pixelValues.Shape.AsSpan(pixelValues.Rank == want.Length + 1 && pixelValues.Shape[0] == 1 ? 1 : 0);
         if (!shape.SequenceEqual(want))
-            throw new ArgumentException($"pixel_values has shape {pixelValues.ShapeString}, expected [{string.Join(", ", want)}] (or with a leading 1)", nameof(pixelValues));
+            throw new ArgumentException($"{what} has shape {pixelValues.ShapeString}, expected [{string.Join(", ", want)}] (or with a leading 1)", nameof(pixelValues));
         var pixels = pixelValues.Contiguous();
         _ctx.Step = 0;
-        if (_ctx.Observer != null)
-        {
-            pixels = pixels.Clone(); // the observer may edit it
-            _ctx.Report("pixel_values", pixels.Data, 1, want[0], want[1], want[2]);
-        }
-        return vlm.EncodeImage(pixels.Span, _ctx);
+        if (_ctx.Observer == null) return pixels;
+        pixels = pixels.Clone();
+        _ctx.Report(traceName, pixels.Data, [1, .. want]);
+        return pixels;
     }
 
     /// <summary>
@@ -71,8 +92,9 @@ public sealed class InferenceSession
     public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> inputIds, ReadOnlySpan<float> imageFeatures = default)
     {
         if (_cache.Length != 0) throw new InvalidOperationException($"prefill needs an empty session; this one holds {_cache.Length} tokens (call Reset)");
-        if (inputIds.IsEmpty) throw new ArgumentException("the prompt is empty", nameof(inputIds));
+        if (inputIds.IsEmpty) throw new InvalidPromptException("the prompt is empty");
         CheckRoom(inputIds.Length, "the prompt");
+        for (int i = 0; i < inputIds.Length; i++) CheckId(inputIds[i], i);
         _ctx.Step = 0;
         _decodeSteps = 0;
         return ForwardOrRollBack(inputIds, imageFeatures);
@@ -83,6 +105,7 @@ public sealed class InferenceSession
     {
         if (_cache.Length == 0) throw new InvalidOperationException("decode needs a prefill first");
         CheckRoom(1, "the next token");
+        CheckId(token, 0);
         _ctx.Step = ++_decodeSteps;
         _token[0] = token;
         try { return ForwardOrRollBack(_token, default); }
@@ -114,6 +137,13 @@ public sealed class InferenceSession
     /// </summary>
     public void EnsureRoom(int promptLength, int newTokens) =>
         CheckRoom(promptLength + newTokens - 1, "the prompt plus the requested new tokens");
+
+    // An id past the embedding table would read outside it; refused as input, not left to an index check deep inside.
+    void CheckId(int id, int position)
+    {
+        if ((uint)id >= (uint)_model.Config.Text.VocabSize)
+            throw new InvalidPromptException($"token id {id} at position {position} is outside the vocabulary (0..{_model.Config.Text.VocabSize - 1})");
+    }
 
     void CheckRoom(int n, string what)
     {

@@ -27,8 +27,15 @@ public sealed class LoadedModel : IDisposable
         Modules = ModelFamilies.Build(config, checkpoint);
     }
 
-    /// <summary>Loads <c>config.json</c> and the safetensors of a HF model directory.</summary>
-    public static LoadedModel Load(string modelDir) => Load(Path.Combine(modelDir, "config.json"), modelDir);
+    /// <summary>
+    /// Loads <c>config.json</c> and the safetensors of a HF model directory, or of a repo id's snapshot in the local
+    /// Hugging Face cache at <c>main</c> (<see cref="HfCache.ResolveModel"/> picks another revision).
+    /// </summary>
+    public static LoadedModel Load(string modelDir)
+    {
+        string directory = HfCache.ResolveModel(modelDir);
+        return Load(Path.Combine(directory, "config.json"), directory);
+    }
 
     /// <summary>Loads a config and a weights file or directory (e.g. a fixture's <c>model-bf16.safetensors</c>).</summary>
     public static LoadedModel Load(string configPath, string weightsPath)

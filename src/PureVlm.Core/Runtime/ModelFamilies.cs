@@ -18,6 +18,7 @@ public static class ModelFamilies
         {
             "paligemma" => new PaliGemmaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "PaliGemma")),
             "llava" => new LlavaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "LLaVA")),
+            "video_llava" => new VideoLlavaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "Video-LLaVA")),
             "gemma3" => new Gemma3ForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "Gemma 3")),
             "gemma" or "gemma2" or "gemma3_text" => new CausalLM(config, new GemmaModel(root.Sub("model"), config.Text, "lm_head", DecoderModel.LmHeadWeight(root, "lm_head", config.Text))),
             "llama" => new CausalLM(config, new LlamaModel(root.Sub("model"), config.Text, "lm_head", DecoderModel.LmHeadWeight(root, "lm_head", config.Text))),
@@ -30,13 +31,15 @@ public static class ModelFamilies
     {
         "paligemma" => new PaliGemmaPrompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex),
         "llava" => new LlavaPrompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex),
+        "video_llava" when model is IVideoLanguageModel video => new LlavaPrompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex,
+            video.FramesPerVideo * video.VideoTokensPerFrame, video.VideoTokenIndex),
         "gemma3" => new Gemma3Prompt(model.ImageTokensPerImage, model.Config.ImageTokenIndex, model.Config.Gemma3!.BoiTokenIndex, model.Config.Gemma3.EoiTokenIndex),
         _ => throw new ModelConfigException($"model_type '{model.Config.ModelType}' has no prompt format"),
     };
 
     /// <summary>
     /// True for transformers ≥ 4.52 names of a vision-language checkpoint (<c>model.language_model.…</c>), false for the
-    /// hub's (<c>language_model.model.…</c>); PaliGemma, LLaVA and Gemma 3 were renamed the same way.
+    /// hub's (<c>language_model.model.…</c>); PaliGemma, LLaVA, Video-LLaVA and Gemma 3 were renamed the same way.
     /// </summary>
     public static bool NewMultimodalLayout(Checkpoint c, string family)
     {

@@ -216,7 +216,7 @@ public class CliTests
         {
             string config = Path.Combine(dir, "config.json");
             File.WriteAllText(config, File.ReadAllText(config).Replace("\"model_type\": \"paligemma\"", "\"model_type\": \"mllama\""));
-            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("02-blue-square.png"), "--prompt", "caption en"), "mllama", "paligemma, llava, gemma, gemma2, llama");
+            AssertOneLineError(Run("run", "--model", dir, "--image", Sample("02-blue-square.png"), "--prompt", "caption en"), "mllama", "paligemma, llava, video_llava, gemma3, gemma, gemma2, gemma3_text, llama");
         }
         finally { Directory.Delete(dir, true); }
     }

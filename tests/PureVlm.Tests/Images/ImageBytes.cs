@@ -50,20 +50,29 @@ static class ImageBytes
     /// A 2×2 GIF with a 4-colour global palette and two frames; each frame's LZW stream sends a clear code before
     /// every pixel so that all codes stay 3 bits wide.
     /// </summary>
-    public static byte[] TwoFrameGif(byte[] palette12, int[] frame0, int[] frame1)
+    public static byte[] TwoFrameGif(byte[] palette12, int[] frame0, int[] frame1) => AnimatedGif(2, 2, palette12, [frame0, frame1]);
+
+    /// <summary>
+    /// A <paramref name="width"/> × <paramref name="height"/> (each below 256) GIF with a 4-colour global palette and one
+    /// full-size frame per entry of <paramref name="frames"/> (palette indices, row-major), coded as <see cref="TwoFrameGif"/>.
+    /// </summary>
+    public static byte[] AnimatedGif(int width, int height, byte[] palette12, IReadOnlyList<int[]> frames)
     {
         var g = new MemoryStream();
         g.Write("GIF89a"u8);
-        g.Write([2, 0, 2, 0, 0x81, 0, 0]); // 2×2, global table of 2^(1+1) colours
+        g.Write([(byte)width, 0, (byte)height, 0, 0x81, 0, 0]); // global table of 2^(1+1) colours
         g.Write(palette12);
-        foreach (var frame in new[] { frame0, frame1 })
+        foreach (var frame in frames)
         {
-            g.Write([0x2C, 0, 0, 0, 0, 2, 0, 2, 0, 0]);
+            g.Write([0x2C, 0, 0, 0, 0, (byte)width, 0, (byte)height, 0, 0]);
             g.WriteByte(2); // LZW minimum code size: clear = 4, end = 5
             var codes = frame.SelectMany(i => new[] { 4, i }).Append(5).ToArray();
             var data = PackLsbFirst(codes, 3);
-            g.WriteByte((byte)data.Length);
-            g.Write(data);
+            foreach (var block in data.Chunk(255))
+            {
+                g.WriteByte((byte)block.Length);
+                g.Write(block);
+            }
             g.WriteByte(0);
         }
         g.WriteByte(0x3B);

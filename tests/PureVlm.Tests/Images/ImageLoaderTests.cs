@@ -97,6 +97,19 @@ public class ImageLoaderTests
         Assert.Contains("limit", e.Message);
     }
 
+    [Fact]
+    public void Pillows_decompression_bomb_rule_refuses_above_2_x_89478485_pixels_from_the_header()
+    {
+        // 13378 × 13377 = 178,957,506 pixels, just over 2 × 89,478,485: Pillow raises DecompressionBombError.
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Rejects(ImageBytes.Png(13378, 13377, 8, 2, new byte[16]));
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1 << 20, "refused before any pixel buffer");
+        Assert.Contains("13378x13377 = 178957506 pixels", e.Message);
+        Assert.Contains("decompression-bomb", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.Equal(2 * 89_478_485, ImageLoader.MaxPixels);
+    }
+
     [Theory]
     [InlineData(new byte[] { (byte)'I', (byte)'I', 42, 0, 8, 0, 0, 0 }, "TIFF")]
     [InlineData(new byte[] { (byte)'M', (byte)'M', 0, 42, 0, 0, 0, 8 }, "TIFF")]

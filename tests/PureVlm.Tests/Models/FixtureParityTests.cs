@@ -19,6 +19,10 @@ public class FixtureParityTests(ITestOutputHelper output)
         { "gemma2-text-tiny", "model-bf16.safetensors", "golden-bf16.safetensors" },
         { "llava-tiny", "model.safetensors", "golden.safetensors" },
         { "llava-tiny", "model-bf16.safetensors", "golden-bf16.safetensors" },
+        { "video-llava-tiny", "model.safetensors", "golden-image.safetensors" },
+        { "video-llava-tiny", "model-bf16.safetensors", "golden-image-bf16.safetensors" },
+        { "video-llava-tiny", "model.safetensors", "golden-video.safetensors" },
+        { "video-llava-tiny", "model-bf16.safetensors", "golden-video-bf16.safetensors" },
         { "gemma3-tiny", "model.safetensors", "golden.safetensors" },
         { "gemma3-tiny", "model-bf16.safetensors", "golden-bf16.safetensors" },
     };
@@ -30,7 +34,7 @@ public class FixtureParityTests(ITestOutputHelper output)
         using var model = LoadedModel.Load(Path.Combine(g.Dir, "config.json"), Path.Combine(g.Dir, weights));
         var observer = new TraceRecorder();
         var session = model.CreateSession(new SessionOptions { Observer = observer });
-        var features = g.Has("pixel_values") ? session.EncodeImage(g["pixel_values"]) : null;
+        var features = g.EncodeInputs(session);
         session.Prefill(g.Ints("input_ids"), features);
 
         var report = new List<string>();
@@ -59,7 +63,7 @@ public class FixtureParityTests(ITestOutputHelper output)
         using var g = new GoldenFixture(fixture, golden);
         using var model = LoadedModel.Load(Path.Combine(g.Dir, "config.json"), Path.Combine(g.Dir, weights));
         var session = model.CreateSession();
-        var features = g.Has("pixel_values") ? session.EncodeImage(g["pixel_values"]) : null;
+        var features = g.EncodeInputs(session);
         var options = new GenerationOptions { MaxNewTokens = 12, StopAtEos = false };
         var tokens = session.Generate(g.Ints("input_ids"), features, options).ToList();
         Assert.Equal(g.Ints("generated_ids"), tokens.Select(t => t.Id).ToArray());

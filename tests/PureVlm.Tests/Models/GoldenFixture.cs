@@ -11,12 +11,14 @@ sealed class GoldenFixture : IDisposable
     public const float Rtol = 1e-4f;
 
     readonly SafeTensorsFile _file;
+    readonly string _golden;
     public string Dir { get; }
     public string Name { get; }
 
     public GoldenFixture(string fixture, string goldenFile)
     {
         Name = fixture;
+        _golden = goldenFile;
         Dir = TestPaths.Fixture(fixture);
         _file = SafeTensorsFile.Open(Path.Combine(Dir, goldenFile));
     }
@@ -25,6 +27,21 @@ sealed class GoldenFixture : IDisposable
     public IReadOnlyList<string> Names => _file.Names;
     public Tensor this[string name] => _file[name].ToTensor();
     public int[] Ints(string name) => _file[name].ToTensor().Data.Select(f => (int)f).ToArray();
+
+    /// <summary>
+    /// The features of the golden's visual input (<c>pixel_values</c>, or Video-LLaVA's <c>pixel_values_images</c> /
+    /// <c>pixel_values_videos</c>), or null for a text-only golden. Video-LLaVA's bf16 goldens leave preprocessing out
+    /// (its README: use the f32 golden's), so they are read from the f32 golden of the same prompt.
+    /// </summary>
+    public float[]? EncodeInputs(Runtime.InferenceSession session)
+    {
+        if (Has("pixel_values")) return session.EncodeImage(this["pixel_values"]);
+        using var f32 = Name == "video-llava-tiny" && _golden.EndsWith("-bf16.safetensors") ? new GoldenFixture(Name, _golden.Replace("-bf16", "")) : null;
+        var source = f32 ?? this;
+        if (source.Has("pixel_values_images")) return session.EncodeImage(source["pixel_values_images"]);
+        if (source.Has("pixel_values_videos")) return session.EncodeVideo(source["pixel_values_videos"]);
+        return null;
+    }
 
     /// <summary>(max |got − want|, max |want|).</summary>
     public static (float Diff, float Scale) Compare(ReadOnlySpan<float> got, ReadOnlySpan<float> want)

@@ -31,7 +31,7 @@ public class LlavaModelTests
         int image = model.Loaded.Config.ImageTokenIndex;
         Assert.Equal(32, two.Count(id => id == image));
         Assert.Equal(1, two[0]); // <s>
-        Assert.Contains("2 <image> markers for 1 images", Assert.Throws<ArgumentException>(() => model.PromptIds("<image> and <image>", images: 1)).Message);
+        Assert.Contains("2 <image> markers for 1 images", Assert.Throws<PureVlm.Prompts.InvalidPromptException>(() => model.PromptIds("<image> and <image>", images: 1)).Message);
     }
 
     [Fact]

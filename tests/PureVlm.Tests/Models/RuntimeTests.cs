@@ -168,7 +168,7 @@ public class RuntimeTests
     public void Token_id_outside_the_vocabulary_is_rejected()
     {
         using var model = Load("gemma2-text-tiny");
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => model.CreateSession().Prefill([2, 300]));
+        var e = Assert.Throws<PureVlm.Prompts.InvalidPromptException>(() => model.CreateSession().Prefill([2, 300]));
         Assert.Contains("300", e.Message);
     }
 }

@@ -38,6 +38,6 @@ public class PaddedVocabularyTests
         Assert.False(tok.TryIdToPiece(tok.VocabSize, out piece));
         Assert.Null(piece);
         Assert.False(tok.TryIdToPiece(-1, out _));
-        Assert.Throws<ArgumentOutOfRangeException>(() => tok.IdToPiece(tok.VocabSize));
+        Assert.Throws<PureVlm.Prompts.InvalidPromptException>(() => tok.IdToPiece(tok.VocabSize));
     }
 }

@@ -97,7 +97,7 @@ public sealed class TokenizerErrorTests : IDisposable
     public void Tokenizer_negative_id_in_decode_is_an_argument_error()
     {
         var tok = Loaded("spm-tiny");
-        Assert.Throws<ArgumentOutOfRangeException>(() => tok.Decode([5, -1]));
-        Assert.Throws<ArgumentOutOfRangeException>(() => tok.CreateStreamingDecoder().Push(-1));
+        Assert.Throws<PureVlm.Prompts.InvalidPromptException>(() => tok.Decode([5, -1]));
+        Assert.Throws<PureVlm.Prompts.InvalidPromptException>(() => tok.CreateStreamingDecoder().Push(-1));
     }
 }

@@ -12,8 +12,11 @@ public static class ImageLoader
 {
     /// <summary>Largest accepted width or height.</summary>
     public const int MaxSide = 16384;
-    /// <summary>Largest accepted width × height.</summary>
-    public const long MaxPixels = 100_000_000;
+    /// <summary>
+    /// Largest accepted width × height: Pillow's decompression-bomb rule, which refuses more than twice its
+    /// <c>Image.MAX_IMAGE_PIXELS</c> (89,478,485), checked on the header before any pixel buffer exists.
+    /// </summary>
+    public const long MaxPixels = 2 * 89_478_485;
     /// <summary>Largest accepted encoded file.</summary>
     public const long MaxEncodedBytes = 512L * 1024 * 1024;
 
@@ -21,10 +24,9 @@ public static class ImageLoader
     public static RgbImage Load(string path)
     {
         string fullPath = Path.GetFullPath(path);
-        var info = new FileInfo(fullPath);
-        if (!info.Exists) throw new InvalidImageException($"{path}: image file not found");
-        if (info.Length > MaxEncodedBytes)
-            throw new InvalidImageException($"{path}: file is {info.Length} bytes, more than the {MaxEncodedBytes}-byte limit for an image");
+        long length = LinkedFile.Length(fullPath) ?? throw new InvalidImageException($"{path}: image file not found");
+        if (length > MaxEncodedBytes)
+            throw new InvalidImageException($"{path}: file is {length} bytes, more than the {MaxEncodedBytes}-byte limit for an image");
         byte[] bytes;
         try { bytes = File.ReadAllBytes(fullPath); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -100,13 +102,15 @@ public static class ImageLoader
     {
         if (width <= 0 || height <= 0)
             throw new InvalidImageException($"{name}: image is {width}x{height}, both sides must be at least 1 pixel");
-        if (width > MaxSide || height > MaxSide || (long)width * height > MaxPixels)
-            throw new InvalidImageException($"{name}: image is {width}x{height}, larger than the limit of {MaxSide} pixels per side and {MaxPixels} pixels in total");
+        if ((long)width * height > MaxPixels)
+            throw new InvalidImageException($"{name}: image is {width}x{height} = {(long)width * height} pixels, more than {MaxPixels} (Pillow's decompression-bomb limit, 2 × 89478485); refusing a possible decompression bomb");
+        if (width > MaxSide || height > MaxSide)
+            throw new InvalidImageException($"{name}: image is {width}x{height}, larger than the limit of {MaxSide} pixels per side");
     }
 
     internal static InvalidImageException Corrupt(string name, object format, string part, Exception? e)
     {
-        string detail = e is null ? "" : $" ({e.GetType().Name}: {e.Message})";
+        string detail = e is null ? "" : $" ({e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")})";
         return new InvalidImageException($"{name}: corrupt or truncated {format.ToString()!.ToUpperInvariant()} {part}{detail}", e);
     }
 

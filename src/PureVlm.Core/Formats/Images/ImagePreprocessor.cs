@@ -104,7 +104,7 @@ public sealed class ImagePreprocessor
 
     /// <summary>
     /// Reads an HF <c>preprocessor_config.json</c> of a <c>SiglipImageProcessor</c> (also assumed when the file names no
-    /// class), a <c>CLIPImageProcessor</c> or a <c>Gemma3ImageProcessor</c> (pan-and-scan off);
+    /// class), a <c>CLIPImageProcessor</c> (or Video-LLaVA's, which applies CLIP's steps), or a <c>Gemma3ImageProcessor</c> (pan-and-scan off);
     /// <paramref name="defaultImageSize"/> fills a missing <c>size</c> (and <c>crop_size</c>).
     /// </summary>
     public static ImagePreprocessor FromPreprocessorConfig(string path, int? defaultImageSize = null)
@@ -213,6 +213,15 @@ public sealed class ImagePreprocessor
     /// <summary>pixel_values as a [1, 3, Height, Width] tensor.</summary>
     public Tensor PixelValues(RgbImage image) => new(Preprocess(image), [1, 3, Height, Width]);
 
+    /// <summary>pixel_values_videos for one video: each frame preprocessed as an image, stacked in order, [1, T, 3, Height, Width].</summary>
+    public Tensor VideoPixelValues(IReadOnlyList<RgbImage> frames)
+    {
+        int plane = 3 * Height * Width;
+        var data = new float[frames.Count * plane];
+        for (int t = 0; t < frames.Count; t++) Preprocess(frames[t]).CopyTo(data, t * plane);
+        return new Tensor(data, [1, frames.Count, 3, Height, Width]);
+    }
+
     // CLIPImageProcessor's defaults for a missing image_mean / image_std (OPENAI_CLIP_MEAN / _STD); fresh arrays, as the
     // constructor keeps the one it is given.
     static float[] ClipMean => [0.48145466f, 0.4578275f, 0.40821073f];
@@ -227,7 +236,9 @@ public sealed class ImagePreprocessor
         return (type.ValueKind == JsonValueKind.String ? type.GetString()!.Replace("FeatureExtractor", "ImageProcessor") : null) switch
         {
             "SiglipImageProcessor" or "CLIPImageProcessor" or "Gemma3ImageProcessor" => type.GetString()!.Replace("FeatureExtractor", "ImageProcessor"),
-            _ => throw new InvalidModelFileException($"{path}: {key} is {Short(type.GetRawText())}, expected \"SiglipImageProcessor\", \"CLIPImageProcessor\" or \"Gemma3ImageProcessor\""),
+            // CLIP's steps, applied to images and to each video frame alike.
+            "VideoLlavaImageProcessor" => "CLIPImageProcessor",
+            _ => throw new InvalidModelFileException($"{path}: {key} is {Short(type.GetRawText())}, expected \"SiglipImageProcessor\", \"CLIPImageProcessor\", \"VideoLlavaImageProcessor\" or \"Gemma3ImageProcessor\""),
         };
     }
 
@@ -260,8 +271,13 @@ public sealed class ImagePreprocessor
 
     static JsonDocument ParseJson(string path)
     {
-        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new InvalidModelFileException($"{path}: not valid JSON ({e.Message})"); }
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (IOException e) { throw new InvalidModelFileException($"{path}: cannot read ({e.Message})"); }
+        // JsonDocument checks a string's UTF-8 only when it is read, and then throws InvalidOperationException.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new InvalidModelFileException($"{path}: not valid UTF-8");
+        try { return JsonDocument.Parse(bytes); }
+        catch (JsonException e) { throw new InvalidModelFileException($"{path}: not valid JSON ({e.Message.ReplaceLineEndings(" ")})"); }
         catch (IOException e) { throw new InvalidModelFileException($"{path}: cannot read ({e.Message})"); }
     }
 
@@ -294,5 +310,9 @@ public sealed class ImagePreprocessor
         return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetSingle(out float x) && float.IsFinite(x) ? x : throw bad).ToArray();
     }
 
-    static string Short(string s) => s.Length <= 40 ? s : s[..40] + "…";
+    static string Short(string s)
+    {
+        s = string.Join(' ', s.Split((char[])['\n', '\r', '\t', ' '], StringSplitOptions.RemoveEmptyEntries)); // one line
+        return s.Length <= 40 ? s : s[..40] + "…";
+    }
 }

@@ -1,7 +1,7 @@
 namespace PureVlm.Formats.Images;
 
 /// <summary>Raised for an image that cannot be used: corrupt, truncated, empty, too large or of an unsupported format. The message names the file (when known) and the problem.</summary>
-public sealed class InvalidImageException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class InvalidImageException(string message, Exception? inner = null) : PureVlmException(message, inner);
 
 /// <summary>An 8-bit RGB image, pixels row-major and interleaved: <c>Pixels[(y * Width + x) * 3 + c]</c> (HWC).</summary>
 public sealed class RgbImage

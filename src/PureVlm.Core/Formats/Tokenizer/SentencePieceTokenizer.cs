@@ -236,8 +236,9 @@ public sealed class SentencePieceTokenizer
     /// <summary>The kind of <paramref name="id"/> (byte, user-defined, control, …).</summary>
     public PieceKind KindOf(int id) => _vocab.Kinds[CheckId(id)];
 
+    // Ids come from callers and from files (e.g. a trace's input_ids), so a bad one is an input error like any other.
     int CheckId(int id) => (uint)id < (uint)_vocab.Pieces.Length ? id
-        : throw new ArgumentOutOfRangeException(nameof(id), id, $"token id {id} is outside the vocabulary (0..{_vocab.Pieces.Length - 1})");
+        : throw new Prompts.InvalidPromptException($"token id {id} is outside the vocabulary (0..{_vocab.Pieces.Length - 1})");
 
     /// <summary>Byte value of a byte piece, or -1 (used by <see cref="StreamingDecoder"/>).</summary>
     internal int ByteOf(int id) => _vocab.ByteValue[CheckId(id)];
