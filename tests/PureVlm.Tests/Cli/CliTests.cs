@@ -157,6 +157,30 @@ public class CliTests
     }
 
     [Fact]
+    public void Chat_options_that_do_not_fit_are_one_line_errors()
+    {
+        string g3 = TestPaths.Fixture("gemma3-tiny"), image = Path.Combine(g3, "input.png");
+        string messages = Path.Combine(Path.GetTempPath(), $"purevlm-messages-{Guid.NewGuid():N}.json");
+        File.WriteAllText(messages, """[{"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "Same?"}]}]""");
+        try
+        {
+            AssertOneLineError(Run("run", "--model", g3, "--image", image, "--messages", messages), "2 image parts for 1 --image");
+            AssertOneLineError(Run("run", "--model", g3, "--image", image, "--messages", messages, "--system", "Be brief."), "--system goes with --prompt");
+            AssertOneLineError(Run("run", "--model", g3, "--image", image, "--messages", messages, "--prompt", "hi"), "either --messages FILE or --prompt TEXT");
+            AssertOneLineError(Run("run", "--model", g3, "--image", image, "--prompt", "<image> and <image>"), "2 <image> markers for 1 images");
+            AssertOneLineError(Run("run", "--model", g3, "--image", image, "--messages", Path.Combine(g3, "config.json")), "config.json: expected a non-empty JSON list of messages");
+            AssertOneLineError(Run("run", "--image", Sample("02-blue-square.png"), "--prompt", "caption en", "--system", "Be brief."), "paligemma has no chat template");
+            var r = Run("run", "--model", g3, "--image", image, "--image", image, "--messages", messages, "--max-tokens", "2");
+            Assert.True(r.Code == 0, r.Err);
+            using var model = VlmModel.Load(g3);
+            var ids = model.PromptIds(PureVlm.Prompts.ChatMessage.Load(messages));
+            Assert.Equal(32, ids.Count(id => id == 352));
+            Assert.Contains($"prefill {ids.Length} tokens", r.Err);
+        }
+        finally { File.Delete(messages); }
+    }
+
+    [Fact]
     public void Prompt_longer_than_the_context_is_a_clear_error()
     {
         string prompt = string.Concat(Enumerable.Repeat("red ", 9000)); // the demo model's context is 8192 tokens

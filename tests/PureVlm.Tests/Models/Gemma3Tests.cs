@@ -134,6 +134,29 @@ public class Gemma3Tests
     }
 
     [Fact]
+    public void Two_images_are_two_blocks_each_bidirectional_inside_and_causal_between()
+    {
+        using var model = VlmModel.Load(Dir);
+        var ids = model.PromptIds("<image> or <image>?", images: 2);
+        var image = Enumerable.Range(0, ids.Length).Where(i => ids[i] == model.Loaded.Config.ImageTokenIndex).ToArray();
+        Assert.Equal(32, image.Length);
+        int[] first = image[..16], second = image[16..];
+        Assert.True(second[0] > first[^1] + 1); // <end_of_image>, text and <start_of_image> between them
+        var trace = new PureVlm.Inspection.TraceRecorder();
+        var session = model.Loaded.CreateSession(new SessionOptions { Observer = trace });
+        var pixels = model.Preprocessor.PixelValues(ImageLoader.Load(Path.Combine(Dir, "input.png")));
+        float[] features = [.. session.EncodeImage(pixels), .. session.EncodeImage(pixels)];
+        session.Prefill(ids, features);
+        var mask = trace["text.mask_full"];
+        int n = ids.Length;
+        bool Sees(int i, int j) => mask.Data[i * n + j] == 1;
+        Assert.True(Sees(first[0], first[^1]) && Sees(second[0], second[^1])); // each block sees itself ahead
+        Assert.False(Sees(first[0], second[0]));                               // but not the next image
+        Assert.True(Sees(second[0], first[^1]));                               // which sees the earlier one causally
+        Assert.False(Sees(first[^1] + 1, second[0]));                          // and text stays causal
+    }
+
+    [Fact]
     public void Llava_renders_chats_with_its_template_and_a_one_turn_chat_equals_the_plain_prompt()
     {
         using var model = VlmModel.Load(TestPaths.Fixture("llava-tiny"));
