@@ -444,6 +444,7 @@ public sealed class VlmModel : IDisposable
             try
             {
                 cancel.ThrowIfCancellationRequested();
+                Session.Cancel = cancel;
                 var logits = Prefill();
                 while (true)
                 {

@@ -60,6 +60,7 @@ public sealed class ClipVisionModel
         int last = ctx.Observer == null ? hiddenStateIndex : _layers.Length;
         for (int i = 0; i < last; i++)
         {
+            ctx.Cancel.ThrowIfCancellationRequested();
             _layers[i].Forward(xs, rows, ctx, images);
             ctx.Report(_layerNames[i], x, images, n, d);
             if (i + 1 == hiddenStateIndex && last > hiddenStateIndex) selected = xs.ToArray();

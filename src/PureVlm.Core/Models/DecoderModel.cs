@@ -104,6 +104,7 @@ public abstract class DecoderModel
         sequences.BeginPass();
         for (int i = 0; i < _layers.Length; i++)
         {
+            ctx.Cancel.ThrowIfCancellationRequested();
             _layers[i].Forward(xs, n, positions, sequences, i, ctx);
             ctx.Report(_layerNames[i], x, 1, n, d);
         }

@@ -56,6 +56,8 @@ public sealed class ForwardContext
     public IForwardObserver? Observer { get; set; }
     /// <summary>Active adapters for this request, or null.</summary>
     public ILinearAdapters? Adapters { get; set; }
+    /// <summary>Checked before every layer, so a cancelled request stops within one layer (a long prefill included).</summary>
+    public CancellationToken Cancel { get; set; }
     /// <summary>0 for image encoding and prefill, k for the k-th decode step.</summary>
     public int Step { get; set; }
     /// <summary>Scratch buffers reused across steps.</summary>

@@ -61,6 +61,7 @@ public sealed class MolmoVisionTransformer
         int last = ctx.Observer == null ? keep.Max() + 1 : _resblocks.Length;
         for (int i = 0; i < last; i++)
         {
+            ctx.Cancel.ThrowIfCancellationRequested();
             _resblocks[i].Forward(xs, rows, ctx, sequences: crops);
             ctx.Report(_layerNames[i], x, crops, n, d);
             for (int k = 0; k < keep.Count; k++)

@@ -40,6 +40,7 @@ public sealed class SiglipVisionModel
         ctx.Report("vision.embeddings", x, 1, n, d);
         for (int i = 0; i < _layers.Length; i++)
         {
+            ctx.Cancel.ThrowIfCancellationRequested();
             _layers[i].Forward(xs, n, ctx);
             ctx.Report(_layerNames[i], x, 1, n, d);
         }

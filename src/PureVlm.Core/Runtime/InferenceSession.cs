@@ -47,6 +47,11 @@ public sealed class InferenceSession
         _maxContext = options.MaxContextLength is int m ? (m > 0 ? Math.Min(m, max) : throw new ArgumentOutOfRangeException(nameof(options), $"MaxContextLength is {m}, expected > 0")) : max;
     }
 
+    /// <summary>
+    /// Cancels the session's forward passes within one layer (image encoding, prefill, decode): the pass throws
+    /// <see cref="OperationCanceledException"/> and the KV cache is cut back to what it held before it.
+    /// </summary>
+    public CancellationToken Cancel { get => _ctx.Cancel; set => _ctx.Cancel = value; }
     /// <summary>Tokens in the KV cache.</summary>
     public int Length => _cache.Length;
     /// <summary>The model this session runs.</summary>
@@ -205,6 +210,7 @@ public sealed class InferenceSession
     {
         var sampler = new Sampler(options, _model.Config.Text.VocabSize);
         Reset();
+        if (cancel.CanBeCanceled) Cancel = cancel; // and within each pass, one layer at a time
         for (int k = 0; k < options.MaxNewTokens; k++)
         {
             cancel.ThrowIfCancellationRequested();
@@ -220,6 +226,7 @@ public sealed class InferenceSession
     {
         var sampler = new Sampler(options, _model.Config.Text.VocabSize);
         Reset();
+        if (cancel.CanBeCanceled) Cancel = cancel; // and within each pass, one layer at a time
         for (int k = 0; k < options.MaxNewTokens; k++)
         {
             cancel.ThrowIfCancellationRequested();
