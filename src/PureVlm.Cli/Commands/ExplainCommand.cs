@@ -16,7 +16,7 @@ static class ExplainCommand
         (inline images, no network, no script).
 
         {{CliModel.OptionsHelp}}
-          --image FILE      PNG, JPEG, BMP or GIF
+          --image FILE      PNG, JPEG, BMP, GIF, WebP or TIFF
           --video PATH      Video-LLaVA: a folder of frames or an animated GIF; the heatmaps become a strip
                             of the frames, each with its attention (one scale for all frames)
           --prompt TEXT     e.g. "caption en", "detect circle"

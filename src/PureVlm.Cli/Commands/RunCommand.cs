@@ -18,7 +18,7 @@ static class RunCommand
         (paligemma-shapes) is used.
 
         {{CliModel.OptionsHelp}}
-          --image FILE         PNG, JPEG, BMP or GIF; repeat it for several images, in the order of the
+          --image FILE         PNG, JPEG, BMP, GIF, WebP or TIFF; repeat it for several images, in the order of the
                                prompt's <image> markers or the messages' image parts (LLaVA, Gemma 3)
           --video PATH         Video-LLaVA: a folder of frame images (sorted by name) or an animated GIF,
                                sampled uniformly to the model's frame count (frame floor(i * n / T));

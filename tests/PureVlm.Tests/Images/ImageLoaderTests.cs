@@ -55,7 +55,7 @@ public class ImageLoaderTests
             var bytes = new byte[rng.Next(1, 4000)];
             rng.NextBytes(bytes);
             if (bytes[0] is 0x89 or 0xFF or (byte)'G' or (byte)'B') bytes[0] = 0;
-            Assert.Contains("not a PNG, JPEG, BMP or GIF", Rejects(bytes).Message);
+            Assert.Contains("not a PNG, JPEG, BMP, GIF, WebP or TIFF", Rejects(bytes).Message);
         }
     }
 
@@ -111,13 +111,23 @@ public class ImageLoaderTests
     }
 
     [Theory]
-    [InlineData(new byte[] { (byte)'I', (byte)'I', 42, 0, 8, 0, 0, 0 }, "TIFF")]
-    [InlineData(new byte[] { (byte)'M', (byte)'M', 0, 42, 0, 0, 0, 8 }, "TIFF")]
-    [InlineData(new byte[] { (byte)'R', (byte)'I', (byte)'F', (byte)'F', 0, 0, 0, 0, (byte)'W', (byte)'E', (byte)'B', (byte)'P', (byte)'V', (byte)'P', (byte)'8', (byte)' ' }, "WebP")]
+    [InlineData(new byte[] { 0, 0, 0, 0x1C, (byte)'f', (byte)'t', (byte)'y', (byte)'p', (byte)'a', (byte)'v', (byte)'i', (byte)'f' }, "AVIF")]
+    [InlineData(new byte[] { (byte)'8', (byte)'B', (byte)'P', (byte)'S', 0, 1, 0, 0 }, "PSD")]
     public void Unsupported_formats_are_named(byte[] header, string format)
     {
         var e = Rejects(header);
         Assert.Contains(format + " images are not supported", e.Message);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { (byte)'I', (byte)'I', 42, 0, 8, 0, 0, 0 }, "TIFF")]
+    [InlineData(new byte[] { (byte)'M', (byte)'M', 0, 42, 0, 0, 0, 8 }, "TIFF")]
+    [InlineData(new byte[] { (byte)'R', (byte)'I', (byte)'F', (byte)'F', 0, 0, 0, 0, (byte)'W', (byte)'E', (byte)'B', (byte)'P', (byte)'V', (byte)'P', (byte)'8', (byte)' ' }, "WEBP")]
+    public void A_webp_or_tiff_header_alone_is_a_one_line_error_naming_the_format(byte[] header, string format)
+    {
+        var e = Rejects(header);
+        Assert.Contains(format, e.Message.ToUpperInvariant());
+        Assert.DoesNotContain('\n', e.Message);
     }
 
     [Fact]

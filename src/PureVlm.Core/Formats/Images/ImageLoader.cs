@@ -4,7 +4,8 @@ using StbImageSharp;
 namespace PureVlm.Formats.Images;
 
 /// <summary>
-/// Decodes PNG, JPEG, BMP and GIF (first frame) into <see cref="RgbImage"/> in managed code (StbImageSharp),
+/// Decodes PNG, JPEG, BMP and GIF (first frame) into <see cref="RgbImage"/> in managed code (StbImageSharp; WebP and TIFF
+/// through ImageSharp, see <see cref="ImageSharpFormats"/>),
 /// converting to RGB the way PIL's <c>convert("RGB")</c> does and applying a JPEG's EXIF orientation the way
 /// <c>ImageOps.exif_transpose</c> does. Anything unusable raises <see cref="InvalidImageException"/>.
 /// </summary>
@@ -55,13 +56,18 @@ public static class ImageLoader
     /// <summary>Decodes an encoded image held in memory.</summary>
     public static RgbImage Load(ReadOnlySpan<byte> encoded) => Decode(encoded.ToArray(), null, null);
 
-    enum Format { Png, Jpeg, Bmp, Gif }
+    enum Format { Png, Jpeg, Bmp, Gif, WebP, Tiff }
 
     static RgbImage Decode(byte[] data, string? displayName, string? fullPath)
     {
         string name = displayName ?? $"image ({data.Length} bytes)";
         if (data.Length == 0) throw new InvalidImageException($"{name}: file is empty");
         var format = Sniff(data, name);
+        if (format is Format.WebP or Format.Tiff)
+        {
+            var (pixels, width, height, exif) = ImageSharpFormats.Decode(data, name, format.ToString());
+            return ExifOrientation.Apply(new RgbImage(width, height, pixels, fullPath), exif);
+        }
         var declared = HeaderSize(data, format);
         if (declared is var (w, h)) CheckSize(name, w, h);
 
@@ -139,9 +145,9 @@ public static class ImageLoader
             return d.Length >= 34 && BinaryPrimitives.ReadUInt32LittleEndian(d.AsSpan(14)) >= 40 ? Format.Bmp
                 : throw new InvalidImageException($"{name}: corrupt or truncated BMP header (only BITMAPINFOHEADER and later are supported)");
 
+        if (Ascii(0, "II*\0") || Ascii(0, "MM\0*")) return Format.Tiff;
+        if (Ascii(0, "RIFF") && Ascii(8, "WEBP")) return Format.WebP;
         string? known =
-            Ascii(0, "II*\0") || Ascii(0, "MM\0*") ? "TIFF" :
-            Ascii(0, "RIFF") && Ascii(8, "WEBP") ? "WebP" :
             Ascii(4, "ftypavif") || Ascii(4, "ftypavis") ? "AVIF" :
             Ascii(4, "ftyphei") || Ascii(4, "ftypmif1") || Ascii(4, "ftypmsf1") ? "HEIF" :
             StartsWith(0, 0, 0, 0x0C, (byte)'j', (byte)'P') ? "JPEG 2000" :
@@ -151,9 +157,9 @@ public static class ImageLoader
             Ascii(0, "#?RADIANCE") || Ascii(0, "#?RGBE") ? "HDR" :
             null;
         if (known != null)
-            throw new InvalidImageException($"{name}: {known} images are not supported (supported: PNG, JPEG, BMP, GIF)");
+            throw new InvalidImageException($"{name}: {known} images are not supported (supported: PNG, JPEG, BMP, GIF, WebP, TIFF)");
         string start = Convert.ToHexString(d.AsSpan(0, Math.Min(8, d.Length)));
-        throw new InvalidImageException($"{name}: not a PNG, JPEG, BMP or GIF file (first bytes {start})");
+        throw new InvalidImageException($"{name}: not a PNG, JPEG, BMP, GIF, WebP or TIFF file (first bytes {start})");
     }
 
     // A truncated uncompressed BMP: PIL refuses it.
