@@ -53,13 +53,13 @@ public static partial class NpzFile
             {
                 if (!byName.TryGetValue(name + ".npy", out var entry))
                     throw new InvalidModelFileException($"{path}: no member {name}.npy (expected float32 {Shape(shape)})");
-                result[name] = ReadMember(path, entry, name, shape);
+                result[name] = ReadMember(path, entry, shape);
             }
             return result;
         }
     }
 
-    static float[] ReadMember(string path, ZipArchiveEntry entry, string name, int[] shape)
+    static float[] ReadMember(string path, ZipArchiveEntry entry, int[] shape)
     {
         string where = $"{path}: member {entry.FullName}";
         long elements = 1;
