@@ -23,7 +23,7 @@ public sealed class Fuzzer : IDisposable
 {
     /// <summary>Every kind of input, in the order <c>all</c> runs them.</summary>
     public static readonly string[] Kinds =
-        ["png", "jpeg", "bmp", "gif", "config", "preprocessor", "tokenizer-json", "tokenizer-model", "adapter-config", "safetensors", "prompt", "token-ids"];
+        ["png", "jpeg", "bmp", "gif", "webp", "tiff", "config", "preprocessor", "tokenizer-json", "tokenizer-model", "adapter-config", "safetensors", "prompt", "token-ids"];
 
     // Mutations that reach size, count and offset checks more often than random bytes do.
     static readonly int[] InterestingInts = [0, 1, -1, 2, 255, 256, 65535, 65536, int.MaxValue, int.MinValue, 0x7FFF, 0x8000, 1 << 24];
@@ -67,8 +67,8 @@ public sealed class Fuzzer : IDisposable
     /// <summary>The seed inputs of a kind.</summary>
     public IReadOnlyList<byte[]> SeedInputs(string kind) => kind switch
     {
-        "png" or "jpeg" or "bmp" or "gif" => Directory.EnumerateFiles(Seeds)
-            .Where(f => Path.GetExtension(f) == kind switch { "png" => ".png", "jpeg" => ".jpg", "bmp" => ".bmp", _ => ".gif" })
+        "png" or "jpeg" or "bmp" or "gif" or "webp" or "tiff" => Directory.EnumerateFiles(Seeds)
+            .Where(f => Path.GetExtension(f) == kind switch { "jpeg" => ".jpg", _ => "." + kind })
             .Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToList(),
         "config" => Read(Path.Combine(Demo, "config.json"), Path.Combine(Fixture("paligemma2-tiny"), "config.json"), Path.Combine(Fixture("llava-tiny"), "config.json")),
         "preprocessor" => Read(Path.Combine(Demo, "preprocessor_config.json"), Path.Combine(Fixture("llava-tiny"), "preprocessor_config.json")),
@@ -91,7 +91,7 @@ public sealed class Fuzzer : IDisposable
     {
         switch (kind)
         {
-            case "png" or "jpeg" or "bmp" or "gif":
+            case "png" or "jpeg" or "bmp" or "gif" or "webp" or "tiff":
                 _demo.Value.Preprocessor.PixelValues(ImageLoader.Load(input));
                 break;
             case "config":

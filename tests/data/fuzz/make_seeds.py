@@ -26,6 +26,12 @@ src.convert("L").save(f"{out}/gray.jpg", quality=90)
 src.save(f"{out}/rgb24.bmp")
 src.convert("P", palette=Image.ADAPTIVE, colors=16).save(f"{out}/palette8.bmp")
 src.convert("P", palette=Image.ADAPTIVE, colors=16).save(f"{out}/palette.gif", transparency=2)
+src.save(f"{out}/lossy-exif3.webp", quality=70, exif=exif(3))
+src.convert("RGBA").save(f"{out}/alpha-lossless.webp", lossless=True)
+src.save(f"{out}/lzw-exif8.tiff", compression="tiff_lzw", exif=exif(8))
+src.save(f"{out}/packbits.tiff", compression="packbits")
+src.convert("P", palette=Image.ADAPTIVE, colors=16).save(f"{out}/palette.tiff")
+src.convert("L").save(f"{out}/gray-deflate.tiff", compression="tiff_adobe_deflate")
 
 # tokenizer.json: Gemma's pipeline with the first 600 ids (specials, byte fallback <0x00>..<0xFF>, a few pieces) and
 # the merges among them, so that each parse takes milliseconds instead of the full 256k vocabulary's second.
