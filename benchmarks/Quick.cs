@@ -24,13 +24,25 @@ static unsafe class Quick
         Console.WriteLine($"memory read bandwidth: {bandwidth:F1} GB/s");
 
         var prefill = new List<double>();
+        var f32 = new List<double>();
         foreach (var dtype in new[] { DType.F32, DType.BF16 })
             foreach (var s in GemmShape.GemmaPrefill.Concat(GemmShape.Siglip))
             {
                 double g = Gflops(s, dtype);
                 Console.WriteLine($"{s,-32} {dtype,-5} {g,8:F1} GFLOP/s  {g / peak:P0} of peak");
                 if (dtype == DType.BF16 && s.Model == "gemma2-prefill") prefill.Add(g);
+                if (dtype == DType.F32) f32.Add(g);
             }
+        // Attention at the 896 px shapes against the same run's F32 prefill GEMM (issue 13's goal: ≥ 0.75 of it).
+        double gemm = f32.Average();
+        var attention = new List<double>();
+        foreach (var s in AttentionShape.Long)
+        {
+            var op = new AttentionOperands(s);
+            double g = s.Flops / BestSeconds(op.Run, 2.0) / 1e9;
+            attention.Add(g);
+            Console.WriteLine($"attention {s,-40} {g,8:F1} GFLOP/s  {g / gemm:F2}× the F32 GEMM ({gemm:F1})");
+        }
         var decode = new List<double>();
         foreach (var dtype in new[] { DType.F32, DType.BF16 })
             foreach (var s in GemmShape.GemmaDecode)
@@ -50,7 +62,7 @@ static unsafe class Quick
         Console.WriteLine($"loadavg after: {File.ReadAllText("/proc/loadavg").Trim()}");
         double pf = prefill.Average(), dc = decode.Average();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{{\"prefill_gflops\": {pf:F1}, \"fma_peak_gflops\": {peak:F1}, \"prefill_peak_ratio\": {pf / peak:F3}, \"decode_bf16_gbps\": {dc:F2}, \"bandwidth_gbps\": {bandwidth:F2}, \"decode_bandwidth_ratio\": {dc / bandwidth:F3}}}"));
+            $"{{\"prefill_gflops\": {pf:F1}, \"fma_peak_gflops\": {peak:F1}, \"prefill_peak_ratio\": {pf / peak:F3}, \"decode_bf16_gbps\": {dc:F2}, \"bandwidth_gbps\": {bandwidth:F2}, \"decode_bandwidth_ratio\": {dc / bandwidth:F3}, \"attention_gemm_ratio\": [{string.Join(", ", attention.Select(a => (a / gemm).ToString("F3", CultureInfo.InvariantCulture)))}]}}"));
     }
 
     static double BestSeconds(Action run, double budgetSeconds)

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace PureVlm.Kernels;
 
@@ -61,15 +62,18 @@ public readonly record struct AttentionMask(int QueryStart, int PrefixLength, in
 
 /// <summary>Scaled dot-product attention with grouped KV heads, optional logit soft-capping and a mask.</summary>
 /// <remarks>
-/// Flash-style: each task takes one head and a tile of <see cref="QueryTile"/> queries and walks the visible key
-/// tiles (<see cref="KeyTile"/> keys) with an online softmax, so no [heads, nq, nk] score matrix exists.
-/// Key tiles outside every row's <see cref="AttentionMask.KeyRange"/> are skipped. Per-thread scratch is reused.
+/// Flash-style: K and V are packed once per call into the register tiles' panel layout (keys as columns for QKᵀ,
+/// value dimensions as columns for P·V), then each task takes one head and a tile of <see cref="QueryTile"/> queries
+/// and walks the visible key tiles (<see cref="KeyTile"/> keys) with an online softmax, so no [heads, nq, nk] score
+/// matrix exists and no tile is packed twice. Key tiles outside every row's <see cref="AttentionMask.KeyRange"/> are
+/// skipped. The packed copy and the per-thread scratch are reused across calls.
 /// </remarks>
 public static unsafe class Attention
 {
     const int QueryTile = 64, KeyTile = 64;
 
     [ThreadStatic] static ThreadScratch? scratch;
+    [ThreadStatic] static ThreadScratch? packed;
 
     /// <summary>
     /// out[i, h, :] = Σ_j softmax_j(cap(scale · q[i, h]·k[j, g])) v[j, g] with g = h / (heads / kvHeads).
@@ -93,7 +97,11 @@ public static unsafe class Attention
             var shape = new Shape(pq, pk, pv, po, nq, nk, heads, kvHeads, d, scale, softCap, mask);
             if (probs.IsEmpty)
             {
-                var job = new FlashJob(shape);
+                var layout = new PackedKv(KernelSettings.Isa, nk, kvHeads, d);
+                // Owned by the calling thread: concurrent callers (several sessions) each pack into their own copy.
+                var pack = new PackJob(shape, layout, (packed ??= new()).Get(layout.Floats));
+                WorkerPool.Run(ref pack, 2 * kvHeads);
+                var job = new FlashJob(shape, pack.Layout, pack.Destination);
                 WorkerPool.Run(ref job, heads * ((nq + QueryTile - 1) / QueryTile));
             }
             else
@@ -145,42 +153,117 @@ public static unsafe class Attention
 
     static float* Scratch(int floats) => (scratch ??= new()).Get(floats);
 
+    /// <summary>
+    /// Where each kv head's K and V live once packed: K as panels of <see cref="Nr"/> keys, each [d][Nr] (keys are the
+    /// columns of QKᵀ); V as panels of <see cref="Nr"/> value dimensions, each [keys][Nr] (the columns of P·V). Padding
+    /// keys and dimensions are zero.
+    /// </summary>
+    readonly struct PackedKv(Isa isa, int nk, int kvHeads, int d)
+    {
+        public readonly Isa Isa = isa;
+        public readonly int Nr = isa == Isa.Avx512 ? 32 : 16;
+        public int Mr => Isa switch { Isa.Avx512 => 8, Isa.Avx2 => 6, _ => 4 };
+        public int PaddedKeys => (nk + Nr - 1) / Nr * Nr;
+        public int PaddedDims => (d + Nr - 1) / Nr * Nr;
+        public nint KeysPerHead => (nint)PaddedKeys * d;
+        public nint ValuesPerHead => (nint)PaddedKeys * PaddedDims;
+        public nint Floats => kvHeads * (KeysPerHead + ValuesPerHead);
+        public float* Keys(float* at, int g) => at + g * KeysPerHead;
+        public float* Values(float* at, int g) => at + kvHeads * KeysPerHead + g * ValuesPerHead;
+
+        public void RunTile(float* a, nint lda, float* b, int kc, float* c, nint ldc, int rows, int cols, bool overwrite)
+        {
+            var t = new Tile(a, lda, b, kc, c, ldc, cols, overwrite, null);
+            if (Isa == Isa.Avx512) TileKernels.Run512(t, rows);
+            else if (Isa == Isa.Avx2) TileKernels.Run256(t, rows);
+            else TileKernels.RunScalar(t, rows);
+        }
+    }
+
+    /// <summary>Task 2g packs kv head g's keys, task 2g + 1 its values.</summary>
+    readonly struct PackJob(Shape a, PackedKv layout, float* destination) : IParallelJob
+    {
+        public readonly PackedKv Layout = layout;
+        public readonly float* Destination = destination;
+
+        public void Run(int task)
+        {
+            int g = task / 2, d = a.D, nr = Layout.Nr, stride = a.KvHeads * d;
+            if (task % 2 == 0)
+            {
+                float* dst = Layout.Keys(Destination, g);
+                for (int j = 0; j < Layout.PaddedKeys; j++)
+                {
+                    float* panel = dst + (nint)(j / nr) * nr * d + j % nr;
+                    float* key = a.K + ((nint)j * a.KvHeads + g) * d;
+                    for (int p = 0; p < d; p++) panel[p * nr] = j < a.Nk ? key[p] : 0;
+                }
+            }
+            else
+            {
+                float* dst = Layout.Values(Destination, g);
+                int keys = Layout.PaddedKeys;
+                for (int c0 = 0; c0 < Layout.PaddedDims; c0 += nr)
+                {
+                    int width = Math.Min(nr, d - c0);
+                    float* panel = dst + (nint)c0 * keys;
+                    for (int j = 0; j < keys; j++)
+                    {
+                        var row = new Span<float>(panel + (nint)j * nr, nr);
+                        if (j < a.Nk) new ReadOnlySpan<float>(a.V + (nint)j * stride + g * d + c0, width).CopyTo(row);
+                        row[(j < a.Nk ? width : 0)..].Clear();
+                    }
+                }
+            }
+        }
+    }
+
     /// <summary>One head × one query tile, online softmax over the visible key tiles.</summary>
-    readonly struct FlashJob(Shape a) : IParallelJob
+    readonly struct FlashJob(Shape a, PackedKv layout, float* packedKv) : IParallelJob
     {
         public void Run(int task)
         {
             int qTiles = (a.Nq + QueryTile - 1) / QueryTile;
             int h = task / qTiles, i0 = task % qTiles * QueryTile, rows = Math.Min(QueryTile, a.Nq - i0);
-            int g = h / (a.Heads / a.KvHeads), d = a.D;
+            int g = h / (a.Heads / a.KvHeads), d = a.D, nr = layout.Nr, mr = layout.Mr;
+            float* keys = layout.Keys(packedKv, g), values = layout.Values(packedKv, g);
             float* s = Scratch(QueryTile * KeyTile + QueryTile * d + 2 * QueryTile);
             float* acc = s + QueryTile * KeyTile, rowMax = acc + QueryTile * d, rowSum = rowMax + QueryTile;
             new Span<float>(acc, rows * d).Clear();
             new Span<float>(rowMax, rows).Fill(float.NegativeInfinity);
             new Span<float>(rowSum, rows).Clear();
-            int lo = a.Keys(i0).Start, hi = a.Keys(i0 + rows - 1).End;
+            float* query = a.Q + ((nint)i0 * a.Heads + h) * d;
+            nint ldq = (nint)a.Heads * d;
+            // Tiles start on a panel boundary; keys before the first visible one are masked like any other.
+            int lo = a.Keys(i0).Start / nr * nr, hi = a.Keys(i0 + rows - 1).End;
             for (int j0 = lo; j0 < hi; j0 += KeyTile)
             {
                 int cols = Math.Min(KeyTile, hi - j0);
-                var scores = new Span<float>(s, QueryTile * KeyTile);
                 // scores[r, c] = q[i0 + r, h] · k[j0 + c, g]
-                Gemm.MatMulTransB(a.QueryRows(i0, h, rows), a.Heads * d, a.KvRows(a.K, j0, g, cols), a.KvHeads * d, scores, KeyTile, rows, cols, d);
+                for (int r = 0; r < rows; r += mr)
+                    for (int c = 0; c < cols; c += nr)
+                        layout.RunTile(query + r * ldq, ldq, keys + (nint)(j0 + c) * d, d, s + r * KeyTile + c, KeyTile,
+                            Math.Min(mr, rows - r), Math.Min(nr, cols - c), overwrite: true);
                 for (int r = 0; r < rows; r++)
                 {
-                    var row = scores.Slice(r * KeyTile, cols);
-                    a.Transform(row, j0, a.Keys(i0 + r));
-                    float tileMax = TensorPrimitives.Max(row);
-                    if (float.IsNegativeInfinity(tileMax)) { row.Clear(); continue; }
+                    float* row = s + r * KeyTile;
+                    var (from, to) = a.Keys(i0 + r);
+                    float tileMax = layout.Isa == Isa.Avx512
+                        ? TransformMax512(row, cols, from - j0, to - j0, a.Scale, a.SoftCap)
+                        : TransformMax(a, new Span<float>(row, cols), j0, (from, to));
+                    if (float.IsNegativeInfinity(tileMax)) { new Span<float>(row, cols).Clear(); continue; }
                     float newMax = Math.Max(rowMax[r], tileMax);
                     float correction = MathF.Exp(rowMax[r] - newMax);
-                    TensorPrimitives.Subtract(row, newMax, row);
-                    TensorPrimitives.Exp(row, row);
-                    rowSum[r] = rowSum[r] * correction + TensorPrimitives.Sum(row);
+                    float tileSum = layout.Isa == Isa.Avx512 ? ExpSum512(row, cols, newMax) : ExpSum(new Span<float>(row, cols), newMax);
+                    rowSum[r] = rowSum[r] * correction + tileSum;
                     if (correction != 1f) TensorPrimitives.Multiply(new Span<float>(acc + r * d, d), correction, new Span<float>(acc + r * d, d));
                     rowMax[r] = newMax;
                 }
                 // acc[r, :] += p[r, c] · v[j0 + c, g]
-                Gemm.MatMulAccumulate(scores, KeyTile, a.KvRows(a.V, j0, g, cols), a.KvHeads * d, new Span<float>(acc, rows * d), d, rows, d, cols);
+                for (int r = 0; r < rows; r += mr)
+                    for (int c0 = 0; c0 < d; c0 += nr)
+                        layout.RunTile(s + r * KeyTile, KeyTile, values + (nint)c0 * layout.PaddedKeys + (nint)j0 * nr, cols, acc + r * d + c0, d,
+                            Math.Min(mr, rows - r), Math.Min(nr, d - c0), overwrite: false);
             }
             for (int r = 0; r < rows; r++)
             {
@@ -189,6 +272,64 @@ public static unsafe class Attention
                 else o.Clear();
             }
         }
+    }
+
+    static float TransformMax(in Shape a, Span<float> row, int j0, (int Start, int End) keys)
+    {
+        a.Transform(row, j0, keys);
+        return TensorPrimitives.Max(row);
+    }
+
+    static float ExpSum(Span<float> row, float max)
+    {
+        TensorPrimitives.Subtract(row, max, row);
+        TensorPrimitives.Exp(row, row);
+        return TensorPrimitives.Sum(row);
+    }
+
+    /// <summary>
+    /// <see cref="Shape.Transform"/> and the maximum in one pass of whole vectors over a score row of a tile (row stride
+    /// <see cref="KeyTile"/>): lanes outside [from, to) — masked keys and the columns past <paramref name="cols"/> —
+    /// become −∞ whatever the buffer held there.
+    /// </summary>
+    static float TransformMax512(float* row, int cols, int from, int to, float scale, float softCap)
+    {
+        var max = Vector512.Create(float.NegativeInfinity);
+        var lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        var lo = Vector512.Create(from);
+        var hi = Vector512.Create(Math.Min(to, cols));
+        for (int c = 0; c < cols; c += 16)
+        {
+            var v = Vector512.Load(row + c) * scale;
+            if (softCap > 0) v = ElementWise.Tanh(v / softCap) * softCap;
+            var index = lane + Vector512.Create(c);
+            var visible = Vector512.GreaterThanOrEqual(index, lo) & Vector512.LessThan(index, hi);
+            v = Vector512.ConditionalSelect(visible.AsSingle(), v, Vector512.Create(float.NegativeInfinity));
+            v.Store(row + c);
+            max = Vector512.Max(max, v);
+        }
+        return HorizontalMax(max);
+    }
+
+    static float HorizontalMax(Vector512<float> v)
+    {
+        var half = Vector256.Max(v.GetLower(), v.GetUpper());
+        var quarter = Vector128.Max(half.GetLower(), half.GetUpper());
+        return MathF.Max(MathF.Max(quarter[0], quarter[1]), MathF.Max(quarter[2], quarter[3]));
+    }
+
+    /// <summary>row = exp(row − max) over whole vectors (the lanes past <paramref name="cols"/> are −∞ and become 0); returns the sum.</summary>
+    static float ExpSum512(float* row, int cols, float max)
+    {
+        var sum = Vector512<float>.Zero;
+        var m = Vector512.Create(max);
+        for (int c = 0; c < cols; c += 16)
+        {
+            var e = Vector512.Exp(Vector512.Load(row + c) - m);
+            e.Store(row + c);
+            sum += e;
+        }
+        return Vector512.Sum(sum);
     }
 
     /// <summary>One head × one query row, materialising that row's probabilities into probs[h, i, :].</summary>

@@ -142,23 +142,25 @@ public static class ElementWise
     {
         int i = 0;
         if (KernelSettings.Isa == Isa.Avx512)
-            for (; i + 16 <= x.Length; i += 16)
-            {
-                var z = Vector512.Create(x[i..]);
-                var a = Vector512.Abs(z);
-                var z2 = z * z;
-                var c = Vector512.Create(21844f / 6081075);
-                c = c * z2 + Vector512.Create(-1382f / 155925);
-                c = c * z2 + Vector512.Create(62f / 2835);
-                c = c * z2 + Vector512.Create(-17f / 315);
-                c = c * z2 + Vector512.Create(2f / 15);
-                c = c * z2 + Vector512.Create(-1f / 3);
-                var poly = z + z * z2 * c;
-                var large = Vector512<float>.One - Vector512.Create(2f) / (Vector512.Exp(a + a) + Vector512<float>.One);
-                large = Vector512.ConditionalSelect(Vector512.LessThan(z, Vector512<float>.Zero), -large, large);
-                Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512.Create(0.4f)), poly, large).CopyTo(x[i..]);
-            }
+            for (; i + 16 <= x.Length; i += 16) Tanh(Vector512.Create(x[i..])).CopyTo(x[i..]);
         for (; i < x.Length; i++) x[i] = MathF.Tanh(x[i]);
+    }
+
+    /// <summary>The vector body of <see cref="Tanh(Span{float})"/>.</summary>
+    internal static Vector512<float> Tanh(Vector512<float> z)
+    {
+        var a = Vector512.Abs(z);
+        var z2 = z * z;
+        var c = Vector512.Create(21844f / 6081075);
+        c = c * z2 + Vector512.Create(-1382f / 155925);
+        c = c * z2 + Vector512.Create(62f / 2835);
+        c = c * z2 + Vector512.Create(-17f / 315);
+        c = c * z2 + Vector512.Create(2f / 15);
+        c = c * z2 + Vector512.Create(-1f / 3);
+        var poly = z + z * z2 * c;
+        var large = Vector512<float>.One - Vector512.Create(2f) / (Vector512.Exp(a + a) + Vector512<float>.One);
+        large = Vector512.ConditionalSelect(Vector512.LessThan(z, Vector512<float>.Zero), -large, large);
+        return Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512.Create(0.4f)), poly, large);
     }
 
     /// <summary>x += y.</summary>
