@@ -54,6 +54,22 @@ internal static unsafe class TileKernels
             if (TR.N > 6) { av = Vector512.Create(a6[p]); c60 = Vector512.FusedMultiplyAdd(av, b0, c60); c61 = Vector512.FusedMultiplyAdd(av, b1, c61); }
             if (TR.N > 7) { av = Vector512.Create(a7[p]); c70 = Vector512.FusedMultiplyAdd(av, b0, c70); c71 = Vector512.FusedMultiplyAdd(av, b1, c71); }
         }
+        if (t.Cols == 32 && t.Bias == null)
+        {
+            // A whole tile goes straight to c: with attention's short k (the head dim) the spill through the stack is not negligible.
+            float* c = t.C;
+            nint ldc = t.Ldc;
+            bool o = t.Overwrite;
+            Put(c, c00, c01, o);
+            if (TR.N > 1) Put(c + ldc, c10, c11, o);
+            if (TR.N > 2) Put(c + 2 * ldc, c20, c21, o);
+            if (TR.N > 3) Put(c + 3 * ldc, c30, c31, o);
+            if (TR.N > 4) Put(c + 4 * ldc, c40, c41, o);
+            if (TR.N > 5) Put(c + 5 * ldc, c50, c51, o);
+            if (TR.N > 6) Put(c + 6 * ldc, c60, c61, o);
+            if (TR.N > 7) Put(c + 7 * ldc, c70, c71, o);
+            return;
+        }
         float* tile = stackalloc float[256];
         c00.Store(tile + 0); c01.Store(tile + 16);
         if (TR.N > 1) { c10.Store(tile + 32); c11.Store(tile + 48); }
@@ -64,6 +80,14 @@ internal static unsafe class TileKernels
         if (TR.N > 6) { c60.Store(tile + 192); c61.Store(tile + 208); }
         if (TR.N > 7) { c70.Store(tile + 224); c71.Store(tile + 240); }
         StoreTile(t, tile, TR.N, 32);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Put(float* c, Vector512<float> low, Vector512<float> high, bool overwrite)
+    {
+        if (!overwrite) { low += Vector512.Load(c); high += Vector512.Load(c + 16); }
+        low.Store(c);
+        high.Store(c + 16);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
