@@ -12,6 +12,11 @@ public sealed class Checkpoint : IDisposable
 {
     readonly List<SafeTensorsFile> _files = new();
     readonly Dictionary<string, StoredTensor> _tensors = new(StringComparer.Ordinal);
+    // The order in which the model asked for its tensors while it was built: the order a forward pass reads them.
+    readonly List<StoredTensor> _firstUse = new();
+    readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    Thread? _readAhead;
+    volatile bool _stopReadAhead;
 
     /// <summary>The file or directory this was opened from.</summary>
     public string Path { get; }
@@ -103,15 +108,49 @@ public sealed class Checkpoint : IDisposable
     public bool Contains(string name) => _tensors.ContainsKey(name);
 
     /// <summary>Looks up a tensor.</summary>
-    public bool TryGet(string name, out StoredTensor tensor) => _tensors.TryGetValue(name, out tensor!);
+    public bool TryGet(string name, out StoredTensor tensor)
+    {
+        if (!_tensors.TryGetValue(name, out tensor!)) return false;
+        lock (_firstUse) if (_used.Add(name)) _firstUse.Add(tensor);
+        return true;
+    }
 
     /// <summary>The tensor of that name; a missing tensor is an error naming it and the checkpoint.</summary>
-    public StoredTensor this[string name] => _tensors.TryGetValue(name, out var t)
+    public StoredTensor this[string name] => TryGet(name, out var t)
         ? t : throw new InvalidModelFileException($"{Path}: missing tensor '{name}'");
 
-    /// <summary>Unmaps every file.</summary>
+    /// <summary>
+    /// Starts touching every mapped page, on a background thread, in the order the model first asked for its tensors
+    /// (then any others): on a cold page cache the disk reads run ahead of the layers that need them instead of inside
+    /// them, and the page faults leave the compute threads. Stops at <see cref="Dispose"/>. Calling it again does nothing.
+    /// </summary>
+    public void StartReadAhead()
+    {
+        if (_readAhead != null) return;
+        StoredTensor[] order;
+        lock (_firstUse) order = [.. _firstUse, .. Tensors.Where(t => !_used.Contains(t.Name))];
+        _readAhead = new Thread(() => Touch(order)) { IsBackground = true, Priority = ThreadPriority.BelowNormal, Name = "weights read-ahead" };
+        _readAhead.Start();
+    }
+
+    unsafe void Touch(StoredTensor[] order)
+    {
+        const int page = 4096;
+        int sink = 0;
+        foreach (var t in order)
+            for (long offset = 0; offset < t.ByteLength; offset += page)
+            {
+                if (_stopReadAhead) return;
+                sink += t.Pointer[offset];
+            }
+        GC.KeepAlive(sink);
+    }
+
+    /// <summary>Unmaps every file (after stopping the read-ahead, which reads them).</summary>
     public void Dispose()
     {
+        _stopReadAhead = true;
+        _readAhead?.Join();
         foreach (var f in _files) f.Dispose();
         _files.Clear();
     }

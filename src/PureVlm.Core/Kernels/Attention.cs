@@ -92,6 +92,8 @@ public static unsafe class Attention
         Check(output.Length, (long)nq * heads * d, nameof(output));
         if (!probs.IsEmpty) Check(probs.Length, (long)heads * nq * nk, nameof(probs));
         if (nq == 0) return;
+        KernelProfile.AddFlops(4.0 * nq * nk * d * heads);
+        using var time = KernelProfile.Time(KernelKind.Attention);
         fixed (float* pq = q, pk = k, pv = v, po = output, pp = probs)
         {
             var shape = new Shape(pq, pk, pv, po, nq, nk, heads, kvHeads, d, scale, softCap, mask);

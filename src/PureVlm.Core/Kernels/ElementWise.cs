@@ -17,6 +17,7 @@ public static class ElementWise
     /// <summary>RMSNorm per row: <c>x · rsqrt(mean(x²) + eps) · w</c> (Gemma's <c>1 + w</c> is folded into w by the model when it loads).</summary>
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y)
     {
+        using var time = KernelProfile.Time(KernelKind.Norm);
         int d = CheckRows(x.Length, weight.Length, y.Length, nameof(RmsNorm));
         for (int r = 0; r < x.Length / d; r++)
         {
@@ -31,6 +32,7 @@ public static class ElementWise
     /// <summary>LayerNorm per row with weight and bias (two-pass variance).</summary>
     public static void LayerNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps, Span<float> y)
     {
+        using var time = KernelProfile.Time(KernelKind.Norm);
         int d = CheckRows(x.Length, weight.Length, y.Length, nameof(LayerNorm));
         if (bias.Length != d) throw new ArgumentException($"LayerNorm: bias has {bias.Length} elements, weight has {d}");
         for (int r = 0; r < x.Length / d; r++)
@@ -70,6 +72,7 @@ public static class ElementWise
     /// <summary>Applies <paramref name="activation"/> in place.</summary>
     public static void Activate(Span<float> x, Activation activation)
     {
+        using var time = KernelProfile.Time(KernelKind.Activation);
         switch (activation)
         {
             case Activation.GeluTanh: GeluTanh(x); break;
@@ -81,7 +84,11 @@ public static class ElementWise
     }
 
     /// <summary><c>max(x, 0)</c> in place.</summary>
-    public static void Relu(Span<float> x) => TensorPrimitives.Max(x, 0f, x);
+    public static void Relu(Span<float> x)
+    {
+        using var time = KernelProfile.Time(KernelKind.Activation);
+        TensorPrimitives.Max(x, 0f, x);
+    }
 
     /// <summary><c>x · sigmoid(a·x)</c> in place: SiLU for a = 1, CLIP's quick_gelu for a = 1.702.</summary>
     static void SigmoidGate(Span<float> x, float a)
@@ -122,6 +129,7 @@ public static class ElementWise
     /// <summary>Softmax of each row of length <paramref name="d"/>, in place.</summary>
     public static void Softmax(Span<float> x, int d)
     {
+        using var time = KernelProfile.Time(KernelKind.Softmax);
         if (d <= 0 || x.Length % d != 0) throw new ArgumentException($"Softmax: {x.Length} elements are not rows of {d}");
         for (int r = 0; r < x.Length / d; r++) TensorPrimitives.SoftMax(x.Slice(r * d, d), x.Slice(r * d, d));
     }
@@ -129,6 +137,7 @@ public static class ElementWise
     /// <summary>Soft-capping <c>c · tanh(x / c)</c>, in place.</summary>
     public static void SoftCap(Span<float> x, float cap)
     {
+        using var time = KernelProfile.Time(KernelKind.Softmax);
         TensorPrimitives.Divide(x, cap, x);
         Tanh(x);
         TensorPrimitives.Multiply(x, cap, x);
@@ -164,13 +173,25 @@ public static class ElementWise
     }
 
     /// <summary>x += y.</summary>
-    public static void Add(Span<float> x, ReadOnlySpan<float> y) => TensorPrimitives.Add(x, y, x);
+    public static void Add(Span<float> x, ReadOnlySpan<float> y)
+    {
+        using var time = KernelProfile.Time(KernelKind.ElementWise);
+        TensorPrimitives.Add(x, y, x);
+    }
 
     /// <summary>x *= y.</summary>
-    public static void Multiply(Span<float> x, ReadOnlySpan<float> y) => TensorPrimitives.Multiply(x, y, x);
+    public static void Multiply(Span<float> x, ReadOnlySpan<float> y)
+    {
+        using var time = KernelProfile.Time(KernelKind.ElementWise);
+        TensorPrimitives.Multiply(x, y, x);
+    }
 
     /// <summary>x *= s.</summary>
-    public static void Scale(Span<float> x, float s) => TensorPrimitives.Multiply(x, s, x);
+    public static void Scale(Span<float> x, float s)
+    {
+        using var time = KernelProfile.Time(KernelKind.ElementWise);
+        TensorPrimitives.Multiply(x, s, x);
+    }
 
     /// <summary>
     /// Rotary position embedding, "rotate_half" layout (dims i and i + d/2 form a pair), in place on
@@ -180,6 +201,7 @@ public static class ElementWise
     /// </summary>
     public static void Rope(Span<float> x, int n, int heads, int d, ReadOnlySpan<int> positions, float theta, float linearScaling = 1f)
     {
+        using var time = KernelProfile.Time(KernelKind.Rope);
         if (d <= 0 || d % 2 != 0 || d > 2048) throw new ArgumentException($"Rope: head dim {d} must be even and at most 2048");
         if (x.Length < (long)n * heads * d) throw new ArgumentException($"Rope: x has {x.Length} elements, expected {n}×{heads}×{d}");
         if (positions.Length < n) throw new ArgumentException($"Rope: {positions.Length} positions for {n} rows");

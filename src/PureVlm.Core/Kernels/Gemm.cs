@@ -40,6 +40,8 @@ public static unsafe class Gemm
         if (x.Length < (long)m * k) throw new ArgumentException($"{w.Name}: input has {x.Length} elements, expected {m}×{k}");
         if (y.Length < (long)m * n) throw new ArgumentException($"{w.Name}: output has {y.Length} elements, expected {m}×{n}");
         if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException($"{w.Name}: bias has {bias.Length} elements, expected {n}");
+        KernelProfile.AddFlops(2.0 * m * n * k);
+        using var time = KernelProfile.Time(KernelKind.Linear);
         fixed (float* px = x, pb = bias, py = y)
         {
             var job = new Job(px, k, m, k, w.Pointer, k, true, n, bias.IsEmpty ? null : pb, py, n, false);

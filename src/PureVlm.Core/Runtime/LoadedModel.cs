@@ -42,7 +42,12 @@ public sealed class LoadedModel : IDisposable
     {
         var config = ModelConfig.Load(configPath);
         var checkpoint = Checkpoint.Open(weightsPath);
-        try { return new LoadedModel(config, checkpoint, owns: true); }
+        try
+        {
+            var model = new LoadedModel(config, checkpoint, owns: true);
+            checkpoint.StartReadAhead();
+            return model;
+        }
         catch { checkpoint.Dispose(); throw; }
     }
 
