@@ -33,12 +33,23 @@ public class WebpTiffTests
     [InlineData("exif5.tiff")]
     [InlineData("exif6.tiff")]
     [InlineData("exif8-palette.tiff")]
+    // XMP orientation: Pillow 9.4 reads it from PNG only, so these stay as stored.
+    [InlineData("xmp6.webp")]
+    [InlineData("xmp6.tiff")]
     public void Decodes_exactly_as_pillow(string file)
     {
         var image = ImageLoader.Load(Path.Combine(Dir, file));
         var want = File.ReadAllBytes(Path.Combine(Dir, file + ".rgb"));
         Assert.Equal((61, 47), (image.Width, image.Height));
         Assert.Equal(want, image.Pixels);
+    }
+
+    [Fact]
+    public void Webp_exif_orientation_is_applied_once()
+    {
+        var image = ImageLoader.Load(Path.Combine(Dir, "exif6.webp"));
+        Assert.Equal((47, 61), (image.Width, image.Height));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(Dir, "exif6.webp.rgb")), image.Pixels);
     }
 
     [Theory]

@@ -79,6 +79,8 @@ def exif(orientation):
     return e
 
 
+XMP6 = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
 paletted = base.convert("P", palette=Image.ADAPTIVE, colors=16)
 cases = {
     "lossless.webp": lambda p: base.save(p, lossless=True),
@@ -102,6 +104,10 @@ cases = {
     "exif6.tiff": lambda p: base.save(p, exif=exif(6), compression="tiff_lzw"),
     "exif8-palette.tiff": lambda p: paletted.save(p, exif=exif(8)),
     "exif5.tiff": lambda p: base.save(p, exif=exif(5)),
+    "exif6.webp": lambda p: base.save(p, lossless=True, exif=exif(6)),
+    # XMP orientation: Pillow 9.4 reads it only from a PNG's "XML:com.adobe.xmp" text, so these stay as stored.
+    "xmp6.webp": lambda p: base.save(p, lossless=True, xmp=XMP6),
+    "xmp6.tiff": lambda p: base.save(p, tiffinfo={700: XMP6}),
 }
 for name, save in cases.items():
     path = os.path.join(out, name)
