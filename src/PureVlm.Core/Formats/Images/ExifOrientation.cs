@@ -11,32 +11,40 @@ public static class ExifOrientation
     /// Orientation (1..8) from the TIFF structure that follows <c>"Exif\0\0"</c> in a JPEG APP1 segment; 1 when the
     /// block is malformed or has no valid tag (PIL likewise leaves such images as stored).
     /// </summary>
-    public static int Parse(ReadOnlySpan<byte> tiff)
+    public static int Parse(ReadOnlySpan<byte> tiff) => Find(tiff) is int v and >= 1 and <= 8 ? v : 1;
+
+    /// <summary>
+    /// The Orientation tag's value in the first IFD of a TIFF-structured EXIF block, 0 when the tag is there but not a
+    /// single SHORT or LONG (Pillow then finds it but leaves the image as stored), null when the tag or a valid block is
+    /// absent (Pillow then looks at XMP, for PNG).
+    /// </summary>
+    public static int? Find(ReadOnlySpan<byte> tiff)
     {
-        if (tiff.Length < 8) return 1;
+        if (tiff.Length < 8) return null;
         bool little;
         if (tiff[0] == 'I' && tiff[1] == 'I') little = true;
         else if (tiff[0] == 'M' && tiff[1] == 'M') little = false;
-        else return 1;
+        else return null;
 
-        if (U16(tiff, 2, little) != 42) return 1;
+        if (U16(tiff, 2, little) != 42) return null;
         uint ifd = U32(tiff, 4, little);
-        if (ifd < 8 || ifd > (uint)tiff.Length - 2) return 1;
+        if (ifd < 8 || ifd > (uint)tiff.Length - 2) return null;
         int entries = U16(tiff, (int)ifd, little);
         for (int i = 0; i < entries; i++)
         {
             int entry = (int)ifd + 2 + 12 * i;
             if (entry + 12 > tiff.Length) break;
             if (U16(tiff, entry, little) != OrientationTag) continue;
+            if (U32(tiff, entry + 4, little) != 1) return 0;
             uint value = U16(tiff, entry + 2, little) switch
             {
                 3 => U16(tiff, entry + 8, little), // SHORT, the type the EXIF spec prescribes
                 4 => U32(tiff, entry + 8, little), // LONG, written by some tools
                 _ => 0,
             };
-            return value is >= 1 and <= 8 ? (int)value : 1;
+            return value <= 8 ? (int)value : 0;
         }
-        return 1;
+        return null;
     }
 
     static ushort U16(ReadOnlySpan<byte> b, int at, bool little) =>

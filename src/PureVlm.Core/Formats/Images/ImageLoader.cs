@@ -77,6 +77,7 @@ public static class ImageLoader
         switch (format)
         {
             case Format.Jpeg: orientation = JpegSegments.CheckAndReadOrientation(data, name); break;
+            case Format.Png: orientation = PngOrientation.Read(data, name); break;
             case Format.Bmp: CheckBmpLength(data, name, declared!.Value.Width, declared.Value.Height); break;
             case Format.Gif: CheckGifFirstFrame(data, name); break;
         }
@@ -87,7 +88,8 @@ public static class ImageLoader
         if (info is not { } header) throw Corrupt(name, format, "header", null);
         CheckSize(name, header.Width, header.Height);
 
-        byte[] rgb = format == Format.Png && header.BitsPerChannel == 16 && header.ColorComponents == ColorComponents.Grey
+        // IHDR's bit depth and colour type (byte 24, 25): 16-bit grey, with or without tRNS, is Pillow's mode I.
+        byte[] rgb = format == Format.Png && data.Length > 25 && data[24] == 16 && data[25] == 0
             ? Gray16.DecodeClipped(data, name, header.Width, header.Height)
             : DecodeRgb8(data, name, format, header.Width, header.Height);
         var image = new RgbImage(header.Width, header.Height, rgb, fullPath);

@@ -25,18 +25,29 @@ static class ImageSharpFormats
         if (needed > data.Length)
             throw new InvalidImageException($"{name}: truncated {format}: its data runs to byte {needed}, the file has {data.Length}");
 
+        var palette = format == "Tiff" ? TiffPalette.Prepare(data) : null;
         Image<Rgb24> image;
-        try { image = Image.Load<Rgb24>(data); }
+        try { image = Image.Load<Rgb24>(palette?.IndexImage ?? data); }
         catch (Exception e) when (e is not OutOfMemoryException) { throw ImageLoader.Corrupt(name, format, "data", e); }
         using (image)
         {
             var frame = image.Frames.RootFrame;
             var rgb = new byte[3L * frame.Width * frame.Height];
             frame.CopyPixelDataTo(rgb);
-            int orientation = image.Metadata.ExifProfile?.GetValue(ExifTag.Orientation)?.Value is ushort o && o is >= 1 and <= 8 ? o : 1;
-            return (rgb, frame.Width, frame.Height, orientation);
+            if (palette is var (_, colours)) TiffPalette.Apply(rgb, colours);
+            // ImageSharp keeps a TIFF page's tags in that frame's metadata, a WebP's EXIF in the image's.
+            var exif = image.Metadata.ExifProfile ?? frame.Metadata.ExifProfile;
+            int orientation = exif?.GetValue(ExifTag.Orientation)?.Value is ushort o && o is >= 1 and <= 8 ? o : 1;
+            return (rgb, frame.Width, frame.Height, format == "Tiff" ? TwiceOver(orientation) : orientation);
         }
     }
+
+    /// <summary>
+    /// Pillow 9.4 turns a TIFF by its Orientation tag when it loads the pixels (<c>TiffImageFile.load_end</c>), and
+    /// <c>exif_transpose</c>, called before that load, turns it again: the tag is applied twice. Each orientation is
+    /// its own inverse except the quarter turns, which add up to a half turn.
+    /// </summary>
+    static int TwiceOver(int orientation) => orientation is 6 or 8 ? 3 : 1;
 
     /// <summary>The end of the first page's last strip or tile (offsets + byte counts of the first IFD).</summary>
     static long TiffDataEnd(byte[] d, string name)
