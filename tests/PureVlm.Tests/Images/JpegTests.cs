@@ -80,6 +80,17 @@ public class JpegTests
         finally { File.Delete(path); }
     }
 
+    [Fact]
+    public void Thousands_of_scans_are_refused_before_decoding()
+    {
+        // Each empty progressive scan would still walk the whole image: a few kilobytes could take minutes.
+        var bytes = File.ReadAllBytes(Path.Combine(Dir, "progressive-420.jpg"));
+        byte[] emptyScan = [0xFF, 0xDA, 0, 8, 1, 1, 0, 1, 5, 0];
+        var many = bytes[..^2].Concat(Enumerable.Repeat(emptyScan, 600).SelectMany(s => s)).Concat(bytes[^2..]).ToArray();
+        var e = Assert.Throws<InvalidImageException>(() => ImageLoader.Load(many));
+        Assert.Contains("scans", e.Message);
+    }
+
     static byte[] Patched(byte[] bytes, params (int At, byte Value)[] changes)
     {
         var copy = (byte[])bytes.Clone();

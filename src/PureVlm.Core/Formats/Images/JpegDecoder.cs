@@ -17,10 +17,18 @@ static class JpegDecoder
     /// <summary>One component's samples as decoded: <paramref name="Width"/>×<paramref name="Height"/> real samples in rows of <paramref name="Stride"/>.</summary>
     sealed record Plane(byte[] Samples, int Stride, int Width, int Height, int H, int V);
 
+    /// <summary>
+    /// Most scans accepted. Every progressive scan walks the whole image even when its data is empty, so a small file of
+    /// thousands of scans would take minutes (libjpeg-turbo has the same weakness); real files have about 10.
+    /// </summary>
+    public const int MaxScans = 500;
+
     /// <summary>Decodes <paramref name="data"/> (a JPEG by its signature) and applies its EXIF orientation.</summary>
     public static RgbImage Decode(byte[] data, string name, string? fullPath)
     {
         var markers = JpegSegments.Read(data, name);
+        if (1 + CountScans(data.AsSpan(markers.ScanData)) > MaxScans)
+            throw new InvalidImageException($"{name}: JPEG has more than {MaxScans} scans; refusing a possible decompression-time bomb");
         var cinfo = new jpeg_decompress_struct(new QuietErrors());
         int width, height;
         byte[] rgb;
@@ -46,6 +54,14 @@ static class JpegDecoder
             throw ImageLoader.Corrupt(name, "JPEG", "data", e);
         }
         return ExifOrientation.Apply(new RgbImage(width, height, rgb, fullPath), markers.Orientation);
+    }
+
+    // 0xFF is always followed by 0x00 inside entropy-coded data, so every 0xFF 0xDA after the first scan starts another.
+    static int CountScans(ReadOnlySpan<byte> rest)
+    {
+        int count = 0;
+        for (; rest.IndexOf([(byte)0xFF, (byte)0xDA]) is int at and >= 0; rest = rest[(at + 2)..]) count++;
+        return count;
     }
 
     // libjpeg-turbo's default_decompress_parms: JFIF first, then Adobe's transform, then the component ids.

@@ -4,9 +4,10 @@ namespace PureVlm.Formats.Images;
 
 /// <summary>
 /// What the segments before a JPEG's first scan say: the EXIF orientation and the markers libjpeg-turbo uses to guess the
-/// colour space (a JFIF APP0 and the transform of an Adobe APP14; -1 when there is no Adobe segment).
+/// colour space (a JFIF APP0 and the transform of an Adobe APP14; -1 when there is no Adobe segment), and where the
+/// first scan's entropy-coded data starts.
 /// </summary>
-readonly record struct JpegMarkers(int Orientation, bool SawJfif, int AdobeTransform);
+readonly record struct JpegMarkers(int Orientation, bool SawJfif, int AdobeTransform, int ScanData);
 
 /// <summary>Walks a JPEG's marker segments the way Pillow's parser does and rejects files cut short (Pillow refuses them).</summary>
 static class JpegSegments
@@ -47,7 +48,7 @@ static class JpegSegments
             if (marker == 0xDA) // start of scan: entropy-coded data follows, in which 0xFF is always stuffed, so 0xFFD9 is the end
             {
                 if (d.AsSpan(p).IndexOf((ReadOnlySpan<byte>)[0xFF, 0xD9]) < 0) throw Truncated(name, "inside the image data (no end-of-image marker)");
-                return new JpegMarkers(orientation, sawJfif, adobeTransform);
+                return new JpegMarkers(orientation, sawJfif, adobeTransform, p);
             }
         }
     }
