@@ -49,7 +49,7 @@ static class JpegDecoder
             cinfo.jpeg_finish_decompress();
             rgb = ToRgb(planes, space, width, height);
         }
-        catch (Exception e) when (e is not InvalidImageException)
+        catch (Exception e) when (e is not (InvalidImageException or OutOfMemoryException))
         {
             throw ImageLoader.Corrupt(name, "JPEG", "data", e);
         }
