@@ -4,8 +4,8 @@ using StbImageSharp;
 namespace PureVlm.Formats.Images;
 
 /// <summary>
-/// Decodes PNG, JPEG, BMP and GIF (first frame) into <see cref="RgbImage"/> in managed code (StbImageSharp; WebP and TIFF
-/// through ImageSharp, see <see cref="ImageSharpFormats"/>),
+/// Decodes PNG, BMP and GIF (first frame) into <see cref="RgbImage"/> in managed code (StbImageSharp; JPEG see
+/// <see cref="JpegDecoder"/>, WebP and TIFF through ImageSharp, see <see cref="ImageSharpFormats"/>),
 /// converting to RGB the way PIL's <c>convert("RGB")</c> does and applying a JPEG's EXIF orientation the way
 /// <c>ImageOps.exif_transpose</c> does. Anything unusable raises <see cref="InvalidImageException"/>.
 /// </summary>
@@ -68,6 +68,7 @@ public static class ImageLoader
             var (pixels, width, height, exif) = ImageSharpFormats.Decode(data, name, format.ToString());
             return ExifOrientation.Apply(new RgbImage(width, height, pixels, fullPath), exif);
         }
+        if (format == Format.Jpeg) return JpegDecoder.Decode(data, name, fullPath);
         var declared = HeaderSize(data, format);
         if (declared is var (w, h)) CheckSize(name, w, h);
 
@@ -76,7 +77,6 @@ public static class ImageLoader
         int orientation = 1;
         switch (format)
         {
-            case Format.Jpeg: orientation = JpegSegments.CheckAndReadOrientation(data, name); break;
             case Format.Png: orientation = PngOrientation.Read(data, name); break;
             case Format.Bmp: CheckBmpLength(data, name, declared!.Value.Width, declared.Value.Height); break;
             case Format.Gif: CheckGifFirstFrame(data, name); break;
@@ -92,8 +92,7 @@ public static class ImageLoader
         byte[] rgb = format == Format.Png && data.Length > 25 && data[24] == 16 && data[25] == 0
             ? Gray16.DecodeClipped(data, name, header.Width, header.Height)
             : DecodeRgb8(data, name, format, header.Width, header.Height);
-        var image = new RgbImage(header.Width, header.Height, rgb, fullPath);
-        return ExifOrientation.Apply(image, orientation);
+        return ExifOrientation.Apply(new RgbImage(header.Width, header.Height, rgb, fullPath), orientation);
     }
 
     static byte[] DecodeRgb8(byte[] data, string name, Format format, int width, int height)
