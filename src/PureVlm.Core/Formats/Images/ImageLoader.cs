@@ -4,7 +4,8 @@ using StbImageSharp;
 namespace PureVlm.Formats.Images;
 
 /// <summary>
-/// Decodes PNG, JPEG, BMP and GIF (first frame) into <see cref="RgbImage"/> in managed code (StbImageSharp; WebP and TIFF
+/// Decodes PNG, JPEG, BMP and GIF (first frame) into <see cref="RgbImage"/> in managed code (PNG and JPEG with StbImageSharp;
+/// BMP and GIF by hand as Pillow reads them, see <see cref="BmpDecoder"/> and <see cref="GifDecoder"/>; WebP and TIFF
 /// through ImageSharp, see <see cref="ImageSharpFormats"/>),
 /// converting to RGB the way PIL's <c>convert("RGB")</c> does and applying a JPEG's EXIF orientation the way
 /// <c>ImageOps.exif_transpose</c> does. Anything unusable raises <see cref="InvalidImageException"/>.
@@ -68,6 +69,11 @@ public static class ImageLoader
             var (pixels, width, height, exif) = ImageSharpFormats.Decode(data, name, format.ToString());
             return ExifOrientation.Apply(new RgbImage(width, height, pixels, fullPath), exif);
         }
+        if (format is Format.Bmp or Format.Gif) // neither carries an EXIF orientation Pillow reads
+        {
+            var (pixels, width, height) = format == Format.Bmp ? BmpDecoder.Decode(data, name) : GifDecoder.Decode(data, name);
+            return new RgbImage(width, height, pixels, fullPath);
+        }
         var declared = HeaderSize(data, format);
         if (declared is var (w, h)) CheckSize(name, w, h);
 
@@ -77,8 +83,6 @@ public static class ImageLoader
         switch (format)
         {
             case Format.Jpeg: orientation = JpegSegments.CheckAndReadOrientation(data, name); break;
-            case Format.Bmp: CheckBmpLength(data, name, declared!.Value.Width, declared.Value.Height); break;
-            case Format.Gif: CheckGifFirstFrame(data, name); break;
         }
 
         ImageInfo? info;
@@ -125,9 +129,6 @@ public static class ImageLoader
     {
         Format.Png when d.Length >= 24 && d.AsSpan(12, 4).SequenceEqual("IHDR"u8) =>
             (Int31(BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(16))), Int31(BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(20)))),
-        Format.Gif when d.Length >= 10 => (BinaryPrimitives.ReadUInt16LittleEndian(d.AsSpan(6)), BinaryPrimitives.ReadUInt16LittleEndian(d.AsSpan(8))),
-        Format.Bmp => // negative height = top-down
-            (BinaryPrimitives.ReadInt32LittleEndian(d.AsSpan(18)), Int31((uint)Math.Abs((long)BinaryPrimitives.ReadInt32LittleEndian(d.AsSpan(22))))),
         _ => null,
     };
 
@@ -141,9 +142,7 @@ public static class ImageLoader
         if (StartsWith(0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A)) return Format.Png;
         if (StartsWith(0xFF, 0xD8, 0xFF)) return Format.Jpeg;
         if (Ascii(0, "GIF87a") || Ascii(0, "GIF89a")) return Format.Gif;
-        if (Ascii(0, "BM"))
-            return d.Length >= 34 && BinaryPrimitives.ReadUInt32LittleEndian(d.AsSpan(14)) >= 40 ? Format.Bmp
-                : throw new InvalidImageException($"{name}: corrupt or truncated BMP header (only BITMAPINFOHEADER and later are supported)");
+        if (Ascii(0, "BM")) return Format.Bmp;
 
         if (Ascii(0, "II*\0") || Ascii(0, "MM\0*")) return Format.Tiff;
         if (Ascii(0, "RIFF") && Ascii(8, "WEBP")) return Format.WebP;
@@ -160,64 +159,5 @@ public static class ImageLoader
             throw new InvalidImageException($"{name}: {known} images are not supported (supported: PNG, JPEG, BMP, GIF, WebP, TIFF)");
         string start = Convert.ToHexString(d.AsSpan(0, Math.Min(8, d.Length)));
         throw new InvalidImageException($"{name}: not a PNG, JPEG, BMP, GIF, WebP or TIFF file (first bytes {start})");
-    }
-
-    // A truncated uncompressed BMP: PIL refuses it.
-    static void CheckBmpLength(byte[] d, string name, int width, int height)
-    {
-        long pixelOffset = BitConverter.ToUInt32(d, 10);
-        int bitsPerPixel = BitConverter.ToUInt16(d, 28);
-        uint compression = BitConverter.ToUInt32(d, 30);
-        bool uncompressed = compression is 0 or 3 or 6; // BI_RGB, BI_BITFIELDS, BI_ALPHABITFIELDS
-        if (uncompressed && bitsPerPixel is 1 or 4 or 8 or 16 or 24 or 32)
-        {
-            long rowBytes = ((long)bitsPerPixel * width + 31) / 32 * 4;
-            long needed = pixelOffset + rowBytes * height;
-            if (needed > d.Length)
-                throw new InvalidImageException($"{name}: truncated BMP: {width}x{height} at {bitsPerPixel} bits per pixel needs {needed} bytes, file has {d.Length}");
-        }
-    }
-
-    // A GIF cut inside its first frame: PIL refuses it. Walks the block structure up to the end of the first image's data.
-    static void CheckGifFirstFrame(byte[] d, string name)
-    {
-        int p = 13;
-        if (d.Length < p) throw Corrupt(name, Format.Gif, "header", null);
-        if ((d[10] & 0x80) != 0) p += 3 << ((d[10] & 7) + 1);
-        while (true)
-        {
-            if (p >= d.Length) break;
-            byte block = d[p++];
-            if (block == 0x21)
-            {
-                p++; // extension label
-                p = SkipSubBlocks(d, p);
-            }
-            else if (block == 0x2C)
-            {
-                if (p + 9 > d.Length) break;
-                byte flags = d[p + 8];
-                p += 9;
-                if ((flags & 0x80) != 0) p += 3 << ((flags & 7) + 1);
-                p++; // LZW minimum code size
-                p = SkipSubBlocks(d, p);
-                if (p <= d.Length) return;
-                break;
-            }
-            else throw new InvalidImageException($"{name}: corrupt GIF: unexpected block type 0x{block:X2} at byte {p - 1} before the first image");
-        }
-        throw new InvalidImageException($"{name}: truncated GIF: the file ends before the first image's data is complete");
-    }
-
-    // Returns the index after the terminating zero-length sub-block, or a value past the end when it is missing.
-    static int SkipSubBlocks(byte[] d, int p)
-    {
-        while (p < d.Length)
-        {
-            int length = d[p++];
-            if (length == 0) return p;
-            p += length;
-        }
-        return d.Length + 1;
     }
 }
