@@ -76,6 +76,10 @@ static class GifDecoder
         if (x0 == 0 && x1 == 0) { x1 = width; y0 = 0; y1 = height; } // Pillow's decoder takes an empty extent as "the whole image"
         if (x1 <= x0 || y1 <= y0) throw Corrupt(name, $"the first frame is {x1 - x0}x{y1 - y0}");
 
+        // Each code writes at most 4097 pixels (its first pixel and a 4096-byte string), so a frame larger than that
+        // many codes of the file's remaining bits can never be completed: refused before the canvas is allocated.
+        if ((long)(x1 - x0) * (y1 - y0) > (d.Length - pos) * 8L / (Math.Min(minCodeSize, 12) + 1) * 4097)
+            throw Corrupt(name, "the image data ends before the first frame is complete");
         var indices = new byte[(long)width * height];
         if (transparency is int t) indices.AsSpan().Fill((byte)t);
         GifLzw.Decode(d, pos, minCodeSize, (flags & 0x40) != 0, indices, width, x0, y0, x1 - x0, y1 - y0, name);
