@@ -49,6 +49,18 @@ public class BmpGifTests
     }
 
     [Fact]
+    public void An_end_code_inside_the_frame_is_read_past_when_more_than_64_KiB_follow()
+    {
+        // Pillow refuses lzw-end-code-inside.gif as truncated (it has read the whole file when it meets the end code),
+        // but with a 70,000-byte comment after the frame it reads on and gets plain.gif's pixels (make_cases.py checks).
+        var small = File.ReadAllBytes(Path.Combine(Dir, "lzw-end-code-inside.gif"));
+        var big = new List<byte>(small[..^1]) { 0x21, 0xFE };
+        for (int i = 0; i < 275; i++) { big.Add(255); big.AddRange(new byte[255]); }
+        big.AddRange([0, (byte)';']);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(Dir, "plain.gif.rgb")), ImageLoader.Load(big.ToArray()).Pixels);
+    }
+
+    [Fact]
     public void Every_cut_of_a_case_decodes_or_is_a_one_line_error()
     {
         foreach (var c in Cases())

@@ -238,9 +238,9 @@ cases["header-52.bmp"] = bytes(bad_header)
 # ---------------------------------------------------------------------------------------------------------------- GIF
 
 
-def lzw(pixels, min_size, clear_first=True, end=True, reset_when_full=True):
+def lzw(pixels, min_size, clear_first=True, end=True, reset_when_full=True, end_after=None):
     """GIF LZW codes for `pixels` (variable-width, LSB first). With reset_when_full=False the table stays full
-    (no clear at 4096), as some encoders write."""
+    (no clear at 4096), as some encoders write; end_after=n puts an end code after the code that covers pixel n."""
     clear, eoi = 1 << min_size, (1 << min_size) + 1
     codes = []
     size = min_size + 1
@@ -254,12 +254,17 @@ def lzw(pixels, min_size, clear_first=True, end=True, reset_when_full=True):
     if clear_first:
         emit(clear)
     w = b""
+    covered = 0
     for p in pixels:
         wc = w + bytes([p])
         if wc in table:
             w = wc
             continue
         emit(table[w])
+        covered += len(w)
+        if end_after is not None and covered >= end_after:
+            emit(eoi)
+            end_after = None
         if nxt >= 1 << size and size < 12:  # the decoder widens its codes one code after the encoder adds the entry
             size += 1
         if nxt < 4096:
@@ -377,6 +382,19 @@ cases["stray-bytes.gif"] = gif(W, H, [{**frame, "between": b"\x00\x07\x99"}], g2
 cases["min-code-size-2-with-256-colors.gif"] = gif(W, H, [{**frame, "pixels": flat(4), "min_size": 2}], g256)
 # Refused: data ends early (end code before the last pixel), bad codes, LZW size > 12, truncated, empty frame.
 cases["lzw-early-end.gif"] = gif(W, H, [{**frame, "data": lzw(frame["pixels"][:40], 8)}], g256)
+# An end code inside the frame: Pillow says "truncated" when it has read the whole file by then, but when more than
+# its 64 KiB read size follows the frame it reads past the end code. BmpGifTests builds that bigger file from this one
+# (a 70,000-byte comment before the trailer); here Pillow confirms it then reads plain.gif's pixels.
+cases["lzw-end-code-inside.gif"] = gif(W, H, [{**frame, "lzw": {"end_after": 40}}], g256)
+long_comment = b"\x21\xFE" + (b"\xFF" + bytes(255)) * 275 + b"\0"
+with open(os.path.join(out, "plain.gif.tmp"), "wb") as f:
+    f.write(cases["plain.gif"])
+with open(os.path.join(out, "end-code.gif.tmp"), "wb") as f:
+    f.write(cases["lzw-end-code-inside.gif"][:-1] + long_comment + b";")
+assert Image.open(os.path.join(out, "end-code.gif.tmp")).convert("RGB").tobytes() == \
+    Image.open(os.path.join(out, "plain.gif.tmp")).convert("RGB").tobytes()
+os.remove(os.path.join(out, "plain.gif.tmp"))
+os.remove(os.path.join(out, "end-code.gif.tmp"))
 cases["lzw-bad-code.gif"] = gif(W, H, [{**frame, "data": lzw(frame["pixels"][:40], 8, end=False)
                                                            + b"\xff\xff\xff\xff"}], g256)
 cases["lzw-min-size-13.gif"] = gif(W, H, [{**frame, "min_size": 13, "data": b"\0\0\0"}], g256)
