@@ -211,5 +211,5 @@ static class BmpDecoder
     static uint U32(byte[] d, long at) => BinaryPrimitives.ReadUInt32LittleEndian(d.AsSpan((int)at));
     static ushort U16(byte[] d, long at) => BinaryPrimitives.ReadUInt16LittleEndian(d.AsSpan((int)at));
 
-    internal static InvalidImageException Truncated(string name, string where) => new($"{name}: truncated BMP: {where}");
+    static InvalidImageException Truncated(string name, string where) => new($"{name}: truncated BMP: {where}");
 }

@@ -24,7 +24,7 @@ static class GifDecoder
         {
             int size = 3 << ((d[10] & 7) + 1);
             if (pos + size > d.Length) throw Corrupt(name, "the file ends inside the global palette");
-            globalPalette = PaletteOrNull(d.AsSpan(pos, size));
+            globalPalette = Palette(d.AsSpan(pos, size));
             pos += size;
         }
 
@@ -62,13 +62,13 @@ static class GifDecoder
         width = Math.Max(width, x1);
         height = Math.Max(height, y1);
         ImageLoader.CheckSize(name, width, height);
-        byte[]? palette = globalPalette;
+        byte[] palette = globalPalette ?? Palette([]);
         if ((flags & 0x80) != 0)
         {
             int size = 3 << ((flags & 7) + 1);
             int available = Math.Min(size, d.Length - pos);
             if (available % 3 != 0) throw Corrupt(name, "the file ends inside the local palette");
-            palette = PaletteOrNull(d.AsSpan(pos, available));
+            palette = Palette(d.AsSpan(pos, available));
             pos += available;
         }
         if (pos >= d.Length) throw Corrupt(name, "the file ends before the image data");
@@ -85,24 +85,22 @@ static class GifDecoder
         GifLzw.Decode(d, pos, minCodeSize, (flags & 0x40) != 0, indices, width, x0, y0, x1 - x0, y1 - y0, name);
 
         var rgb = new byte[3L * width * height];
-        for (long i = 0; i < indices.Length; i++)
+        for (int i = 0, o = 0; i < indices.Length; i++, o += 3)
         {
-            int v = indices[i];
-            if (palette is null) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = (byte)v;
-            else { rgb[3 * i] = palette[3 * v]; rgb[3 * i + 1] = palette[3 * v + 1]; rgb[3 * i + 2] = palette[3 * v + 2]; }
+            int v = 3 * indices[i];
+            rgb[o] = palette[v];
+            rgb[o + 1] = palette[v + 1];
+            rgb[o + 2] = palette[v + 2];
         }
         return (rgb, width, height);
     }
 
     /// <summary>
-    /// A 256-entry palette (entries past the given ones are the grey ramp), or null when the given entries are the grey
-    /// ramp itself: Pillow then opens the image as mode "L", which reads the same for indices inside the palette.
+    /// The 256 colours an index shows: the given entries, then Pillow's initial grey ramp. Without a palette (or with one
+    /// that is the grey ramp itself) Pillow opens the image as mode "L", where index v shows (v, v, v): the ramp again.
     /// </summary>
-    static byte[]? PaletteOrNull(ReadOnlySpan<byte> entries)
+    static byte[] Palette(ReadOnlySpan<byte> entries)
     {
-        bool ramp = true;
-        for (int i = 0; i < entries.Length; i++) ramp &= entries[i] == i / 3;
-        if (ramp) return null;
         var p = new byte[768];
         for (int i = 0; i < 768; i++) p[i] = i < entries.Length ? entries[i] : (byte)(i / 3);
         return p;
