@@ -4,7 +4,7 @@ and a small tokenizer.json cut from the Gemma one. Run from the repository root:
     /usr/bin/python3 tests/data/fuzz/make_seeds.py      # Debian python3-pil, Pillow 9.4.0, made the committed files
 
 Other seeds are the repository's own files, named in Fuzz.cs."""
-import gzip, io, json, os
+import gzip, io, json, os, shutil
 from PIL import Image
 
 out = "tests/data/fuzz/seeds"
@@ -26,6 +26,10 @@ src.convert("L").save(f"{out}/gray.jpg", quality=90)
 src.save(f"{out}/rgb24.bmp")
 src.convert("P", palette=Image.ADAPTIVE, colors=16).save(f"{out}/palette8.bmp")
 src.convert("P", palette=Image.ADAPTIVE, colors=16).save(f"{out}/palette.gif", transparency=2)
+# BMP and GIF layouts with code paths of their own (RLE with deltas, OS/2 1.x, bitfields; interlaced, transparent
+# subframe), copied from tests/data/images/bmp-gif (made by its make_cases.py).
+for name in ["rle8-delta.bmp", "rle4.bmp", "os2v1-pal4.bmp", "rgb565-v4.bmp", "interlaced.gif", "transparent-subframe.gif"]:
+    shutil.copy(f"tests/data/images/bmp-gif/{name}", f"{out}/{name}")
 src.save(f"{out}/lossy-exif3.webp", quality=70, exif=exif(3))
 src.convert("RGBA").save(f"{out}/alpha-lossless.webp", lossless=True)
 src.save(f"{out}/lzw-exif8.tiff", compression="tiff_lzw", exif=exif(8))

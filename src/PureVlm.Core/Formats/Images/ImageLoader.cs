@@ -4,8 +4,9 @@ using StbImageSharp;
 namespace PureVlm.Formats.Images;
 
 /// <summary>
-/// Decodes PNG, BMP and GIF (first frame) into <see cref="RgbImage"/> in managed code (StbImageSharp; JPEG see
-/// <see cref="JpegDecoder"/>, WebP and TIFF through ImageSharp, see <see cref="ImageSharpFormats"/>),
+/// Decodes PNG, JPEG, BMP and GIF (first frame) into <see cref="RgbImage"/> in managed code (PNG with StbImageSharp;
+/// JPEG see <see cref="JpegDecoder"/>; BMP and GIF by hand as Pillow reads them, see <see cref="BmpDecoder"/> and
+/// <see cref="GifDecoder"/>; WebP and TIFF through ImageSharp, see <see cref="ImageSharpFormats"/>),
 /// converting to RGB the way PIL's <c>convert("RGB")</c> does and applying a JPEG's EXIF orientation the way
 /// <c>ImageOps.exif_transpose</c> does. Anything unusable raises <see cref="InvalidImageException"/>.
 /// </summary>
@@ -69,29 +70,32 @@ public static class ImageLoader
             return ExifOrientation.Apply(new RgbImage(width, height, pixels, fullPath), exif);
         }
         if (format == Format.Jpeg) return JpegDecoder.Decode(data, name, fullPath);
-        var declared = HeaderSize(data, format);
-        if (declared is var (w, h)) CheckSize(name, w, h);
-
-        // Structure checks run before stb sees the bytes: stb reads zeros past the end of the data, which can make
-        // it loop (a JPEG segment longer than the file) or return a partial image instead of failing.
-        int orientation = 1;
-        switch (format)
+        if (format is Format.Bmp or Format.Gif) // neither carries an EXIF orientation Pillow reads
         {
-            case Format.Png: orientation = PngOrientation.Read(data, name); break;
-            case Format.Bmp: CheckBmpLength(data, name, declared!.Value.Width, declared.Value.Height); break;
-            case Format.Gif: CheckGifFirstFrame(data, name); break;
+            var (pixels, width, height) = format == Format.Bmp ? BmpDecoder.Decode(data, name) : GifDecoder.Decode(data, name);
+            return new RgbImage(width, height, pixels, fullPath);
         }
+        return DecodePng(data, name, fullPath);
+    }
+
+    /// <summary>PNG through stb, with Pillow's 16-bit grey clipping and its EXIF/XMP orientation rules.</summary>
+    static RgbImage DecodePng(byte[] data, string name, string? fullPath)
+    {
+        // The IHDR size is checked here so that zero or absurd sizes get a clear message; stb's header reader only says "corrupt".
+        if (data.Length >= 24 && data.AsSpan(12, 4).SequenceEqual("IHDR"u8))
+            CheckSize(name, Int31(BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(16))), Int31(BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(20))));
+        int orientation = PngOrientation.Read(data, name);
 
         ImageInfo? info;
         try { info = ImageInfo.FromStream(new MemoryStream(data, writable: false)); }
-        catch (Exception e) { throw Corrupt(name, format, "header", e); }
-        if (info is not { } header) throw Corrupt(name, format, "header", null);
+        catch (Exception e) { throw Corrupt(name, Format.Png, "header", e); }
+        if (info is not { } header) throw Corrupt(name, Format.Png, "header", null);
         CheckSize(name, header.Width, header.Height);
 
         // IHDR's bit depth and colour type (byte 24, 25): 16-bit grey, with or without tRNS, is Pillow's mode I.
-        byte[] rgb = format == Format.Png && data.Length > 25 && data[24] == 16 && data[25] == 0
+        byte[] rgb = data.Length > 25 && data[24] == 16 && data[25] == 0
             ? Gray16.DecodeClipped(data, name, header.Width, header.Height)
-            : DecodeRgb8(data, name, format, header.Width, header.Height);
+            : DecodeRgb8(data, name, Format.Png, header.Width, header.Height);
         return ExifOrientation.Apply(new RgbImage(header.Width, header.Height, rgb, fullPath), orientation);
     }
 
@@ -121,17 +125,6 @@ public static class ImageLoader
         return new InvalidImageException($"{name}: corrupt or truncated {format.ToString()!.ToUpperInvariant()} {part}{detail}", e);
     }
 
-    // Read here so that zero or absurd sizes get a clear message; stb's own header reader only says "corrupt".
-    static (int Width, int Height)? HeaderSize(byte[] d, Format format) => format switch
-    {
-        Format.Png when d.Length >= 24 && d.AsSpan(12, 4).SequenceEqual("IHDR"u8) =>
-            (Int31(BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(16))), Int31(BinaryPrimitives.ReadUInt32BigEndian(d.AsSpan(20)))),
-        Format.Gif when d.Length >= 10 => (BinaryPrimitives.ReadUInt16LittleEndian(d.AsSpan(6)), BinaryPrimitives.ReadUInt16LittleEndian(d.AsSpan(8))),
-        Format.Bmp => // negative height = top-down
-            (BinaryPrimitives.ReadInt32LittleEndian(d.AsSpan(18)), Int31((uint)Math.Abs((long)BinaryPrimitives.ReadInt32LittleEndian(d.AsSpan(22))))),
-        _ => null,
-    };
-
     static int Int31(uint v) => v > int.MaxValue ? int.MaxValue : (int)v;
 
     static Format Sniff(byte[] d, string name)
@@ -142,9 +135,7 @@ public static class ImageLoader
         if (StartsWith(0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A)) return Format.Png;
         if (StartsWith(0xFF, 0xD8, 0xFF)) return Format.Jpeg;
         if (Ascii(0, "GIF87a") || Ascii(0, "GIF89a")) return Format.Gif;
-        if (Ascii(0, "BM"))
-            return d.Length >= 34 && BinaryPrimitives.ReadUInt32LittleEndian(d.AsSpan(14)) >= 40 ? Format.Bmp
-                : throw new InvalidImageException($"{name}: corrupt or truncated BMP header (only BITMAPINFOHEADER and later are supported)");
+        if (Ascii(0, "BM")) return Format.Bmp;
 
         if (Ascii(0, "II*\0") || Ascii(0, "MM\0*")) return Format.Tiff;
         if (Ascii(0, "RIFF") && Ascii(8, "WEBP")) return Format.WebP;
@@ -161,64 +152,5 @@ public static class ImageLoader
             throw new InvalidImageException($"{name}: {known} images are not supported (supported: PNG, JPEG, BMP, GIF, WebP, TIFF)");
         string start = Convert.ToHexString(d.AsSpan(0, Math.Min(8, d.Length)));
         throw new InvalidImageException($"{name}: not a PNG, JPEG, BMP, GIF, WebP or TIFF file (first bytes {start})");
-    }
-
-    // A truncated uncompressed BMP: PIL refuses it.
-    static void CheckBmpLength(byte[] d, string name, int width, int height)
-    {
-        long pixelOffset = BitConverter.ToUInt32(d, 10);
-        int bitsPerPixel = BitConverter.ToUInt16(d, 28);
-        uint compression = BitConverter.ToUInt32(d, 30);
-        bool uncompressed = compression is 0 or 3 or 6; // BI_RGB, BI_BITFIELDS, BI_ALPHABITFIELDS
-        if (uncompressed && bitsPerPixel is 1 or 4 or 8 or 16 or 24 or 32)
-        {
-            long rowBytes = ((long)bitsPerPixel * width + 31) / 32 * 4;
-            long needed = pixelOffset + rowBytes * height;
-            if (needed > d.Length)
-                throw new InvalidImageException($"{name}: truncated BMP: {width}x{height} at {bitsPerPixel} bits per pixel needs {needed} bytes, file has {d.Length}");
-        }
-    }
-
-    // A GIF cut inside its first frame: PIL refuses it. Walks the block structure up to the end of the first image's data.
-    static void CheckGifFirstFrame(byte[] d, string name)
-    {
-        int p = 13;
-        if (d.Length < p) throw Corrupt(name, Format.Gif, "header", null);
-        if ((d[10] & 0x80) != 0) p += 3 << ((d[10] & 7) + 1);
-        while (true)
-        {
-            if (p >= d.Length) break;
-            byte block = d[p++];
-            if (block == 0x21)
-            {
-                p++; // extension label
-                p = SkipSubBlocks(d, p);
-            }
-            else if (block == 0x2C)
-            {
-                if (p + 9 > d.Length) break;
-                byte flags = d[p + 8];
-                p += 9;
-                if ((flags & 0x80) != 0) p += 3 << ((flags & 7) + 1);
-                p++; // LZW minimum code size
-                p = SkipSubBlocks(d, p);
-                if (p <= d.Length) return;
-                break;
-            }
-            else throw new InvalidImageException($"{name}: corrupt GIF: unexpected block type 0x{block:X2} at byte {p - 1} before the first image");
-        }
-        throw new InvalidImageException($"{name}: truncated GIF: the file ends before the first image's data is complete");
-    }
-
-    // Returns the index after the terminating zero-length sub-block, or a value past the end when it is missing.
-    static int SkipSubBlocks(byte[] d, int p)
-    {
-        while (p < d.Length)
-        {
-            int length = d[p++];
-            if (length == 0) return p;
-            p += length;
-        }
-        return d.Length + 1;
     }
 }
