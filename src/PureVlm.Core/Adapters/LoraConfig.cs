@@ -185,11 +185,7 @@ public sealed class LoraConfig
         };
     }
 
-    static string Show(JsonElement v)
-    {
-        string raw = v.GetRawText();
-        return raw.Length <= 80 ? raw : raw[..77] + "...";
-    }
+    static string Show(JsonElement v) => JsonValueText.Show(v, 80);
 
     InvalidModelFileException Bad(string what) => new($"{Source}: {what}");
 

@@ -96,7 +96,7 @@ public sealed class Checkpoint : IDisposable
             {
                 string shard = e.Value.ValueKind == JsonValueKind.String ? e.Value.GetString()! : "";
                 if (shard.Length == 0 || shard is "." or ".." || shard != System.IO.Path.GetFileName(shard))
-                    throw new InvalidModelFileException($"{indexPath}: tensor '{e.Name}' maps to {e.Value.GetRawText()}, expected a file name in the same directory");
+                    throw new InvalidModelFileException($"{indexPath}: tensor '{e.Name}' maps to {JsonValueText.Show(e.Value)}, expected a file name in the same directory");
                 if (!index.TryAdd(e.Name, shard))
                     throw new InvalidModelFileException($"{indexPath}: tensor '{e.Name}' appears twice in weight_map");
             }

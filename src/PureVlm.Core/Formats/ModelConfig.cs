@@ -582,7 +582,7 @@ public sealed record ModelConfig(string ModelType, TextConfig Text, VisionConfig
         ModelConfigException Bad(string key, JsonElement v, string expected) =>
             new($"{source}: {prefix}{key} is {Show(v)}, expected {expected}");
 
-        static string Show(JsonElement v) { var s = v.GetRawText(); return s.Length > 40 ? s[..40] + "…" : s; }
+        static string Show(JsonElement v) => JsonValueText.Show(v, 40);
 
         public int Int(string key, int fallback)
         {

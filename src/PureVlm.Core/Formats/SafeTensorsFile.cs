@@ -174,7 +174,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         {
             var dim = shapeArray[d];
             if (dim.ValueKind != JsonValueKind.Number || !dim.TryGetInt64(out long v) || v < 0)
-                throw Bad(path, name, $"shape entry {d} is {Trim(dim.GetRawText())}, expected a non-negative integer");
+                throw Bad(path, name, $"shape entry {d} is {JsonValueText.Show(dim, 64)}, expected a non-negative integer");
             shape[d] = v;
             overflow |= !TryMultiply(elements, v, out elements);
         }
@@ -185,7 +185,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         if (offsetsEl is not { ValueKind: JsonValueKind.Array } offsets || offsets.GetArrayLength() != 2)
             throw Bad(path, name, "'data_offsets' must be an array [begin, end]");
         if (!TryGetNonNegative(offsets[0], out long begin) || !TryGetNonNegative(offsets[1], out long end) || end < begin)
-            throw Bad(path, name, $"data_offsets {Trim(offsets.GetRawText())} must be non-negative integers with begin <= end");
+            throw Bad(path, name, $"data_offsets {JsonValueText.Show(offsets, 64)} must be non-negative integers with begin <= end");
         if (end - begin != expectedBytes)
             throw Bad(path, name, $"{dtype.Name()}[{string.Join(", ", shape)}] needs {expectedBytes} bytes, data_offsets [{begin}, {end}] give {end - begin}");
         return new Entry(name, dtype, shape, begin, end);
@@ -229,7 +229,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     static InvalidModelFileException Bad(string path, string problem) => new($"{path}: {problem}");
     static InvalidModelFileException Bad(string path, string tensor, string problem) => new($"{path}: tensor '{Trim(tensor)}': {problem}");
 
-    static string Trim(string s) => s.Length <= 64 ? s : s[..64] + "…";
+    static string Trim(string s) => (s.Length <= 64 ? s : s[..64] + "…").ReplaceLineEndings("\\n");
 
     /// <summary>Unmaps the file; tensors from it must no longer be used.</summary>
     public void Dispose()

@@ -1,3 +1,4 @@
+using PureVlm.Formats;
 using System.Text.Json;
 using PureVlm.Tokenization;
 
@@ -114,7 +115,7 @@ public sealed record ChatMessage(string Role, IReadOnlyList<ChatPart> Content)
         };
     }
 
-    static string Show(JsonElement v) { var s = v.GetRawText(); return s.Length > 40 ? s[..40] + "…" : s; }
+    static string Show(JsonElement v) => JsonValueText.Show(v, 40);
 }
 
 /// <summary>

@@ -124,7 +124,7 @@ public sealed class ImagePreprocessor
         // BILINEAR, SigLIP's and CLIP's BICUBIC.
         var filter = kind == "Gemma3ImageProcessor" ? PilFilter.Bilinear : PilFilter.Bicubic;
         if (Get(root, "resample") is { } resample && (resample.ValueKind != JsonValueKind.Number || !resample.TryGetInt32(out int r) || r != (int)filter))
-            throw new InvalidModelFileException($"{path}: resample {resample.GetRawText()} is not supported for {kind}, only {(int)filter} ({filter.ToString().ToLowerInvariant()})");
+            throw new InvalidModelFileException($"{path}: resample {JsonValueText.Show(resample, 40)} is not supported for {kind}, only {(int)filter} ({filter.ToString().ToLowerInvariant()})");
 
         var (height, width, shortestEdge) = Get(root, "size") is { } size ? Size(size, "size", path, shortestEdge: clip, bareSquare: false)
             : defaultImageSize is { } s ? (clip ? (s, s, s) : (s, s, (int?)null))
@@ -145,7 +145,7 @@ public sealed class ImagePreprocessor
         {
             return new ImagePreprocessor(height, width,
                 Bool(root, "do_rescale", path, true),
-                Get(root, "rescale_factor") is { } f ? (f.ValueKind == JsonValueKind.Number ? f.GetDouble() : throw new InvalidModelFileException($"{path}: rescale_factor must be a number, found {Short(f.GetRawText())}")) : 1 / 255.0,
+                Get(root, "rescale_factor") is { } f ? (f.ValueKind == JsonValueKind.Number ? f.GetDouble() : throw new InvalidModelFileException($"{path}: rescale_factor must be a number, found {JsonValueText.Show(f, 40)}")) : 1 / 255.0,
                 Bool(root, "do_normalize", path, true),
                 Floats(root, "image_mean", path) ?? (clip ? ClipMean : null), Floats(root, "image_std", path) ?? (clip ? ClipStd : null),
                 shortestEdge, filter);
@@ -238,7 +238,7 @@ public sealed class ImagePreprocessor
             "SiglipImageProcessor" or "CLIPImageProcessor" or "Gemma3ImageProcessor" => type.GetString()!.Replace("FeatureExtractor", "ImageProcessor"),
             // CLIP's steps, applied to images and to each video frame alike.
             "VideoLlavaImageProcessor" => "CLIPImageProcessor",
-            _ => throw new InvalidModelFileException($"{path}: {key} is {Short(type.GetRawText())}, expected \"SiglipImageProcessor\", \"CLIPImageProcessor\", \"VideoLlavaImageProcessor\" or \"Gemma3ImageProcessor\""),
+            _ => throw new InvalidModelFileException($"{path}: {key} is {JsonValueText.Show(type, 40)}, expected \"SiglipImageProcessor\", \"CLIPImageProcessor\", \"VideoLlavaImageProcessor\" or \"Gemma3ImageProcessor\""),
         };
     }
 
@@ -262,12 +262,12 @@ public sealed class ImagePreprocessor
             int s = Side(v.GetProperty("shortest_edge"), key + ".shortest_edge", path);
             return (s, s, s);
         }
-        throw new InvalidModelFileException($"{path}: {key} is {Short(v.GetRawText())}, expected {{\"height\": int, \"width\": int}}{(shortestEdge ? " or {\"shortest_edge\": int}" : "")}");
+        throw new InvalidModelFileException($"{path}: {key} is {JsonValueText.Show(v, 40)}, expected {{\"height\": int, \"width\": int}}{(shortestEdge ? " or {\"shortest_edge\": int}" : "")}");
     }
 
     static int Side(JsonElement v, string key, string path) =>
         v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n) && n > 0 && n <= ImageLoader.MaxSide ? n
-        : throw new InvalidModelFileException($"{path}: {key} is {Short(v.GetRawText())}, expected an integer 1..{ImageLoader.MaxSide}");
+        : throw new InvalidModelFileException($"{path}: {key} is {JsonValueText.Show(v, 40)}, expected an integer 1..{ImageLoader.MaxSide}");
 
     static JsonDocument ParseJson(string path)
     {
@@ -286,7 +286,7 @@ public sealed class ImagePreprocessor
         using var doc = ParseJson(configPath);
         if (doc.RootElement.ValueKind == JsonValueKind.Object && Get(doc.RootElement, "vision_config") is { ValueKind: JsonValueKind.Object } vision
             && Get(vision, "image_size") is { } size)
-            return size.TryGetInt32(out int s) ? s : throw new InvalidModelFileException($"{configPath}: vision_config.image_size {Short(size.GetRawText())} is not an integer");
+            return size.TryGetInt32(out int s) ? s : throw new InvalidModelFileException($"{configPath}: vision_config.image_size {JsonValueText.Show(size, 40)} is not an integer");
         return null;
     }
 
@@ -298,21 +298,16 @@ public sealed class ImagePreprocessor
         null => fallback,
         { ValueKind: JsonValueKind.True } => true,
         { ValueKind: JsonValueKind.False } => false,
-        { } v => throw new InvalidModelFileException($"{path}: {key} must be true or false, found {Short(v.GetRawText())}"),
+        { } v => throw new InvalidModelFileException($"{path}: {key} must be true or false, found {JsonValueText.Show(v, 40)}"),
     };
 
     static float[]? Floats(JsonElement root, string key, string path)
     {
         if (Get(root, key) is not { } v) return null;
-        var bad = new InvalidModelFileException($"{path}: {key} must be a number or a list of 3 finite numbers, found {Short(v.GetRawText())}");
+        var bad = new InvalidModelFileException($"{path}: {key} must be a number or a list of 3 finite numbers, found {JsonValueText.Show(v, 40)}");
         if (v.ValueKind == JsonValueKind.Number) return v.TryGetSingle(out float one) && float.IsFinite(one) ? [one, one, one] : throw bad;
         if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 3) throw bad;
         return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetSingle(out float x) && float.IsFinite(x) ? x : throw bad).ToArray();
     }
 
-    static string Short(string s)
-    {
-        s = string.Join(' ', s.Split((char[])['\n', '\r', '\t', ' '], StringSplitOptions.RemoveEmptyEntries)); // one line
-        return s.Length <= 40 ? s : s[..40] + "…";
-    }
 }

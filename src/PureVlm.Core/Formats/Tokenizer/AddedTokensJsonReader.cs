@@ -1,3 +1,4 @@
+using PureVlm.Formats;
 using System.Text.Json;
 
 namespace PureVlm.Tokenization;
@@ -41,7 +42,7 @@ static class AddedTokensJsonReader
                 // JsonDocument keeps both values of a repeated key; which one HF would use is not worth guessing.
                 if (!seen.Add(p.Name)) throw new InvalidTokenizerException($"{file}: token {token} appears twice, expected each token once");
                 if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0)
-                    throw new InvalidTokenizerException($"{file}: token {token} has {p.Value.GetRawText()}, expected a non-negative integer id");
+                    throw new InvalidTokenizerException($"{file}: token {token} has {JsonValueText.Show(p.Value)}, expected a non-negative integer id");
                 if (pieceToId.TryGetValue(p.Name, out int existing))
                     throw new InvalidTokenizerException($"{file}: token {token} is already piece {existing} of {model}, expected only tokens {model} lacks");
                 tokens.Add((p.Name, id));

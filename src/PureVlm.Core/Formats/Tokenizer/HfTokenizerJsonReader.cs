@@ -1,3 +1,4 @@
+using PureVlm.Formats;
 using System.Buffers;
 using System.IO.Compression;
 using System.Text;
@@ -323,7 +324,7 @@ static class HfTokenizerJsonReader
         static string? Str(JsonElement e, string name) =>
             e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-        static string Short(JsonElement e) { var s = e.GetRawText(); return s.Length > 200 ? s[..200] + "…" : s; }
+        static string Short(JsonElement e) => JsonValueText.Show(e, 200);
 
         void RequireNullOrEmpty(ref Utf8JsonReader r, string what)
         {
