@@ -40,12 +40,15 @@ static class BenchCommand
                         (image_encode_s then times the video tower, image_tokens counts video tokens)
           --lora DIR    apply a PEFT LoRA adapter, unmerged (repeatable)
           --concurrency N   also time N requests decoding together, 2 to 16
+          --cancel      also cancel a request halfway through its prefill and report cancel_latency_s (from
+                        the cancellation to the prefill returning) beside prefill_layer_s (one decoder layer's
+                        share of the warm prefill)
           --profile     time each kind of kernel in the warm request
         """;
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("bench", args, ["--model", "--revision", "--tokens", "--lora", "--concurrency"], ["--video", "--profile"]);
+        var cl = new CommandLine("bench", args, ["--model", "--revision", "--tokens", "--lora", "--concurrency"], ["--video", "--profile", "--cancel"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string dir = CliModel.Directory(cl);
@@ -91,6 +94,7 @@ static class BenchCommand
         double decode = clock.Elapsed.TotalSeconds;
         var features = warm.Features;
         double aggregate = concurrency > 1 ? DecodeTogether(model, concurrency, NewSession, ids, features, tokens) : 0;
+        double cancelLatency = cl.Flag("--cancel") ? CancelLatency(NewSession(), ids, features, warm.Prefill / 2) : 0;
 
         var result = new Dictionary<string, double>
         {
@@ -114,6 +118,11 @@ static class BenchCommand
         if (profile)
             foreach (var (stage, times) in new[] { ("image", warm.ImageProfile!), ("prefill", warm.PrefillProfile!) })
                 foreach (var (kind, seconds) in times) result[$"profile_{stage}_{kind}_s"] = seconds;
+        if (cl.Flag("--cancel"))
+        {
+            result["cancel_latency_s"] = cancelLatency;
+            result["prefill_layer_s"] = warm.Prefill / config.Text.NumHiddenLayers;
+        }
         if (concurrency > 1)
         {
             result["concurrency"] = concurrency;
@@ -182,6 +191,21 @@ static class BenchCommand
             for (int s = 0; s < n; s++) next[s] = ArgMax(logits.Slice(s * vocab, vocab));
         }
         return n * tokens / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Starts a prefill, cancels it after <paramref name="after"/> seconds; returns how long the prefill took to stop.</summary>
+    static double CancelLatency(InferenceSession session, int[] ids, float[] features, double after)
+    {
+        using var cancel = new CancellationTokenSource();
+        session.Cancel = cancel.Token;
+        long cancelledAt = 0;
+        using var timer = new Timer(_ => { cancelledAt = Stopwatch.GetTimestamp(); cancel.Cancel(); }, null, TimeSpan.FromSeconds(after), Timeout.InfiniteTimeSpan);
+        try
+        {
+            session.Prefill(ids, features);
+            throw new InvalidOperationException("the prefill finished before it was cancelled");
+        }
+        catch (OperationCanceledException) { return Stopwatch.GetElapsedTime(cancelledAt).TotalSeconds; }
     }
 
     static int ArgMax(ReadOnlySpan<float> x) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(x);
