@@ -20,7 +20,7 @@ public class GemmBenchmarks
         }
     }
 
-    public static IEnumerable<GemmShape> Shapes => GemmShape.Siglip.Concat(GemmShape.GemmaPrefill).Concat(GemmShape.GemmaDecode);
+    public static IEnumerable<GemmShape> Shapes => GemmShape.Siglip.Concat(GemmShape.GemmaPrefill).Concat(GemmShape.GemmaDecode).Append(GemmShape.LmHead);
 
     [ParamsSource(nameof(Shapes))] public GemmShape Shape;
     [Params(DType.F32, DType.BF16)] public DType DType;

@@ -45,7 +45,7 @@ static unsafe class Quick
         }
         var decode = new List<double>();
         foreach (var dtype in new[] { DType.F32, DType.BF16 })
-            foreach (var s in GemmShape.GemmaDecode)
+            foreach (var s in GemmShape.GemmaDecode.Append(GemmShape.LmHead))
             {
                 double gbps = DecodeGBps(s, dtype);
                 Console.WriteLine($"{s,-32} {dtype,-5} {gbps,8:F1} GB/s of weights  {gbps / bandwidth:P0} of bandwidth");

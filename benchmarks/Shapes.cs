@@ -23,4 +23,7 @@ public readonly record struct GemmShape(string Model, int M, int K, int N)
 
     /// <summary>Gemma 2 2B decode: the same weights, one token.</summary>
     public static readonly GemmShape[] GemmaDecode = GemmaPrefill.Select(s => s with { Model = "gemma2-decode", M = 1 }).ToArray();
+
+    /// <summary>PaliGemma 2's LM head at decode: 257,216 × 2304, 1.18 GB in BF16 of the 5.23 GB read per token.</summary>
+    public static readonly GemmShape LmHead = new("lm-head-decode", 1, 2304, 257216);
 }
