@@ -95,6 +95,22 @@ public class ElementWiseTests
         return 2 / Math.Sqrt(Math.PI) * sum * h / 3;
     }
 
+    /// <summary>A long span is split over the worker threads; the bits must not depend on it (batched answers equal single ones).</summary>
+    [Theory]
+    [InlineData(Activation.GeluTanh)]
+    [InlineData(Activation.GeluErf)]
+    [InlineData(Activation.QuickGelu)]
+    [InlineData(Activation.Silu)]
+    public void Activations_on_several_threads_give_the_bits_of_one(Activation activation)
+    {
+        var x = Reference.RandomFloats(new Random(7), 261 * 9216 + 5, 6f);
+        var one = (float[])x.Clone();
+        using (new SettingsScope(KernelSettings.Isa, threads: 1)) ElementWise.Activate(one, activation);
+        var several = (float[])x.Clone();
+        using (new SettingsScope(KernelSettings.Isa, threads: 4)) ElementWise.Activate(several, activation);
+        Assert.Equal(one, several);
+    }
+
     [Theory]
     [InlineData(Activation.GeluErf)]
     [InlineData(Activation.QuickGelu)]
