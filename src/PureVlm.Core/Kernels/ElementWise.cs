@@ -73,25 +73,40 @@ public static class ElementWise
     /// Applies <paramref name="activation"/> in place. Long spans are split over the worker threads at multiples of the
     /// 256-element chunk every activation already works in, so the result is the same bits as one thread's.
     /// </summary>
-    public static unsafe void Activate(Span<float> x, Activation activation)
+    public static void Activate(Span<float> x, Activation activation) => ActivateRows(x, Chunk, activation);
+
+    /// <summary>
+    /// Applies <paramref name="activation"/> to each row of <paramref name="rowLength"/> elements as a span of its own
+    /// (a row's values then never depend on the rows beside it), rows split over the worker threads.
+    /// </summary>
+    public static unsafe void ActivateRows(Span<float> x, int rowLength, Activation activation)
     {
+        if (rowLength <= 0) throw new ArgumentException($"ActivateRows: row length {rowLength}");
         using var time = KernelProfile.Time(KernelKind.Activation);
-        const int ChunksPerTask = 64;
-        if (x.Length < 2 * ChunksPerTask * Chunk || KernelSettings.Threads == 1) { ActivateRange(x, activation); return; }
+        const int MinTaskElements = 16384;
+        int rows = (x.Length + rowLength - 1) / rowLength;
+        int rowsPerTask = Math.Max(1, MinTaskElements / rowLength);
+        if (rows < 2 * rowsPerTask || KernelSettings.Threads == 1) { ActivateEachRow(x, rowLength, activation); return; }
         fixed (float* p = x)
         {
-            var job = new ActivateJob(p, x.Length, activation, ChunksPerTask * Chunk);
-            WorkerPool.Run(ref job, (x.Length + job.Span - 1) / job.Span);
+            var job = new ActivateJob(p, x.Length, rowLength, rowsPerTask, activation);
+            WorkerPool.Run(ref job, (rows + rowsPerTask - 1) / rowsPerTask);
         }
     }
 
-    unsafe readonly struct ActivateJob(float* x, int length, Activation activation, int span) : IParallelJob
+    static void ActivateEachRow(Span<float> x, int rowLength, Activation activation)
     {
-        public readonly int Span = span;
+        for (int start = 0; start < x.Length; start += rowLength)
+            ActivateRange(x.Slice(start, Math.Min(rowLength, x.Length - start)), activation);
+    }
+
+    unsafe readonly struct ActivateJob(float* x, int length, int rowLength, int rowsPerTask, Activation activation) : IParallelJob
+    {
         public void Run(int task)
         {
-            int start = task * Span;
-            ActivateRange(new Span<float>(x + start, Math.Min(Span, length - start)), activation);
+            long start = (long)task * rowsPerTask * rowLength;
+            int count = (int)Math.Min((long)rowsPerTask * rowLength, length - start);
+            ActivateEachRow(new Span<float>(x + start, count), rowLength, activation);
         }
     }
 

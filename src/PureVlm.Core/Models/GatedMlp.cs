@@ -69,7 +69,7 @@ public sealed class GatedMlp
             _gateProj!.Forward(x, n, gate, ctx);
             _upProj!.Forward(x, n, up, ctx);
             // Row by row, as the final soft-cap (DecoderModel.Forward): a row's values must not depend on the other rows of the pass.
-            for (int r = 0; r < n; r++) ElementWise.Activate(gate.Slice(r * inter, inter), _act);
+            ElementWise.ActivateRows(gate[..(n * inter)], inter, _act);
             ElementWise.Multiply(gate, up);
         }
         if (ctx.WantsMlpActivations) ctx.Report(_hiddenName, ctx.Scratch.Get(Slot.Gate, 0), 1, n, inter);

@@ -109,6 +109,15 @@ public class ElementWiseTests
         var several = (float[])x.Clone();
         using (new SettingsScope(KernelSettings.Isa, threads: 4)) ElementWise.Activate(several, activation);
         Assert.Equal(one, several);
+
+        // Rows of a length that is no multiple of any vector or chunk: each row as a span of its own, on any thread.
+        const int rowLength = 1001;
+        var rows = x.AsSpan(0, 300 * rowLength).ToArray();
+        var rowByRow = (float[])rows.Clone();
+        using (new SettingsScope(KernelSettings.Isa, threads: 1))
+            for (int r = 0; r < 300; r++) ElementWise.Activate(rowByRow.AsSpan(r * rowLength, rowLength), activation);
+        using (new SettingsScope(KernelSettings.Isa, threads: 4)) ElementWise.ActivateRows(rows, rowLength, activation);
+        Assert.Equal(rowByRow, rows);
     }
 
     [Theory]
