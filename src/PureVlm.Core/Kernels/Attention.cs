@@ -174,17 +174,22 @@ public static unsafe class Attention
         public readonly int Nr = isa == Isa.Avx512 ? 32 : 16;
         public int Mr => Isa switch { Isa.Avx512 => 8, Isa.Avx2 => 6, _ => 4 };
         public int PaddedKeys => (nk + Nr - 1) / Nr * Nr;
-        public int PaddedDims => (d + Nr - 1) / Nr * Nr;
+        /// <summary>
+        /// Width of the value panel starting at dimension <paramref name="c0"/> (a multiple of <see cref="Nr"/>): Nr, or 16
+        /// for a last panel of at most 16 dimensions on Vector512 (<see cref="TileKernels.Run512x16"/>).
+        /// </summary>
+        public int ValuePanelWidth(int c0) => Nr == 32 && d - c0 <= 16 ? 16 : Nr;
+        public int PaddedDims => d / Nr * Nr + (d % Nr == 0 ? 0 : ValuePanelWidth(d / Nr * Nr));
         public nint KeysPerHead => (nint)PaddedKeys * d;
         public nint ValuesPerHead => (nint)PaddedKeys * PaddedDims;
         public nint Floats => kvHeads * (KeysPerHead + ValuesPerHead);
         public float* Keys(float* at, int g) => at + g * KeysPerHead;
         public float* Values(float* at, int g) => at + kvHeads * KeysPerHead + g * ValuesPerHead;
 
-        public void RunTile(float* a, nint lda, float* b, int kc, float* c, nint ldc, int rows, int cols, bool overwrite)
+        public void RunTile(float* a, nint lda, float* b, int kc, float* c, nint ldc, int rows, int cols, bool overwrite, int panelWidth)
         {
             var t = new Tile(a, lda, b, kc, c, ldc, cols, overwrite, null);
-            if (Isa == Isa.Avx512) TileKernels.Run512(t, rows);
+            if (Isa == Isa.Avx512) { if (panelWidth == 16) TileKernels.Run512x16(t, rows); else TileKernels.Run512(t, rows); }
             else if (Isa == Isa.Avx2) TileKernels.Run256(t, rows);
             else TileKernels.RunScalar(t, rows);
         }
@@ -213,13 +218,13 @@ public static unsafe class Attention
             {
                 float* dst = Layout.Values(Destination, g);
                 int keys = Layout.PaddedKeys;
-                for (int c0 = 0; c0 < Layout.PaddedDims; c0 += nr)
+                for (int c0 = 0; c0 < d; c0 += nr)
                 {
-                    int width = Math.Min(nr, d - c0);
+                    int panelWidth = Layout.ValuePanelWidth(c0), width = Math.Min(panelWidth, d - c0);
                     float* panel = dst + (nint)c0 * keys;
                     for (int j = 0; j < keys; j++)
                     {
-                        var row = new Span<float>(panel + (nint)j * nr, nr);
+                        var row = new Span<float>(panel + (nint)j * panelWidth, panelWidth);
                         if (j < a.Nk) new ReadOnlySpan<float>(a.V + (nint)j * stride + g * d + c0, width).CopyTo(row);
                         row[(j < a.Nk ? width : 0)..].Clear();
                     }
@@ -253,7 +258,7 @@ public static unsafe class Attention
                 for (int r = 0; r < rows; r += mr)
                     for (int c = 0; c < cols; c += nr)
                         layout.RunTile(query + r * ldq, ldq, keys + (nint)(j0 + c) * d, d, s + r * KeyTile + c, KeyTile,
-                            Math.Min(mr, rows - r), Math.Min(nr, cols - c), overwrite: true);
+                            Math.Min(mr, rows - r), Math.Min(nr, cols - c), overwrite: true, nr);
                 for (int r = 0; r < rows; r++)
                 {
                     float* row = s + r * KeyTile;
@@ -272,8 +277,11 @@ public static unsafe class Attention
                 // acc[r, :] += p[r, c] · v[j0 + c, g]
                 for (int r = 0; r < rows; r += mr)
                     for (int c0 = 0; c0 < d; c0 += nr)
-                        layout.RunTile(s + r * KeyTile, KeyTile, values + (nint)c0 * layout.PaddedKeys + (nint)j0 * nr, cols, acc + r * d + c0, d,
-                            Math.Min(mr, rows - r), Math.Min(nr, d - c0), overwrite: false);
+                    {
+                        int width = layout.ValuePanelWidth(c0);
+                        layout.RunTile(s + r * KeyTile, KeyTile, values + (nint)c0 * layout.PaddedKeys + (nint)j0 * width, cols, acc + r * d + c0, d,
+                            Math.Min(mr, rows - r), Math.Min(width, d - c0), overwrite: false, width);
+                    }
             }
             for (int r = 0; r < rows; r++)
             {

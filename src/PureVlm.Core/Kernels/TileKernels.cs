@@ -23,6 +23,50 @@ internal static unsafe class TileKernels
         }
     }
 
+    /// <summary>
+    /// 8 × 16 tile (rows ≤ 8) over Vector512, B panels 16 wide: attention's last value panel when the head dim leaves
+    /// 16 or fewer columns past a multiple of 32 (SigLIP's 72), which a 32-wide tile would compute a third in vain.
+    /// </summary>
+    public static void Run512x16(in Tile t, int rows)
+    {
+        switch (rows)
+        {
+            case 1: Run512x16<R1>(t); break; case 2: Run512x16<R2>(t); break; case 3: Run512x16<R3>(t); break; case 4: Run512x16<R4>(t); break;
+            case 5: Run512x16<R5>(t); break; case 6: Run512x16<R6>(t); break; case 7: Run512x16<R7>(t); break; default: Run512x16<R8>(t); break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Run512x16<TR>(in Tile t) where TR : struct, IRows
+    {
+        nint lda = t.Lda;
+        float* a0 = t.A, a1 = t.A + 1 * lda, a2 = t.A + 2 * lda, a3 = t.A + 3 * lda, a4 = t.A + 4 * lda, a5 = t.A + 5 * lda, a6 = t.A + 6 * lda, a7 = t.A + 7 * lda;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        float* b = t.B;
+        for (nint p = 0; p < t.Kc; p++, b += 16)
+        {
+            var bv = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a0[p]), bv, c0);
+            if (TR.N > 1) c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a1[p]), bv, c1);
+            if (TR.N > 2) c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a2[p]), bv, c2);
+            if (TR.N > 3) c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[p]), bv, c3);
+            if (TR.N > 4) c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a4[p]), bv, c4);
+            if (TR.N > 5) c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a5[p]), bv, c5);
+            if (TR.N > 6) c6 = Vector512.FusedMultiplyAdd(Vector512.Create(a6[p]), bv, c6);
+            if (TR.N > 7) c7 = Vector512.FusedMultiplyAdd(Vector512.Create(a7[p]), bv, c7);
+        }
+        float* tile = stackalloc float[128];
+        c0.Store(tile);
+        if (TR.N > 1) c1.Store(tile + 16);
+        if (TR.N > 2) c2.Store(tile + 32);
+        if (TR.N > 3) c3.Store(tile + 48);
+        if (TR.N > 4) c4.Store(tile + 64);
+        if (TR.N > 5) c5.Store(tile + 80);
+        if (TR.N > 6) c6.Store(tile + 96);
+        if (TR.N > 7) c7.Store(tile + 112);
+        StoreTile(t, tile, TR.N, 16);
+    }
+
     /// <summary>6 × 16 tile (rows ≤ 6) over Vector256.</summary>
     public static void Run256(in Tile t, int rows)
     {
