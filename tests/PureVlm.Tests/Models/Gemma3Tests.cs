@@ -94,7 +94,7 @@ public class Gemma3Tests
     [Theory]
     [InlineData("""{"role": "user"}""", "message 0: content is missing")]
     [InlineData("""[{"role": "robot", "content": "x"}]""", "message 0: role is \"robot\"")]
-    [InlineData("""[{"role": "user", "content": [{"type": "video"}]}]""", "message 0, part 0 is {\"type\": \"video\"}")]
+    [InlineData("""[{"role": "user", "content": [{"type": "video"}]}]""", "message 0, part 0 is {\"type\":\"video\"}")]
     [InlineData("""[{"role": "user", "content": [{"type": "text"}]}]""", "a text part needs a string \"text\"")]
     public void Bad_message_files_are_one_line_errors(string json, string expected)
     {
