@@ -64,13 +64,20 @@ public readonly record struct AttentionMask(int QueryStart, int PrefixLength, in
 /// <remarks>
 /// Flash-style: K and V are packed once per call into the register tiles' panel layout (keys as columns for QKᵀ,
 /// value dimensions as columns for P·V), then each task takes one head and a tile of <see cref="QueryTile"/> queries
-/// and walks the visible key tiles (<see cref="KeyTile"/> keys) with an online softmax, so no [heads, nq, nk] score
+/// and walks the visible key tiles (64 or 128 keys, <see cref="KeyTile"/>) with an online softmax, so no [heads, nq, nk] score
 /// matrix exists and no tile is packed twice. Key tiles outside every row's <see cref="AttentionMask.KeyRange"/> are
 /// skipped. The packed copy and the per-thread scratch are reused across calls.
 /// </remarks>
 public static unsafe class Attention
 {
-    const int QueryTile = 64, KeyTile = 64;
+    const int QueryTile = 64;
+
+    /// <summary>
+    /// Keys per tile: 128 for head dims up to 128 (SigLIP's 72: the softmax's per-row work and the P·V tiles' set-up
+    /// are spread over twice the keys, 141 → 151 GFLOP/s at 896 px), 64 above (Gemma's 256: a 64×128 score tile beside
+    /// the 64×256 accumulator no longer fits L1, 168 → 146).
+    /// </summary>
+    static int KeyTile(int d) => d <= 128 ? 128 : 64;
     // Up to this many query rows (decode steps) read K and V in place: packing the whole cache for one row cost more
     // than the row's own work (paligemma2-3b-448 decoded 4.1 tokens/s against 5.5 at 224 px).
     const int FewQueries = 4;
@@ -242,8 +249,9 @@ public static unsafe class Attention
             int h = task / qTiles, i0 = task % qTiles * QueryTile, rows = Math.Min(QueryTile, a.Nq - i0);
             int g = h / (a.Heads / a.KvHeads), d = a.D, nr = layout.Nr, mr = layout.Mr;
             float* keys = layout.Keys(packedKv, g), values = layout.Values(packedKv, g);
-            float* s = Scratch(QueryTile * KeyTile + QueryTile * d + 2 * QueryTile);
-            float* acc = s + QueryTile * KeyTile, rowMax = acc + QueryTile * d, rowSum = rowMax + QueryTile;
+            int keyTile = KeyTile(d);
+            float* s = Scratch(QueryTile * keyTile + QueryTile * d + 2 * QueryTile);
+            float* acc = s + QueryTile * keyTile, rowMax = acc + QueryTile * d, rowSum = rowMax + QueryTile;
             new Span<float>(acc, rows * d).Clear();
             new Span<float>(rowMax, rows).Fill(float.NegativeInfinity);
             new Span<float>(rowSum, rows).Clear();
@@ -251,17 +259,17 @@ public static unsafe class Attention
             nint ldq = (nint)a.Heads * d;
             // Tiles start on a panel boundary; keys before the first visible one are masked like any other.
             int lo = a.Keys(i0).Start / nr * nr, hi = a.Keys(i0 + rows - 1).End;
-            for (int j0 = lo; j0 < hi; j0 += KeyTile)
+            for (int j0 = lo; j0 < hi; j0 += keyTile)
             {
-                int cols = Math.Min(KeyTile, hi - j0);
+                int cols = Math.Min(keyTile, hi - j0);
                 // scores[r, c] = q[i0 + r, h] · k[j0 + c, g]
                 for (int r = 0; r < rows; r += mr)
                     for (int c = 0; c < cols; c += nr)
-                        layout.RunTile(query + r * ldq, ldq, keys + (nint)(j0 + c) * d, d, s + r * KeyTile + c, KeyTile,
+                        layout.RunTile(query + r * ldq, ldq, keys + (nint)(j0 + c) * d, d, s + r * keyTile + c, keyTile,
                             Math.Min(mr, rows - r), Math.Min(nr, cols - c), overwrite: true, nr);
                 for (int r = 0; r < rows; r++)
                 {
-                    float* row = s + r * KeyTile;
+                    float* row = s + r * keyTile;
                     var (from, to) = a.Keys(i0 + r);
                     float tileMax = layout.Isa == Isa.Avx512
                         ? TransformMax512(row, cols, from - j0, to - j0, a.Scale, a.SoftCap)
@@ -279,7 +287,7 @@ public static unsafe class Attention
                     for (int c0 = 0; c0 < d; c0 += nr)
                     {
                         int width = layout.ValuePanelWidth(c0);
-                        layout.RunTile(s + r * KeyTile, KeyTile, values + (nint)c0 * layout.PaddedKeys + (nint)j0 * width, cols, acc + r * d + c0, d,
+                        layout.RunTile(s + r * keyTile, keyTile, values + (nint)c0 * layout.PaddedKeys + (nint)j0 * width, cols, acc + r * d + c0, d,
                             Math.Min(mr, rows - r), Math.Min(width, d - c0), overwrite: false, width);
                     }
             }
@@ -307,7 +315,7 @@ public static unsafe class Attention
 
     /// <summary>
     /// <see cref="Shape.Transform"/> and the maximum in one pass of whole vectors over a score row of a tile (row stride
-    /// <see cref="KeyTile"/>): lanes outside [from, to) — masked keys and the columns past <paramref name="cols"/> —
+    /// <see cref="KeyTile"/>(d) floats): lanes outside [from, to) — masked keys and the columns past <paramref name="cols"/> —
     /// become −∞ whatever the buffer held there.
     /// </summary>
     static float TransformMax512(float* row, int cols, int from, int to, float scale, float softCap)

@@ -20,6 +20,8 @@ public class AttentionTests
         { "chunk of queries after a cache", 9, 140, 4, 2, 16, 0f, new AttentionMask(131, 10, 64) },
         { "image blocks in a causal mask", 150, 150, 4, 2, 16, 0f, new AttentionMask(0, 0, int.MaxValue) { Blocks = [7, 23, 70, 136] } },
         { "image block longer than the window", 150, 150, 2, 1, 8, 0f, new AttentionMask(0, 0, 20) { Blocks = [10, 90] } },
+        { "head dim above 128 (64-key tiles), prefix and soft-cap", 150, 150, 2, 1, 160, 50f, new AttentionMask(0, 70, int.MaxValue) },
+        { "head dim 72 (a 16-wide last value panel), causal", 200, 200, 2, 2, 72, 0f, new AttentionMask(0, 0, int.MaxValue) },
     };
 
     [Theory]
