@@ -110,7 +110,7 @@ public static unsafe class Attention
             if (probs.IsEmpty && nq <= FewQueries)
             {
                 var job = new FewQueriesJob(shape);
-                WorkerPool.Run(ref job, heads * nq);
+                WorkerPool.Run(ref job, kvHeads * nq);
             }
             else if (probs.IsEmpty)
             {
@@ -168,7 +168,7 @@ public static unsafe class Attention
         }
     }
 
-    static float* Scratch(int floats) => (scratch ??= new()).Get(floats);
+    static float* Scratch(nint floats) => (scratch ??= new()).Get(floats);
 
     /// <summary>
     /// Where each kv head's K and V live once packed: K as panels of <see cref="Nr"/> keys, each [d][Nr] (keys are the
@@ -358,26 +358,39 @@ public static unsafe class Attention
         return Vector512.Sum(sum);
     }
 
-    /// <summary>One head × one query row over its visible keys, K and V read in place (no packing, no probabilities kept).</summary>
+    /// <summary>
+    /// One KV head × one query row: the query heads that share the KV head (GQA) go together, so each key and value row
+    /// is read from the cache once for all of them; K and V are read in place (no packing, no probabilities kept).
+    /// </summary>
     readonly struct FewQueriesJob(Shape a) : IParallelJob
     {
         public void Run(int task)
         {
-            int h = task / a.Nq, i = task % a.Nq, g = h / (a.Heads / a.KvHeads), d = a.D;
-            var o = new Span<float>(a.O + ((long)i * a.Heads + h) * d, d);
+            int g = task / a.Nq, i = task % a.Nq, d = a.D, group = a.Heads / a.KvHeads, h0 = g * group;
+            var o = new Span<float>(a.O + ((long)i * a.Heads + h0) * d, group * d);
             var (from, to) = a.Keys(i);
-            if (from >= to) { o.Clear(); return; }
-            var row = new Span<float>(Scratch(to - from), to - from);
-            // scores[j] = q[i, h] · k[from + j, g]: a GEMV over the key rows (inline: this already runs in a job).
-            Gemm.MatMulTransB(a.QueryRows(i, h, 1), d, a.KvRows(a.K, from, g, to - from), a.KvHeads * d, row, to - from, 1, to - from, d);
-            a.Transform(row, from, (from, to));
-            TensorPrimitives.Subtract(row, TensorPrimitives.Max(row), row);
-            TensorPrimitives.Exp(row, row);
-            float sum = TensorPrimitives.Sum(row);
+            int n = to - from;
+            if (n <= 0) { o.Clear(); return; }
+            float* scores = Scratch((nint)group * n);
+            // scores[t, j] = q[i, h0 + t] · k[from + j, g]: a GEMV over the key rows with one row per head of the group
+            // (inline: this already runs in a job).
+            Gemm.MatMulTransB(new ReadOnlySpan<float>(a.Q + ((long)i * a.Heads + h0) * d, group * d), d, a.KvRows(a.K, from, g, n), a.KvHeads * d,
+                new Span<float>(scores, group * n), n, group, n, d);
+            for (int t = 0; t < group; t++)
+            {
+                var row = new Span<float>(scores + (nint)t * n, n);
+                a.Transform(row, from, (from, to));
+                TensorPrimitives.Subtract(row, TensorPrimitives.Max(row), row);
+                TensorPrimitives.Exp(row, row);
+            }
             o.Clear();
-            for (int j = 0; j < row.Length; j++)
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(a.V + ((long)(from + j) * a.KvHeads + g) * d, d), row[j], o, o);
-            TensorPrimitives.Divide(o, sum, o);
+            for (int j = 0; j < n; j++)
+            {
+                var v = new ReadOnlySpan<float>(a.V + ((long)(from + j) * a.KvHeads + g) * d, d);
+                for (int t = 0; t < group; t++) TensorPrimitives.MultiplyAdd(v, scores[(nint)t * n + j], o.Slice(t * d, d), o.Slice(t * d, d));
+            }
+            for (int t = 0; t < group; t++)
+                TensorPrimitives.Divide(o.Slice(t * d, d), TensorPrimitives.Sum(new ReadOnlySpan<float>(scores + (nint)t * n, n)), o.Slice(t * d, d));
         }
     }
 
