@@ -19,8 +19,7 @@ public class JpegTests
     [MemberData(nameof(Cases))]
     public void Decodes_exactly_as_pillow(string file)
     {
-        var image = ImageLoader.Load(Path.Combine(Dir, file));
-        var want = File.ReadAllBytes(Path.Combine(Dir, file + ".rgb"));
+        var (image, want) = PillowCase.Load(Dir, file);
         Assert.Equal(want.Length, 3 * image.Width * image.Height);
         Assert.Equal(want, image.Pixels);
     }
