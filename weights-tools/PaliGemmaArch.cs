@@ -21,6 +21,10 @@ public sealed record PaliGemmaArch(
     public static readonly PaliGemmaArch PaliGemma2_3b224 = new("paligemma2-3b-224", 2, 224, 14, 1152, 27, 16, 4304,
         2304, 26, 8, 4, 256, 9216, 257216, 257152, 4096);
 
+    /// <summary>SigLIP So400m/14 + Gemma 2 9B (google/paligemma2-10b-pt-224).</summary>
+    public static readonly PaliGemmaArch PaliGemma2_10b224 = new("paligemma2-10b-224", 2, 224, 14, 1152, 27, 16, 4304,
+        3584, 42, 16, 8, 256, 14336, 257216, 257152, 4096);
+
     /// <summary>The PaliGemma architectures synth knows, by CLI name.</summary>
     public static readonly IReadOnlyDictionary<string, PaliGemmaArch> Sizes = new Dictionary<string, PaliGemmaArch>
     {
@@ -28,6 +32,8 @@ public sealed record PaliGemmaArch(
         ["paligemma2-3b-224"] = PaliGemma2_3b224,
         ["paligemma2-3b-448"] = PaliGemma2_3b224 with { Name = "paligemma2-3b-448", ImageSize = 448 },
         ["paligemma2-3b-896"] = PaliGemma2_3b224 with { Name = "paligemma2-3b-896", ImageSize = 896 },
+        ["paligemma2-10b-224"] = PaliGemma2_10b224,
+        ["paligemma2-10b-448"] = PaliGemma2_10b224 with { Name = "paligemma2-10b-448", ImageSize = 448 },
     };
 
     /// <summary>Image tokens: (image_size / patch_size)².</summary>
