@@ -11,7 +11,7 @@ namespace PureVlm.Adapters;
 /// <param name="Weight">The base weight [out, in] (for a tied LM head, <c>embed_tokens</c>).</param>
 /// <param name="IsOutputLayer">True for the LM head.</param>
 /// <param name="IsVision">True in the vision tower or the multimodal projector.</param>
-sealed record BaseLinear(string Path, string HubName, string NewName, StoredTensor Weight, bool IsOutputLayer, bool IsVision)
+sealed record BaseLinear(string Path, string HubName, string NewName, IWeightMatrix Weight, bool IsOutputLayer, bool IsVision)
 {
     /// <summary>in_features.</summary>
     public int InFeatures => checked((int)Weight.Shape[1]);

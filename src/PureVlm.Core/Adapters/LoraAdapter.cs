@@ -40,9 +40,9 @@ public sealed unsafe class LoraModule
     /// <summary>lora_B [out, r].</summary>
     public StoredTensor B { get; }
     /// <summary>The base weight [out, in] this module adapts.</summary>
-    public StoredTensor BaseWeight { get; }
+    public IWeightMatrix BaseWeight { get; }
 
-    internal LoraModule(string modulePath, string adapterName, float scale, StoredTensor a, StoredTensor b, StoredTensor baseWeight)
+    internal LoraModule(string modulePath, string adapterName, float scale, StoredTensor a, StoredTensor b, IWeightMatrix baseWeight)
     {
         ModulePath = modulePath; AdapterName = adapterName; Scale = scale; BaseWeight = baseWeight;
         Rank = (int)a.Shape[0]; InFeatures = (int)a.Shape[1]; OutFeatures = (int)b.Shape[0];

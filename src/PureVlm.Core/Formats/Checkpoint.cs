@@ -15,6 +15,9 @@ public sealed class Checkpoint : IDisposable
     // The order in which the model asked for its tensors while it was built: the order a forward pass reads them.
     readonly List<StoredTensor> _firstUse = new();
     readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    // Tensors read with file reads and kept elsewhere (quantized panels): the read-ahead leaves them alone.
+    readonly HashSet<string> _copied = new(StringComparer.Ordinal);
+    readonly List<IDisposable> _derived = new();
     Thread? _readAhead;
     volatile bool _stopReadAhead;
 
@@ -115,6 +118,32 @@ public sealed class Checkpoint : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Looks up a tensor whose bytes will be copied out with <see cref="Read"/> (never through the mapping): it counts
+    /// neither as used in place nor for the read-ahead.
+    /// </summary>
+    public bool TryGetForCopy(string name, out StoredTensor tensor)
+    {
+        if (!_tensors.TryGetValue(name, out tensor!)) return false;
+        lock (_firstUse) _copied.Add(name);
+        return true;
+    }
+
+    /// <summary>Copies bytes [offset, offset + dst.Length) of a tensor of this checkpoint with a file read.</summary>
+    public void Read(StoredTensor t, long offset, Span<byte> dst)
+    {
+        foreach (var f in _files)
+            if (f.Holds(t)) { f.Read(t, offset, dst); return; }
+        throw new ArgumentException($"{Path}: tensor '{t.Name}' is not in this checkpoint", nameof(t));
+    }
+
+    /// <summary>Keeps something built from these tensors (quantized panels) alive until <see cref="Dispose"/>, which disposes it.</summary>
+    public T Adopt<T>(T derived) where T : IDisposable
+    {
+        lock (_derived) _derived.Add(derived);
+        return derived;
+    }
+
     /// <summary>The tensor of that name; a missing tensor is an error naming it and the checkpoint.</summary>
     public StoredTensor this[string name] => TryGet(name, out var t)
         ? t : throw new InvalidModelFileException($"{Path}: missing tensor '{name}'");
@@ -128,7 +157,7 @@ public sealed class Checkpoint : IDisposable
     {
         if (_readAhead != null) return;
         StoredTensor[] order;
-        lock (_firstUse) order = [.. _firstUse, .. Tensors.Where(t => !_used.Contains(t.Name))];
+        lock (_firstUse) order = [.. _firstUse, .. Tensors.Where(t => !_used.Contains(t.Name) && !_copied.Contains(t.Name))];
         _readAhead = new Thread(() => Touch(order)) { IsBackground = true, Priority = ThreadPriority.BelowNormal, Name = "weights read-ahead" };
         _readAhead.Start();
     }
@@ -153,5 +182,7 @@ public sealed class Checkpoint : IDisposable
         _readAhead?.Join();
         foreach (var f in _files) f.Dispose();
         _files.Clear();
+        lock (_derived) foreach (var d in _derived) d.Dispose();
+        _derived.Clear();
     }
 }

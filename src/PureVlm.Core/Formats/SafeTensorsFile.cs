@@ -231,9 +231,34 @@ public sealed unsafe class SafeTensorsFile : IDisposable
 
     static string Trim(string s) => (s.Length <= 64 ? s : s[..64] + "…").ReplaceLineEndings("\\n");
 
+    /// <summary>True when <paramref name="t"/> lies in this file's mapping.</summary>
+    public bool Holds(StoredTensor t) => _base != null && t.Pointer >= _base && t.Pointer + t.ByteLength <= _base + FileLength;
+
+    /// <summary>
+    /// Copies bytes [offset, offset + dst.Length) of tensor <paramref name="t"/> with a file read instead of through the
+    /// mapping, so a tensor that is repacked at load (quantized weights) never becomes part of the process's mapped,
+    /// resident memory.
+    /// </summary>
+    public void Read(StoredTensor t, long offset, Span<byte> dst)
+    {
+        if (!Holds(t) || offset < 0 || offset + dst.Length > t.ByteLength) throw new ArgumentOutOfRangeException(nameof(offset), $"{Path}: bytes [{offset}, {offset + dst.Length}) of tensor '{t.Name}'");
+        _handle ??= File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        long position = t.Pointer - _base + offset;
+        while (!dst.IsEmpty)
+        {
+            int read = RandomAccess.Read(_handle, dst, position);
+            if (read <= 0) throw new InvalidModelFileException($"{Path}: file ended while reading tensor '{t.Name}'");
+            dst = dst[read..];
+            position += read;
+        }
+    }
+
+    Microsoft.Win32.SafeHandles.SafeFileHandle? _handle;
+
     /// <summary>Unmaps the file; tensors from it must no longer be used.</summary>
     public void Dispose()
     {
+        _handle?.Dispose();
         if (_view != null && _base != null)
         {
             _view.SafeMemoryMappedViewHandle.ReleasePointer();

@@ -27,8 +27,8 @@ public abstract class DecoderModel
 {
     /// <summary>The config it was built from.</summary>
     public TextConfig Config { get; }
-    /// <summary><c>embed_tokens.weight</c> [vocab, hidden].</summary>
-    public StoredTensor EmbedTokens { get; }
+    /// <summary><c>embed_tokens.weight</c> [vocab, hidden] (quantized when the model is).</summary>
+    public IWeightMatrix EmbedTokens { get; }
     /// <summary>The output projection (<c>lm_head</c>, or <c>embed_tokens</c> when tied).</summary>
     public Linear LmHead { get; }
     /// <summary>The decoder layers, in order.</summary>
@@ -43,12 +43,12 @@ public abstract class DecoderModel
     /// (scope of <c>layers.N</c>, N, trace name). <paramref name="lmHead"/> is a separate head's weight, or null when tied.
     /// The last three name the embedding weight, the layer list and the final norm under the scope (HF's names by default).
     /// </summary>
-    protected DecoderModel(WeightScope scope, TextConfig c, string lmHeadPath, StoredTensor? lmHead, bool normAddsOne,
+    protected DecoderModel(WeightScope scope, TextConfig c, string lmHeadPath, IWeightMatrix? lmHead, bool normAddsOne,
         float embedScale, float finalSoftCap, Func<WeightScope, int, string, IDecoderLayer> layer,
         string embedTokensWeight = "embed_tokens.weight", string layersName = "layers", string normName = "norm")
     {
         Config = c;
-        EmbedTokens = scope.Get(embedTokensWeight, c.VocabSize, c.HiddenSize);
+        EmbedTokens = scope.GetMatrix(embedTokensWeight, c.VocabSize, c.HiddenSize, embedding: true);
         _layerNames = Enumerable.Range(0, c.NumHiddenLayers).Select(i => $"text.layers.{i}").ToArray();
         var layers = scope.Sub(layersName);
         _layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => layer(layers.Sub(i), i, _layerNames[i])).ToArray();
@@ -153,10 +153,10 @@ public abstract class DecoderModel
     }
 
     /// <summary>The separate <c>lm_head.weight</c> under <paramref name="headPath"/> if present; null means tied; absent and untied is an error.</summary>
-    public static StoredTensor? LmHeadWeight(WeightScope root, string headPath, TextConfig c)
+    public static IWeightMatrix? LmHeadWeight(WeightScope root, string headPath, TextConfig c)
     {
         var head = root.Sub(headPath);
-        if (head.Contains("weight")) return head.Get("weight", c.VocabSize, c.HiddenSize);
+        if (head.Contains("weight")) return head.GetMatrix("weight", c.VocabSize, c.HiddenSize, embedding: true);
         if (!c.TieWordEmbeddings)
             throw new InvalidModelFileException($"missing tensor '{head.FullName("weight")}': tie_word_embeddings is false, so a separate lm_head is expected");
         return null;

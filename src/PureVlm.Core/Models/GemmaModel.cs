@@ -8,7 +8,7 @@ namespace PureVlm.Models;
 /// layers, final norm with <c>1 + w</c>, logits (tied to <c>embed_tokens</c> unless an <c>lm_head</c> exists), the final
 /// soft-cap if the config has one.
 /// </summary>
-public sealed class GemmaModel(WeightScope scope, TextConfig c, string lmHeadPath, StoredTensor? lmHead)
+public sealed class GemmaModel(WeightScope scope, TextConfig c, string lmHeadPath, IWeightMatrix? lmHead)
     : DecoderModel(scope, c, lmHeadPath, lmHead, normAddsOne: true,
         // HF multiplies by torch.tensor(hidden_size ** 0.5, dtype): the float32 rounding of the square root, as this engine
         // computes in float32 also for BF16 weights (transformers' BF16 compute would round it to BF16: 8.5 for 72).

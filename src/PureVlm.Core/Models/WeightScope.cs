@@ -14,11 +14,17 @@ public sealed class WeightScope
     /// <summary>The dotted prefix, e.g. <c>language_model.model.layers.3</c> (empty at the root).</summary>
     public string Prefix { get; }
 
-    /// <summary>The root scope of a checkpoint.</summary>
-    public WeightScope(Checkpoint checkpoint, string prefix = "") { _checkpoint = checkpoint; Prefix = prefix; }
+    /// <summary>How float matrices are quantized as they load (<see cref="GetMatrix"/>), or null to keep them as stored.</summary>
+    public QuantizationRecipe? Quantize { get; }
+
+    /// <summary>The root scope of a checkpoint; <paramref name="quantize"/> quantizes its float matrices as they load.</summary>
+    public WeightScope(Checkpoint checkpoint, string prefix = "", QuantizationRecipe? quantize = null)
+    {
+        _checkpoint = checkpoint; Prefix = prefix; Quantize = quantize;
+    }
 
     /// <summary>A child scope <c>prefix.name</c>.</summary>
-    public WeightScope Sub(string name) => new(_checkpoint, FullName(name));
+    public WeightScope Sub(string name) => new(_checkpoint, FullName(name), Quantize);
 
     /// <summary>A child scope <c>prefix.index</c> (a layer of a ModuleList).</summary>
     public WeightScope Sub(int index) => Sub(index.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -42,12 +48,119 @@ public sealed class WeightScope
         return t;
     }
 
-    /// <summary>A float32 copy of a small tensor (norm weights, biases, position embeddings).</summary>
+    /// <summary>A float32 copy of a small tensor (norm weights, biases, position embeddings; MLX-quantized ones dequantized).</summary>
     public float[] GetFloats(string name, params long[] shape)
     {
+        if (shape.Length == 2 && IsMlxQuantized(name))
+        {
+            using var q = LoadMlx(name, shape[0], shape[1]);
+            var values = new float[shape[0] * shape[1]];
+            q.ReadFloats(0, values);
+            return values;
+        }
         var t = Get(name, shape);
         var data = new float[t.ElementCount];
         t.ReadFloats(0, data);
         return data;
+    }
+
+    /// <summary>
+    /// A weight matrix [rows, columns] (a Linear weight or a token embedding): MLX-quantized when the checkpoint has
+    /// <c>scales</c> and <c>biases</c> beside it, quantized now when <see cref="Quantize"/> asks for it, else the stored tensor.
+    /// </summary>
+    public IWeightMatrix GetMatrix(string name, long rows, long columns, bool embedding = false)
+    {
+        if (IsMlxQuantized(name)) return _checkpoint.Adopt(LoadMlx(name, rows, columns));
+        int bits = Quantize?.BitsFor(FullName(name), columns, embedding) ?? 0;
+        if (bits == 0) return Get(name, rows, columns);
+        var source = Get(name, rows, columns);
+        return _checkpoint.Adopt(QuantizeRows(source, bits, Quantize!.GroupSize));
+    }
+
+    /// <summary>The module path of a weight name (<c>…q_proj.weight</c> → <c>…q_proj</c>; MLX puts scales and biases beside it).</summary>
+    string ModuleOf(string name) => FullName(name.EndsWith(".weight", StringComparison.Ordinal) ? name[..^7] : name == "weight" ? "" : name);
+
+    string Beside(string name, string suffix)
+    {
+        string module = ModuleOf(name);
+        return module.Length == 0 ? suffix : module + "." + suffix;
+    }
+
+    bool IsMlxQuantized(string name) => _checkpoint.Contains(Beside(name, "scales"));
+
+    // Rows are read a chunk at a time with file reads: memory stays at one chunk beside the panels.
+    const int ChunkBytes = 8 << 20;
+
+    /// <summary>
+    /// An MLX affine-quantized matrix: <c>weight</c> uint32 [rows, columns·bits/32], <c>scales</c> and <c>biases</c>
+    /// [rows, columns/group_size], bits and group size read off the shapes (so mixed recipes need no per-layer config).
+    /// </summary>
+    QuantizedTensor LoadMlx(string name, long rows, long columns)
+    {
+        string full = FullName(name), path = _checkpoint.Path;
+        if (!_checkpoint.TryGetForCopy(full, out var packed))
+            throw new InvalidModelFileException($"{path}: missing tensor '{full}' (its scales are there: expected the packed uint32 weights)");
+        _checkpoint.TryGetForCopy(Beside(name, "scales"), out var scales);
+        if (!_checkpoint.TryGetForCopy(Beside(name, "biases"), out var biases))
+            throw new InvalidModelFileException($"{path}: missing tensor '{Beside(name, "biases")}' beside '{scales.Name}' (MLX affine quantization stores both)");
+        if (packed.DType != DType.U32 && packed.DType != DType.I32 || packed.Rank != 2 || packed.Shape[0] != rows || packed.Shape[1] * 32 % columns != 0)
+            throw new InvalidModelFileException($"{path}: tensor '{full}' is {packed.DType.Name()}{packed.ShapeString}, expected packed U32 [{rows}, {columns}·bits/32] for a quantized [{rows}, {columns}] matrix");
+        int bits = (int)(packed.Shape[1] * 32 / columns);
+        if (!QuantizedTensor.BitWidths.Contains(bits))
+            throw new InvalidModelFileException($"{path}: tensor '{full}' {packed.ShapeString} holds {bits}-bit values for {columns} columns; only 4- and 8-bit weights are supported");
+        if (scales.Rank != 2 || scales.Shape[0] != rows || scales.Shape[1] == 0 || columns % scales.Shape[1] != 0 || !QuantizedTensor.GroupSizes.Contains((int)(columns / scales.Shape[1])))
+            throw new InvalidModelFileException($"{path}: tensor '{scales.Name}' has shape {scales.ShapeString}, expected [{rows}, {columns}/group_size] with group_size 32, 64 or 128");
+        if (scales.DType is not (DType.F32 or DType.BF16 or DType.F16) || biases.DType != scales.DType || !biases.Shape.AsSpan().SequenceEqual(scales.Shape))
+            throw new InvalidModelFileException($"{path}: tensor '{biases.Name}' is {biases.DType.Name()}{biases.ShapeString} beside scales {scales.DType.Name()}{scales.ShapeString}; expected equal shapes in F32, BF16 or F16");
+        int groupSize = (int)(columns / scales.Shape[1]);
+        var q = new QuantizedTensor(full, checked((int)rows), checked((int)columns), bits, groupSize, scales.DType);
+        try
+        {
+            int rowBytes = (int)(columns * bits / 8), scaleBytes = (int)(scales.Shape[1] * scales.DType.Size());
+            int chunk = Math.Max(1, ChunkBytes / rowBytes);
+            var bytes = new byte[chunk * rowBytes];
+            var s = new byte[chunk * scaleBytes];
+            var b = new byte[chunk * scaleBytes];
+            for (int r = 0; r < rows; r += chunk)
+            {
+                int count = (int)Math.Min(chunk, rows - r);
+                _checkpoint.Read(packed, (long)r * rowBytes, bytes.AsSpan(0, count * rowBytes));
+                _checkpoint.Read(scales, (long)r * scaleBytes, s.AsSpan(0, count * scaleBytes));
+                _checkpoint.Read(biases, (long)r * scaleBytes, b.AsSpan(0, count * scaleBytes));
+                q.WriteMlxRows(r, count, bytes.AsSpan(0, count * rowBytes), s.AsSpan(0, count * scaleBytes), b.AsSpan(0, count * scaleBytes));
+            }
+            return q;
+        }
+        catch { q.Dispose(); throw; }
+    }
+
+    /// <summary>Quantizes a float matrix read a chunk of rows at a time; scales and biases keep the source's dtype.</summary>
+    QuantizedTensor QuantizeRows(StoredTensor source, int bits, int groupSize)
+    {
+        _checkpoint.TryGetForCopy(source.Name, out _);
+        int rows = (int)source.Shape[0], columns = (int)source.Shape[1], size = source.DType.Size();
+        var q = new QuantizedTensor(source.Name, rows, columns, bits, groupSize, source.DType);
+        try
+        {
+            int chunk = Math.Max(1, ChunkBytes / (columns * size));
+            var bytes = new byte[chunk * columns * size];
+            var values = new float[chunk * columns];
+            for (int r = 0; r < rows; r += chunk)
+            {
+                int count = Math.Min(chunk, rows - r);
+                var raw = bytes.AsSpan(0, count * columns * size);
+                _checkpoint.Read(source, (long)r * columns * size, raw);
+                var v = values.AsSpan(0, count * columns);
+                switch (source.DType)
+                {
+                    case DType.BF16: Tensors.Convert.Bf16ToF32(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(raw), v); break;
+                    case DType.F16: Tensors.Convert.F16ToF32(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(raw), v); break;
+                    default: System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw).CopyTo(v); break;
+                }
+                q.QuantizeRows(r, count, v);
+            }
+            return q;
+        }
+        catch { q.Dispose(); throw; }
     }
 }

@@ -5,7 +5,7 @@ namespace PureVlm.Tensors;
 /// its name, dtype, shape and bytes. Nothing is converted or copied until a kernel reads it;
 /// the storage that owns the bytes must outlive the view.
 /// </summary>
-public sealed unsafe class StoredTensor
+public sealed unsafe class StoredTensor : IWeightMatrix
 {
     /// <summary>The tensor's name in its file, e.g. <c>language_model.model.layers.0.mlp.up_proj.weight</c>.</summary>
     public string Name { get; }
@@ -56,6 +56,7 @@ public sealed unsafe class StoredTensor
             case DType.F64: { var s = new ReadOnlySpan<double>(p, n); for (int i = 0; i < n; i++) dst[i] = (float)s[i]; break; }
             case DType.I64: { var s = new ReadOnlySpan<long>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
             case DType.I32: { var s = new ReadOnlySpan<int>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
+            case DType.U32: { var s = new ReadOnlySpan<uint>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
             case DType.I16: { var s = new ReadOnlySpan<short>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
             case DType.I8: { var s = new ReadOnlySpan<sbyte>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
             case DType.U8 or DType.Bool: { var s = new ReadOnlySpan<byte>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }

@@ -1,0 +1,183 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using PureVlm.Tensors;
+
+namespace PureVlm.Kernels;
+
+/// <summary>
+/// <c>y = x · Wᵀ + b</c> for a <see cref="QuantizedTensor"/> W, in integers: each row of x is quantized per group of
+/// W's group size to symmetric int8 (scale = max|x| / 127, round half to even), each group's dot Σ q_w·q_x is summed
+/// exactly in integers, and the groups are combined in float32 in one fixed order:
+/// <c>acc = fma(sx·s_w, dot, acc); acc = fma(b_w, sx·Σq_x, acc)</c>, since x·w = sx·q_x·(s_w·q_w + b_w).
+/// Every instruction-set path performs exactly these operations, so all of them give the same bits as the scalar one.
+/// </summary>
+/// <remarks>
+/// 4 bits: <c>vpmaddubsw</c> multiplies the unsigned nibbles by the signed int8 activations into int16 pair sums of at
+/// most 2·15·127 = 3,810, and eight of them (32 columns) are added in int16 (≤ 30,480 &lt; 32,767) before
+/// <c>vpmaddwd</c> widens to int32. 8 bits: q up to 255 would saturate <c>vpmaddubsw</c> (2·255·127 &gt; 32,767), so the
+/// weights are zero-extended to int16 and multiplied with int16 activations by <c>vpmaddwd</c>, exact in int32.
+/// The same code serves decode (one row) and prefill: rows are taken up to 8 (Vector512), 4 (Vector256) at a time
+/// against one 16-row panel of W over the whole k.
+/// </remarks>
+[SkipLocalsInit]
+public static unsafe class QuantizedGemm
+{
+    [ThreadStatic] static ThreadScratch? activationScratch;
+    // Rows of quantized x a task keeps hot while it walks its panels: about 256 KB of activations.
+    const int ActivationBlockBytes = 256 * 1024;
+
+    /// <summary><c>y = x · Wᵀ + bias</c>: x is [m, k] with k = W.Columns, y is [m, n] with n = W.Rows; bias may be empty.</summary>
+    public static void Linear(ReadOnlySpan<float> x, int m, QuantizedTensor w, ReadOnlySpan<float> bias, Span<float> y)
+    {
+        int n = w.Rows, k = w.Columns;
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), $"{w.Name}: m = {m}");
+        if (x.Length < (long)m * k) throw new ArgumentException($"{w.Name}: input has {x.Length} elements, expected {m}×{k}");
+        if (y.Length < (long)m * n) throw new ArgumentException($"{w.Name}: output has {y.Length} elements, expected {m}×{n}");
+        if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException($"{w.Name}: bias has {bias.Length} elements, expected {n}");
+        if (m == 0) return;
+        KernelProfile.AddFlops(2.0 * m * n * k);
+        using var time = KernelProfile.Time(KernelKind.Linear);
+        int groups = w.Groups;
+        // One buffer: int8 (4-bit) or int16 (8-bit) activations, then the per-group scales and scaled sums.
+        int xBytes = w.Bits == 8 ? 2 : 1;
+        nint activationFloats = ((nint)m * k * xBytes + 3) / 4 + 2 * (nint)m * groups;
+        float* scratch = (activationScratch ??= new()).Get(activationFloats);
+        var a = new Activations((byte*)scratch, m, k, w.GroupSize, xBytes,
+            scratch + ((nint)m * k * xBytes + 3) / 4, scratch + ((nint)m * k * xBytes + 3) / 4 + (nint)m * groups);
+        fixed (float* px = x, pb = bias, py = y)
+        {
+            var quantize = new QuantizeJob(px, a);
+            WorkerPool.Run(ref quantize, (m + 15) / 16);
+            var isa = KernelSettings.Isa;
+            if (isa == Isa.Avx512 && !Avx512BW.IsSupported) isa = Isa.Avx2;
+            int rowsPerBlock = Math.Max(8, ActivationBlockBytes / (k * xBytes) & ~7);
+            int rowBlocks = (m + rowsPerBlock - 1) / rowsPerBlock;
+            int panels = w.PanelCount, threads = KernelSettings.Threads;
+            // Enough tasks to balance the threads, each still a run of whole panels.
+            int panelsPerTask = Math.Max(1, panels / Math.Max(1, 4 * threads / rowBlocks));
+            int chunks = (panels + panelsPerTask - 1) / panelsPerTask;
+            switch (w.ScaleType)
+            {
+                case DType.BF16: Run<Bf16Format>(w, a, bias.IsEmpty ? null : pb, py, isa, rowsPerBlock, panelsPerTask, chunks, rowBlocks); break;
+                case DType.F16: Run<F16Format>(w, a, bias.IsEmpty ? null : pb, py, isa, rowsPerBlock, panelsPerTask, chunks, rowBlocks); break;
+                default: Run<F32Format>(w, a, bias.IsEmpty ? null : pb, py, isa, rowsPerBlock, panelsPerTask, chunks, rowBlocks); break;
+            }
+        }
+    }
+
+    /// <summary>x quantized per row and group: q (int8 or int16 per element, [m, k]), scales sx and sx·Σq ([m, groups]).</summary>
+    internal readonly struct Activations(byte* q, int m, int k, int groupSize, int bytesPerValue, float* scales, float* scaledSums)
+    {
+        public readonly byte* Q = q;
+        public readonly float* Scales = scales, ScaledSums = scaledSums;
+        public readonly int M = m, K = k, GroupSize = groupSize, BytesPerValue = bytesPerValue;
+        public int Groups => K / GroupSize;
+    }
+
+    readonly struct QuantizeJob(float* x, Activations a) : IParallelJob
+    {
+        public void Run(int task)
+        {
+            int r1 = Math.Min(a.M, task * 16 + 16);
+            for (int r = task * 16; r < r1; r++) QuantizeRow(x + (nint)r * a.K, a, r);
+        }
+    }
+
+    /// <summary>Quantizes row <paramref name="r"/> of x into <paramref name="a"/>; the same scalar arithmetic on every path.</summary>
+    internal static void QuantizeRow(float* x, in Activations a, int r)
+    {
+        int gs = a.GroupSize;
+        for (int g = 0; g < a.Groups; g++)
+        {
+            float* v = x + g * gs;
+            float max = 0;
+            int i = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var m = Vector256<float>.Zero;
+                for (; i + 8 <= gs; i += 8) m = Vector256.Max(m, Vector256.Abs(Vector256.Load(v + i)));
+                max = MaxOf(m);
+            }
+            for (; i < gs; i++) max = Math.Max(max, Math.Abs(v[i]));
+            if (!float.IsFinite(max)) max = float.MaxValue; // inf/NaN inputs saturate instead of poisoning the group
+            float inv = max == 0 ? 0 : 127f / max;
+            int sum = 0;
+            nint at = (nint)r * a.K + g * gs;
+            for (int j = 0; j < gs; j++)
+            {
+                int q = (int)Math.Clamp(MathF.Round(v[j] * inv), -127, 127);
+                sum += q;
+                if (a.BytesPerValue == 1) ((sbyte*)a.Q)[at + j] = (sbyte)q;
+                else ((short*)a.Q)[at + j] = (short)q;
+            }
+            float scale = max / 127f;
+            a.Scales[(nint)r * a.Groups + g] = scale;
+            a.ScaledSums[(nint)r * a.Groups + g] = scale * sum;
+        }
+    }
+
+    static float MaxOf(Vector256<float> v)
+    {
+        var m = Vector128.Max(v.GetLower(), v.GetUpper());
+        return Math.Max(Math.Max(m[0], m[1]), Math.Max(m[2], m[3]));
+    }
+
+    static void Run<TS>(QuantizedTensor w, Activations a, float* bias, float* y, Isa isa, int rowsPerBlock, int panelsPerTask, int chunks, int rowBlocks)
+        where TS : struct, IWeightFormat
+    {
+        var job = new Job<TS>(w.Panels, w, a, bias, y, isa, rowsPerBlock, panelsPerTask, chunks);
+        WorkerPool.Run(ref job, rowBlocks * chunks);
+    }
+
+    /// <summary>The product over tasks of (block of x rows) × (run of W panels), scales and biases in format TS.</summary>
+    readonly struct Job<TS>(byte* panels, QuantizedTensor w, Activations a, float* bias, float* y, Isa isa, int rowsPerBlock, int panelsPerTask, int chunks)
+        : IParallelJob where TS : struct, IWeightFormat
+    {
+        readonly byte* panels = panels;
+        readonly int blockBytes = w.BlockBytes, bits = w.Bits, groups = w.Groups, n = w.Rows, panelCount = w.PanelCount;
+        readonly Activations a = a;
+        readonly float* bias = bias, y = y;
+        readonly int rowsPerBlock = rowsPerBlock, panelsPerTask = panelsPerTask, chunks = chunks;
+        readonly Isa isa = isa;
+
+        public void Run(int task)
+        {
+            int rowBlock = task / chunks, chunk = task % chunks;
+            int r0 = rowBlock * rowsPerBlock, r1 = Math.Min(a.M, r0 + rowsPerBlock);
+            int p0 = chunk * panelsPerTask, p1 = Math.Min(panelCount, p0 + panelsPerTask);
+            int step = isa switch { Isa.Avx512 => 8, Isa.Avx2 => 4, _ => 1 };
+            for (int p = p0; p < p1; p++)
+            {
+                int col0 = p * QuantizedTensor.PanelRows, cols = Math.Min(QuantizedTensor.PanelRows, n - col0);
+                var panel = new QTile(panels + (long)p * groups * blockBytes, groups, a.GroupSize, blockBytes, a.Q, a.K, a.BytesPerValue,
+                    a.Scales, a.ScaledSums, y + col0, n, cols, bias == null ? null : bias + col0);
+                for (int r = r0; r < r1; r += step)
+                {
+                    int count = Math.Min(step, r1 - r);
+                    var t = panel.Row(r);
+                    if (isa == Isa.Avx512) QuantizedTiles.Run512<TS>(t, count, bits);
+                    else if (isa == Isa.Avx2) QuantizedTiles.Run256<TS>(t, count, bits);
+                    else QuantizedTiles.RunScalar<TS>(t, bits);
+                }
+            }
+        }
+    }
+}
+
+/// <summary>
+/// One tile of <see cref="QuantizedGemm"/>: rows of quantized x (from row 0 at <see cref="X"/>, stride <see cref="Ldx"/>
+/// values) against one panel of W over all groups, into y (stride <see cref="Ldy"/>), <see cref="Cols"/> of the panel's 16 rows valid.
+/// </summary>
+internal readonly unsafe struct QTile(byte* panel, int groups, int groupSize, int blockBytes, byte* x, nint ldx, int bytesPerValue,
+    float* scales, float* scaledSums, float* y, nint ldy, int cols, float* bias)
+{
+    public readonly byte* Panel = panel, X = x;
+    public readonly float* Scales = scales, ScaledSums = scaledSums, Y = y, Bias = bias;
+    public readonly nint Ldx = ldx, Ldy = ldy;
+    public readonly int Groups = groups, GroupSize = groupSize, BlockBytes = blockBytes, BytesPerValue = bytesPerValue, Cols = cols;
+
+    /// <summary>The same tile starting <paramref name="i"/> rows of x (and y) further.</summary>
+    public QTile Row(int i) => new(Panel, Groups, GroupSize, BlockBytes, X + i * Ldx * BytesPerValue, Ldx, BytesPerValue,
+        Scales + (nint)i * Groups, ScaledSums + (nint)i * Groups, Y + i * Ldy, Ldy, Cols, Bias);
+}

@@ -1,0 +1,236 @@
+using System.Runtime.InteropServices;
+
+namespace PureVlm.Tensors;
+
+/// <summary>
+/// A weight matrix [rows, columns] in MLX's affine quantization: each row is cut into groups of <see cref="GroupSize"/>
+/// columns, each group holds unsigned integers q of <see cref="Bits"/> bits and a scale and bias in
+/// <see cref="ScaleType"/>, and the weight is <c>scale · q + bias</c>. Held in native memory in the panel layout the
+/// integer kernels read (decode and prefill alike), built once at load from an MLX checkpoint's packed tensors or by
+/// quantizing float rows.
+/// </summary>
+/// <remarks>
+/// Layout: rows are taken <see cref="PanelRows"/> at a time (a panel; the last one zero-padded); a panel is a run of
+/// blocks, one per group, each <c>[16 scales][16 biases][weights]</c>. The weights of a block come in units over 16
+/// rows: 4 bits, 8 columns per unit, byte <c>4·r + t</c> = q[r, t] | q[r, t + 4] ≪ 4 (t &lt; 4), so one 64-byte load gives
+/// two 16 × 4 byte operands after a mask and a shift; 8 bits, 2 columns per unit, byte <c>2·r + t</c> = q[r, t].
+/// The first 8 rows of a unit are its first half, so 256-bit kernels take a panel as two 8-row halves.
+/// </remarks>
+public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
+{
+    /// <summary>Rows (output features) per panel.</summary>
+    public const int PanelRows = 16;
+
+    /// <summary>The group sizes MLX uses (and the kernels take).</summary>
+    public static readonly int[] GroupSizes = [32, 64, 128];
+    /// <summary>The bit widths the kernels take.</summary>
+    public static readonly int[] BitWidths = [4, 8];
+
+    byte* _panels;
+
+    /// <inheritdoc/>
+    public string Name { get; }
+    /// <summary>Rows (out_features).</summary>
+    public int Rows { get; }
+    /// <summary>Columns (in_features).</summary>
+    public int Columns { get; }
+    /// <summary>Bits per weight: 4 or 8.</summary>
+    public int Bits { get; }
+    /// <summary>Columns per group: 32, 64 or 128.</summary>
+    public int GroupSize { get; }
+    /// <summary>The dtype of the scales and biases (F32, BF16 or F16, as the source had them).</summary>
+    public DType ScaleType { get; }
+    /// <inheritdoc/>
+    public long[] Shape => [Rows, Columns];
+    /// <inheritdoc/>
+    public string ShapeString => $"[{Rows}, {Columns}]";
+    /// <summary>Groups per row.</summary>
+    public int Groups => Columns / GroupSize;
+    /// <summary>Bytes of one block (one panel's scales, biases and weights of one group).</summary>
+    public int BlockBytes { get; }
+    /// <summary>Bytes of all panels.</summary>
+    public long ByteLength => (long)PanelCount * Groups * BlockBytes;
+    /// <summary>Number of panels.</summary>
+    public int PanelCount => (Rows + PanelRows - 1) / PanelRows;
+    /// <summary>Bytes the same weights take in MLX's layout on disk (packed integers, scales and biases).</summary>
+    public long MlxBytes => (long)Rows * Columns * Bits / 8 + 2L * Rows * Groups * ScaleType.Size();
+    /// <summary>The first panel (kernels only).</summary>
+    internal byte* Panels => _panels != null ? _panels : throw new ObjectDisposedException(Name);
+
+    /// <summary>An all-zero quantized matrix to be filled with <see cref="WriteMlxRows"/> or <see cref="QuantizeRows"/>.</summary>
+    public QuantizedTensor(string name, int rows, int columns, int bits, int groupSize, DType scaleType)
+    {
+        if (!BitWidths.Contains(bits)) throw new ArgumentException($"{name}: {bits}-bit weights, expected 4 or 8");
+        if (!GroupSizes.Contains(groupSize)) throw new ArgumentException($"{name}: group size {groupSize}, expected 32, 64 or 128");
+        if (scaleType is not (DType.F32 or DType.BF16 or DType.F16)) throw new ArgumentException($"{name}: scales of dtype {scaleType.Name()}, expected F32, BF16 or F16");
+        if (rows <= 0 || columns <= 0 || columns % groupSize != 0)
+            throw new ArgumentException($"{name}: shape [{rows}, {columns}] cannot be quantized in groups of {groupSize} (columns must be a positive multiple)");
+        (Name, Rows, Columns, Bits, GroupSize, ScaleType) = (name, rows, columns, bits, groupSize, scaleType);
+        BlockBytes = 2 * PanelRows * scaleType.Size() + PanelRows * groupSize * bits / 8;
+        _panels = (byte*)NativeMemory.AlignedAlloc((nuint)ByteLength, 64);
+        NativeMemory.Clear(_panels, (nuint)ByteLength);
+        GC.AddMemoryPressure(ByteLength);
+    }
+
+    byte* Block(int row, int group) => Panels + ((long)(row / PanelRows) * Groups + group) * BlockBytes;
+
+    /// <summary>
+    /// Stores rows [first, first + count) from MLX's layout: <paramref name="packed"/> holds each row's q values as
+    /// little-endian uint32 words, lowest bits first (Columns·Bits/32 words per row); <paramref name="scales"/> and
+    /// <paramref name="biases"/> hold Groups values per row in <see cref="ScaleType"/>.
+    /// </summary>
+    public void WriteMlxRows(int first, int count, ReadOnlySpan<byte> packed, ReadOnlySpan<byte> scales, ReadOnlySpan<byte> biases)
+    {
+        CheckRows(first, count);
+        int rowBytes = Columns * Bits / 8, scaleBytes = Groups * ScaleType.Size();
+        if (packed.Length != count * rowBytes || scales.Length != count * scaleBytes || biases.Length != count * scaleBytes)
+            throw new ArgumentException($"{Name}: {count} rows need {count * rowBytes} packed and {count * scaleBytes} scale bytes");
+        int mask = (1 << Bits) - 1, size = ScaleType.Size();
+        for (int r = 0; r < count; r++)
+        {
+            var row = packed.Slice(r * rowBytes, rowBytes);
+            for (int g = 0; g < Groups; g++)
+            {
+                byte* block = Block(first + r, g);
+                int lane = (first + r) % PanelRows;
+                scales.Slice(r * scaleBytes + g * size, size).CopyTo(new Span<byte>(block + lane * size, size));
+                biases.Slice(r * scaleBytes + g * size, size).CopyTo(new Span<byte>(block + (PanelRows + lane) * size, size));
+                for (int c = 0; c < GroupSize; c++)
+                {
+                    int column = g * GroupSize + c, bit = column * Bits;
+                    // Little-endian words with the first value in the lowest bits: value i is bits [i·Bits, (i+1)·Bits) of the row.
+                    Put(block, lane, c, (row[bit >> 3] >> (bit & 7)) & mask);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Quantizes float rows [first, first + count) (<paramref name="values"/> is count × Columns) as MLX's
+    /// <c>mx.quantize</c> does: per group, the extreme of larger magnitude becomes the bias (q = 0 end) and the scale
+    /// is nudged so that 0.0 is exactly representable; scale and bias are rounded to <see cref="ScaleType"/> first and
+    /// q computed from the rounded pair, so what is stored dequantizes consistently.
+    /// </summary>
+    public void QuantizeRows(int first, int count, ReadOnlySpan<float> values)
+    {
+        CheckRows(first, count);
+        if (values.Length != (long)count * Columns) throw new ArgumentException($"{Name}: {count} rows need {(long)count * Columns} values");
+        int levels = (1 << Bits) - 1, size = ScaleType.Size();
+        for (int r = 0; r < count; r++)
+            for (int g = 0; g < Groups; g++)
+            {
+                var w = values.Slice(r * Columns + g * GroupSize, GroupSize);
+                float min = float.PositiveInfinity, max = float.NegativeInfinity;
+                foreach (float v in w)
+                {
+                    if (!float.IsFinite(v)) throw new ArgumentException($"{Name}: row {first + r} holds {v}; only finite weights can be quantized");
+                    min = Math.Min(min, v); max = Math.Max(max, v);
+                }
+                bool minIsEdge = Math.Abs(min) > Math.Abs(max);
+                float scale = Math.Max((max - min) / levels, 1e-7f);
+                if (!minIsEdge) scale = -scale;
+                float edge = minIsEdge ? min : max;
+                float q0 = MathF.Round(edge / scale);
+                if (q0 != 0) scale = edge / q0;
+                float bias = q0 == 0 ? 0 : edge;
+                scale = RoundTo(ScaleType, scale);
+                bias = RoundTo(ScaleType, bias);
+
+                byte* block = Block(first + r, g);
+                int lane = (first + r) % PanelRows;
+                StoreScalar(block + lane * size, scale);
+                StoreScalar(block + (PanelRows + lane) * size, bias);
+                for (int c = 0; c < GroupSize; c++)
+                {
+                    float q = scale == 0 ? 0 : MathF.Round((w[c] - bias) / scale);
+                    Put(block, lane, c, (int)Math.Clamp(q, 0, levels));
+                }
+            }
+    }
+
+    void CheckRows(int first, int count)
+    {
+        if (first < 0 || count < 0 || first + count > Rows) throw new ArgumentOutOfRangeException(nameof(first), $"{Name}: rows [{first}, {first + count}) outside [0, {Rows})");
+    }
+
+    void Put(byte* block, int lane, int c, int q)
+    {
+        byte* w = block + 2 * PanelRows * ScaleType.Size();
+        if (Bits == 8) { w[(c >> 1) * 32 + lane * 2 + (c & 1)] = (byte)q; return; }
+        int t = c & 7;
+        byte* b = w + (c >> 3) * 64 + lane * 4 + (t & 3);
+        *b = t < 4 ? (byte)((*b & 0xF0) | q) : (byte)((*b & 0x0F) | (q << 4));
+    }
+
+    /// <summary>The integer q of (row, column).</summary>
+    public int Quant(int row, int column)
+    {
+        byte* w = Block(row, column / GroupSize) + 2 * PanelRows * ScaleType.Size();
+        int lane = row % PanelRows, c = column % GroupSize;
+        if (Bits == 8) return w[(c >> 1) * 32 + lane * 2 + (c & 1)];
+        int t = c & 7;
+        byte b = w[(c >> 3) * 64 + lane * 4 + (t & 3)];
+        return t < 4 ? b & 0x0F : b >> 4;
+    }
+
+    /// <summary>The scale and bias of (row, group), as float32.</summary>
+    public (float Scale, float Bias) ScaleAndBias(int row, int group)
+    {
+        byte* block = Block(row, group);
+        int lane = row % PanelRows, size = ScaleType.Size();
+        return (LoadScalar(block + lane * size), LoadScalar(block + (PanelRows + lane) * size));
+    }
+
+    /// <inheritdoc/>
+    public void ReadFloats(long start, Span<float> dst)
+    {
+        if (start < 0 || start + dst.Length > (long)Rows * Columns) throw new ArgumentOutOfRangeException(nameof(start));
+        for (int i = 0; i < dst.Length; i++)
+        {
+            long e = start + i;
+            int row = (int)(e / Columns), column = (int)(e % Columns);
+            var (scale, bias) = ScaleAndBias(row, column / GroupSize);
+            dst[i] = scale * Quant(row, column) + bias;
+        }
+    }
+
+    float LoadScalar(byte* p) => ScaleType switch
+    {
+        DType.BF16 => BitConverter.UInt32BitsToSingle((uint)*(ushort*)p << 16),
+        DType.F16 => (float)*(Half*)p,
+        _ => *(float*)p,
+    };
+
+    void StoreScalar(byte* p, float v)
+    {
+        switch (ScaleType)
+        {
+            case DType.BF16: *(ushort*)p = Convert.F32ToBf16(v); break;
+            case DType.F16: *(Half*)p = (Half)v; break;
+            default: *(float*)p = v; break;
+        }
+    }
+
+    static float RoundTo(DType type, float v) => type switch
+    {
+        DType.BF16 => BitConverter.UInt32BitsToSingle((uint)Convert.F32ToBf16(v) << 16),
+        DType.F16 => (float)(Half)v,
+        _ => v,
+    };
+
+    /// <summary>Frees the panels.</summary>
+    public void Dispose()
+    {
+        if (_panels == null) return;
+        NativeMemory.AlignedFree(_panels);
+        _panels = null;
+        GC.RemoveMemoryPressure(ByteLength);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Frees the panels of a quantized tensor nobody disposed.</summary>
+    ~QuantizedTensor() => Dispose();
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Name} Q{Bits}g{GroupSize}[{Rows}, {Columns}]";
+}

@@ -1,0 +1,186 @@
+using System.Runtime.InteropServices;
+using FsCheck.Xunit;
+using PureVlm.Kernels;
+using PureVlm.Tensors;
+using Xunit;
+
+namespace PureVlm.Tests.Kernels;
+
+[Collection(KernelSettingsCollection.Name)]
+public class QuantizedGemmTests
+{
+    static readonly DType[] ScaleTypes = [DType.F32, DType.BF16, DType.F16];
+    const double U = 1.0 / (1 << 24);
+
+    static QuantizedTensor RandomQuantized(Random rng, int n, int k, int bits, int groupSize, DType scaleType, out float[] source)
+    {
+        source = Reference.RandomFloats(rng, n * k);
+        var q = new QuantizedTensor("w", n, k, bits, groupSize, scaleType);
+        q.QuantizeRows(0, n, source);
+        return q;
+    }
+
+    /// <summary>
+    /// The product computed independently in double: x quantized per group as the kernel documents (symmetric int8,
+    /// scale max|x|/127, round half to even), each term sx·q_x·(s·q_w + b) from the stored integers and scales.
+    /// </summary>
+    static (double[] Y, double[] Magnitude) Expected(float[] x, int m, QuantizedTensor w, float[]? bias)
+    {
+        int n = w.Rows, k = w.Columns, gs = w.GroupSize;
+        var y = new double[m * n];
+        var magnitude = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int g = 0; g < k / gs; g++)
+            {
+                float max = 0;
+                for (int j = 0; j < gs; j++) max = Math.Max(max, Math.Abs(x[i * k + g * gs + j]));
+                float inv = max == 0 ? 0 : 127f / max, sx = max / 127f;
+                var qx = new int[gs];
+                for (int j = 0; j < gs; j++) qx[j] = (int)Math.Round((double)(x[i * k + g * gs + j] * inv), MidpointRounding.ToEven);
+                for (int c = 0; c < n; c++)
+                {
+                    var (s, b) = w.ScaleAndBias(c, g);
+                    for (int j = 0; j < gs; j++)
+                    {
+                        double term = (double)sx * qx[j] * ((double)s * w.Quant(c, g * gs + j) + b);
+                        y[i * n + c] += term;
+                        magnitude[i * n + c] += Math.Abs((double)sx * qx[j] * s * w.Quant(c, g * gs + j)) + Math.Abs((double)sx * qx[j] * b);
+                    }
+                }
+            }
+        if (bias != null)
+            for (int i = 0; i < m; i++)
+                for (int c = 0; c < n; c++) { y[i * n + c] += bias[c]; magnitude[i * n + c] += Math.Abs(bias[c]); }
+        return (y, magnitude);
+    }
+
+    [Property(MaxTest = 25)]
+    public void Every_isa_and_thread_count_gives_the_scalar_paths_bits_and_matches_the_double_reference(int seed)
+    {
+        var rng = new Random(seed);
+        int bits = rng.Next(2) == 0 ? 4 : 8;
+        int groupSize = QuantizedTensor.GroupSizes[rng.Next(3)];
+        int m = rng.Next(3) == 0 ? rng.Next(9, 40) : rng.Next(1, 9), n = rng.Next(1, 50), k = groupSize * rng.Next(1, 5);
+        var scaleType = ScaleTypes[rng.Next(ScaleTypes.Length)];
+        using var w = RandomQuantized(rng, n, k, bits, groupSize, scaleType, out _);
+        var x = Reference.RandomFloats(rng, m * k, range: rng.Next(2) == 0 ? 1f : 40f);
+        var bias = rng.Next(2) == 0 ? Reference.RandomFloats(rng, n) : null;
+        string what = $"Q{bits} g{groupSize} {scaleType} m={m} n={n} k={k} bias={bias != null}";
+
+        float[] reference;
+        using (new SettingsScope(Isa.Scalar, threads: 1))
+        {
+            reference = new float[m * n];
+            QuantizedGemm.Linear(x, m, w, bias, reference);
+        }
+        var (expected, magnitude) = Expected(x, m, w, bias);
+        for (int i = 0; i < reference.Length; i++)
+        {
+            double bound = (2 * k / groupSize + 4) * U * magnitude[i] + 1e-30;
+            if (Math.Abs(reference[i] - expected[i]) > bound) Assert.Fail($"{what}: element {i}: got {reference[i]}, expected {expected[i]} ± {bound}");
+        }
+        foreach (var isa in SettingsScope.AllPaths)
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                using var scope = new SettingsScope(isa, threads);
+                var y = new float[m * n];
+                QuantizedGemm.Linear(x, m, w, bias, y);
+                for (int i = 0; i < y.Length; i++)
+                    if (BitConverter.SingleToInt32Bits(y[i]) != BitConverter.SingleToInt32Bits(reference[i]))
+                        Assert.Fail($"{what} {isa} threads={threads}: element {i} is {y[i]}, the scalar path gives {reference[i]}");
+            }
+    }
+
+    /// <summary>
+    /// Worst-case operands: every weight at its largest q and every activation at ±127, so each int16 pair sum and
+    /// int16 running sum of the 4-bit path and each product of the 8-bit path is at its extreme. With scale 1 and bias 0
+    /// the output is the exact integer dot, which saturation anywhere would change.
+    /// </summary>
+    [Theory]
+    [InlineData(4, 32)]
+    [InlineData(4, 128)]
+    [InlineData(8, 32)]
+    [InlineData(8, 128)]
+    public void Extreme_operands_do_not_saturate_on_any_path(int bits, int groupSize)
+    {
+        int n = 16, k = 4 * groupSize, m = 9, top = (1 << bits) - 1;
+        using var w = new QuantizedTensor("w", n, k, bits, groupSize, DType.F32);
+        var packed = new byte[n * k * bits / 8];
+        Array.Fill(packed, (byte)0xFF);
+        var scales = new byte[n * (k / groupSize) * 4];
+        var ones = MemoryMarshal.Cast<byte, float>(scales.AsSpan());
+        ones.Fill(1f);
+        w.WriteMlxRows(0, n, packed, scales, new byte[scales.Length]);
+        var x = new float[m * k];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < k; j++) x[i * k + j] = i % 3 == 0 ? 127f : i % 3 == 1 ? -127f : (j / groupSize % 2 == 0 ? 127f : -127f);
+        foreach (var isa in SettingsScope.AllPaths)
+        {
+            using var scope = new SettingsScope(isa);
+            var y = new float[m * n];
+            QuantizedGemm.Linear(x, m, w, null, y);
+            for (int i = 0; i < m; i++)
+            {
+                long exact = 0;
+                for (int j = 0; j < k; j++) exact += (long)top * (x[i * k + j] > 0 ? 127 : -127);
+                // x = ±127 quantizes to ±127 with scale 1, so the output is the integer dot itself (below 2²⁴: exact in float).
+                Assert.True(y[i * n] == exact, $"{isa} Q{bits} row {i}: {y[i * n]}, expected {exact}");
+                for (int c = 1; c < n; c++) Assert.Equal(y[i * n], y[i * n + c]);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(8)]
+    public void Mlx_packing_puts_the_first_value_in_the_lowest_bits(int bits)
+    {
+        int n = 3, k = 64, perWord = 32 / bits;
+        var rng = new Random(bits);
+        var q = new int[n, k];
+        var words = new uint[n * k / perWord];
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < k; c++)
+            {
+                q[r, c] = rng.Next(1 << bits);
+                words[(r * k + c) / perWord] |= (uint)q[r, c] << (bits * (c % perWord));
+            }
+        var scales = new float[n];
+        var biases = new float[n];
+        for (int r = 0; r < n; r++) { scales[r] = 0.5f + r; biases[r] = -r; }
+        using var w = new QuantizedTensor("w", n, k, bits, 64, DType.F32);
+        w.WriteMlxRows(0, n, MemoryMarshal.AsBytes(words.AsSpan()), MemoryMarshal.AsBytes(scales.AsSpan()), MemoryMarshal.AsBytes(biases.AsSpan()));
+        var values = new float[n * k];
+        w.ReadFloats(0, values);
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < k; c++)
+            {
+                Assert.Equal(q[r, c], w.Quant(r, c));
+                Assert.Equal(scales[r] * q[r, c] + biases[r], values[r * k + c]);
+            }
+    }
+
+    /// <summary>
+    /// MLX's rule worked by hand on a group from −0.5 to 1: the max is the edge (|min| is smaller), so the scale is
+    /// negative, −1.5/15 = −0.1, 1/−0.1 rounds to −10 so the scale stays −1/10, and the bias is the edge: 0 is q = 10.
+    /// </summary>
+    [Fact]
+    public void Quantizing_follows_mlx_affine_rule()
+    {
+        var values = new float[64];
+        for (int j = 0; j < 64; j++) values[j] = -0.5f + 1.5f * j / 63;
+        values[10] = 0;
+        using var w = new QuantizedTensor("w", 1, 64, 4, 64, DType.F32);
+        w.QuantizeRows(0, 1, values);
+        var (scale, bias) = w.ScaleAndBias(0, 0);
+        Assert.Equal(1f / -10f, scale);
+        Assert.Equal(1f, bias);
+        Assert.Equal(10, w.Quant(0, 10)); // 0.0 exactly: 1 + 10 · (−1/10)
+        Assert.Equal(0, w.Quant(0, 63)); // the edge itself
+        Assert.Equal(15, w.Quant(0, 0)); // the other end
+        var back = new float[64];
+        w.ReadFloats(0, back);
+        Assert.True(Math.Abs(back[10]) < 1e-7f, $"0 dequantizes to {back[10]}");
+        for (int j = 0; j < 64; j++) Assert.True(Math.Abs(back[j] - values[j]) <= 0.05f + 1e-6f, $"column {j}: {back[j]} for {values[j]}");
+    }
+}
