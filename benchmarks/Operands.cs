@@ -52,3 +52,56 @@ public sealed unsafe class Operands : IDisposable
 
     public void Dispose() => NativeMemory.AlignedFree(weights);
 }
+
+/// <summary>
+/// Random x and y and a W of random 4- or 8-bit integers with BF16 scales and biases (MLX's layout, repacked) for one
+/// shape; several copies stream weights that cannot all sit in cache, as for <see cref="Operands"/>.
+/// </summary>
+public sealed class QuantizedOperands : IDisposable
+{
+    public readonly GemmShape Shape;
+    public readonly float[] X, Y;
+    public readonly QuantizedTensor[] Copies;
+
+    public QuantizedOperands(GemmShape s, int bits, int copies = 1)
+    {
+        Shape = s;
+        X = new float[s.M * s.K];
+        Y = new float[s.M * s.N];
+        var rng = new Random(12345);
+        for (int i = 0; i < X.Length; i++) X[i] = rng.NextSingle() - 0.5f;
+        int groups = s.K / 64;
+        var packed = new byte[(long)s.N * s.K * bits / 8];
+        rng.NextBytes(packed);
+        var scales = new ushort[s.N * groups];
+        var biases = new ushort[s.N * groups];
+        for (int i = 0; i < scales.Length; i++)
+        {
+            scales[i] = Tensors.Convert.F32ToBf16(0.01f * rng.NextSingle());
+            biases[i] = Tensors.Convert.F32ToBf16(-0.05f * rng.NextSingle());
+        }
+        Copies = new QuantizedTensor[copies];
+        for (int c = 0; c < copies; c++)
+        {
+            Copies[c] = new QuantizedTensor($"bench.q{bits}.{s.K}x{s.N}.{c}", s.N, s.K, bits, 64, DType.BF16);
+            Copies[c].WriteMlxRows(0, s.N, packed, MemoryMarshal.AsBytes(scales.AsSpan()), MemoryMarshal.AsBytes(biases.AsSpan()));
+        }
+    }
+
+    /// <summary>Bytes of one copy's panels (integers, scales and biases).</summary>
+    public long Bytes => Copies[0].ByteLength;
+
+    /// <summary>One Linear call.</summary>
+    public void Run() => QuantizedGemm.Linear(X, Shape.M, Copies[0], default, Y);
+
+    /// <summary>One Linear call per copy of W.</summary>
+    public void RunAllCopies()
+    {
+        foreach (var w in Copies) QuantizedGemm.Linear(X, Shape.M, w, default, Y);
+    }
+
+    public void Dispose()
+    {
+        foreach (var w in Copies) w.Dispose();
+    }
+}

@@ -33,6 +33,21 @@ static unsafe class Quick
                 if (dtype == DType.BF16 && s.Model == "gemma2-prefill") prefill.Add(g);
                 if (dtype == DType.F32) f32.Add(g);
             }
+        // Integer kernels (issue 12): GFLOP/s against the same shape's F32 GEMM (fc2's k = 4304 is not a multiple of 64: not quantized).
+        var quantizedRatios = new Dictionary<int, List<double>> { [4] = new(), [8] = new() };
+        int shapeIndex = 0;
+        foreach (var s in GemmShape.GemmaPrefill.Concat(GemmShape.Siglip))
+        {
+            double reference = f32[shapeIndex++];
+            if (s.K % 64 != 0) continue;
+            foreach (int bits in new[] { 8, 4 })
+            {
+                using var op = new QuantizedOperands(s, bits);
+                double g = s.Flops / BestSeconds(op.Run, 0.6) / 1e9;
+                quantizedRatios[bits].Add(g / reference);
+                Console.WriteLine($"{s,-32} Q{bits}    {g,8:F1} GFLOP/s  {g / reference:F2}× the F32 GEMM");
+            }
+        }
         // Attention at the 896 px shapes against the same run's F32 prefill GEMM (issue 13's goal: ≥ 0.75 of it).
         double gemm = f32.Average();
         var attention = new List<double>();
@@ -51,6 +66,20 @@ static unsafe class Quick
                 Console.WriteLine($"{s,-32} {dtype,-5} {gbps,8:F1} GB/s of weights  {gbps / bandwidth:P0} of bandwidth");
                 if (dtype == DType.BF16) decode.Add(gbps);
             }
+        var decodeSpeedups = new Dictionary<int, List<double>> { [4] = new(), [8] = new() };
+        foreach (var s in GemmShape.GemmaDecode.Append(GemmShape.LmHead))
+        {
+            double bf16 = DecodeSeconds(s);
+            foreach (int bits in new[] { 8, 4 })
+            {
+                long bytes = (long)s.N * s.K * bits / 8;
+                int copies = (int)Math.Max(1, (256L << 20) / bytes);
+                using var op = new QuantizedOperands(s, bits, copies);
+                double seconds = BestSeconds(op.RunAllCopies, 0.5) / copies;
+                decodeSpeedups[bits].Add(bf16 / seconds);
+                Console.WriteLine($"{s,-32} Q{bits}    {op.Bytes / seconds / 1e9,8:F1} GB/s of weights  {bf16 / seconds:F2}× BF16's speed");
+            }
+        }
         // Batched decode (purevlm serve, bench --concurrency): m requests' rows through the same BF16 weights in one pass.
         foreach (int m in new[] { 4, 8 })
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -62,7 +91,7 @@ static unsafe class Quick
         Console.WriteLine($"loadavg after: {File.ReadAllText("/proc/loadavg").Trim()}");
         double pf = prefill.Average(), dc = decode.Average();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{{\"prefill_gflops\": {pf:F1}, \"fma_peak_gflops\": {peak:F1}, \"prefill_peak_ratio\": {pf / peak:F3}, \"decode_bf16_gbps\": {dc:F2}, \"bandwidth_gbps\": {bandwidth:F2}, \"decode_bandwidth_ratio\": {dc / bandwidth:F3}, \"attention_gemm_ratio\": [{string.Join(", ", attention.Select(a => (a / gemm).ToString("F3", CultureInfo.InvariantCulture)))}]}}"));
+            $"{{\"prefill_gflops\": {pf:F1}, \"fma_peak_gflops\": {peak:F1}, \"prefill_peak_ratio\": {pf / peak:F3}, \"decode_bf16_gbps\": {dc:F2}, \"bandwidth_gbps\": {bandwidth:F2}, \"decode_bandwidth_ratio\": {dc / bandwidth:F3}, \"attention_gemm_ratio\": [{string.Join(", ", attention.Select(a => (a / gemm).ToString("F3", CultureInfo.InvariantCulture)))}], \"q8_gemm_f32_ratio\": {quantizedRatios[8].Average():F3}, \"q4_gemm_f32_ratio\": {quantizedRatios[4].Average():F3}, \"q8_decode_bf16_speedup\": {decodeSpeedups[8].Average():F3}, \"q4_decode_bf16_speedup\": {decodeSpeedups[4].Average():F3}}}"));
     }
 
     static double BestSeconds(Action run, double budgetSeconds)
@@ -85,6 +114,15 @@ static unsafe class Quick
     {
         using var op = new Operands(s, dtype);
         return s.Flops / BestSeconds(op.Run, 0.6) / 1e9;
+    }
+
+    /// <summary>Seconds of one BF16 decode call with the weights streamed from memory.</summary>
+    static double DecodeSeconds(GemmShape s)
+    {
+        long bytes = (long)s.N * s.K * 2;
+        int copies = (int)Math.Max(1, (256L << 20) / bytes);
+        using var op = new Operands(s, DType.BF16, copies);
+        return BestSeconds(op.RunAllCopies, 0.5) / copies;
     }
 
     static double DecodeGBps(GemmShape s, DType dtype)

@@ -1,4 +1,5 @@
 using PureVlm.Formats;
+using PureVlm.Tensors;
 
 namespace PureVlm.Cli;
 
@@ -12,6 +13,21 @@ static class CliModel
                                (where --model is optional, the default is the embedded demo model)
           --revision REV       with a repo id: the branch, tag or commit of the cached snapshot (default main)
         """;
+
+    /// <summary>Help text of <c>--quantize</c>, for the commands that run a model.</summary>
+    public const string QuantizeHelp = """
+          --quantize 4|8       quantize the float Linear weights as they load (MLX affine, groups of 64; the token
+                               embedding / tied LM head at 8 bits), no second copy on disk; see weights-tools quantize
+        """;
+
+    /// <summary>The recipe <c>--quantize</c> asks for, or null.</summary>
+    public static QuantizationRecipe? Quantization(CommandLine cl)
+    {
+        string? bits = cl.Get("--quantize");
+        if (bits == null) return null;
+        return bits is "4" or "8" ? new QuantizationRecipe(int.Parse(bits))
+            : throw new UsageException($"--quantize '{bits}': expected 4 or 8");
+    }
 
     /// <summary>The model folder <c>--model</c> and <c>--revision</c> name, the demo model's without <c>--model</c>.</summary>
     public static string Directory(CommandLine cl)
@@ -27,7 +43,7 @@ static class CliModel
         var model = VlmModel.Load(Directory(cl), status =>
         {
             if (interactive) Console.Error.Write($"\rloading: {status}...\u001b[K");
-        }, segmentationDecoder);
+        }, segmentationDecoder, quantize: Quantization(cl));
         if (interactive) Console.Error.Write("\r\u001b[K");
         return model;
     }

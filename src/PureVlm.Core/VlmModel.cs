@@ -9,6 +9,7 @@ using PureVlm.Models;
 using PureVlm.Outputs;
 using PureVlm.Prompts;
 using PureVlm.Runtime;
+using PureVlm.Tensors;
 using PureVlm.Segmentation;
 
 namespace PureVlm;
@@ -86,16 +87,18 @@ public sealed class VlmModel : IDisposable
     /// <paramref name="segmentationDecoder"/> is the <c>vae-oid.npz</c> that turns <c>&lt;segNNN&gt;</c> codes into masks;
     /// null takes <c>vae-oid.npz</c> from the model directory when it is there. <paramref name="directory"/> may also be a
     /// Hugging Face repo id (<c>google/paligemma2-3b-pt-224</c>), found offline in the local hub cache at
-    /// <paramref name="revision"/> (default <c>main</c>; see <see cref="HfCache.ResolveModel"/>).
+    /// <paramref name="revision"/> (default <c>main</c>; see <see cref="HfCache.ResolveModel"/>). <paramref name="quantize"/>
+    /// quantizes the float weights as they load (see <see cref="LoadedModel.Load(string, QuantizationRecipe?)"/>).
     /// </summary>
-    public static VlmModel Load(string? directory = null, Action<string>? progress = null, string? segmentationDecoder = null, string? revision = null)
+    public static VlmModel Load(string? directory = null, Action<string>? progress = null, string? segmentationDecoder = null, string? revision = null,
+        QuantizationRecipe? quantize = null)
     {
         var clock = Stopwatch.StartNew();
         directory = HfCache.ResolveModel(directory ?? DefaultModelPath, revision);
         string configPath = Path.Combine(directory, "config.json");
         if (!File.Exists(configPath)) throw new InvalidModelFileException($"{directory}: no config.json (expected a Hugging Face model directory)");
-        progress?.Invoke("reading config and mapping weights");
-        var model = LoadedModel.Load(directory);
+        progress?.Invoke(quantize == null ? "reading config and mapping weights" : $"reading config and quantizing weights to {quantize.Bits} bits");
+        var model = LoadedModel.Load(directory, quantize);
         try
         {
             if (model.VisionLanguage == null)

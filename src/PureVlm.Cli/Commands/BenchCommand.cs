@@ -14,7 +14,7 @@ namespace PureVlm.Cli.Commands;
 static class BenchCommand
 {
     const string Help = $$"""
-        usage: purevlm bench [--model DIR|ID [--revision REV]] [--tokens N] [--video] [--lora DIR] [--concurrency N] [--profile]
+        usage: purevlm bench [--model DIR|ID [--revision REV]] [--quantize 4|8] [--tokens N] [--video] [--lora DIR] [--concurrency N] [--profile]
 
         Times requests end to end on a synthetic image and a fixed prompt of 4 stand-in text ids (no
         tokenizer needed, so it runs on checkpoints made by `weights-tools synth`), laid out as the model
@@ -35,6 +35,7 @@ static class BenchCommand
         profile_* keys.
 
         {{CliModel.OptionsHelp}}
+        {{CliModel.QuantizeHelp}}
           --tokens N    decode steps after the first token (default 32)
           --video       Video-LLaVA: a synthetic video of the model's frame count instead of the image
                         (image_encode_s then times the video tower, image_tokens counts video tokens)
@@ -48,7 +49,7 @@ static class BenchCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("bench", args, ["--model", "--revision", "--tokens", "--lora", "--concurrency"], ["--video", "--profile", "--cancel"]);
+        var cl = new CommandLine("bench", args, ["--model", "--revision", "--quantize", "--tokens", "--lora", "--concurrency"], ["--video", "--profile", "--cancel"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string dir = CliModel.Directory(cl);
@@ -56,7 +57,7 @@ static class BenchCommand
         int concurrency = cl.Int("--concurrency", 1, BatchDecoder.MaxBatch) ?? 1;
 
         var clock = Stopwatch.StartNew();
-        using var model = LoadedModel.Load(dir);
+        using var model = LoadedModel.Load(dir, CliModel.Quantization(cl));
         double load = clock.Elapsed.TotalSeconds;
         double rssAfterLoad = Rss("VmRSS");
         var vlm = model.VisionLanguage ?? throw new UsageException($"{dir} is a text-only model ({model.Config.ModelType}); bench needs a vision-language model");

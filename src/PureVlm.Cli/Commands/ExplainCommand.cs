@@ -16,6 +16,7 @@ static class ExplainCommand
         (inline images, no network, no script).
 
         {{CliModel.OptionsHelp}}
+        {{CliModel.QuantizeHelp}}
           --image FILE      PNG, JPEG, BMP, GIF, WebP or TIFF
           --video PATH      Video-LLaVA: a folder of frames or an animated GIF; the heatmaps become a strip
                             of the frames, each with its attention (one scale for all frames)
@@ -32,7 +33,7 @@ static class ExplainCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("explain", args, ["--model", "--revision", "--image", "--video", "--prompt", "--out", "--layer", "--max-tokens", "--lora", "--seg-decoder", .. ChatInput.Options], []);
+        var cl = new CommandLine("explain", args, ["--model", "--revision", "--quantize", "--image", "--video", "--prompt", "--out", "--layer", "--max-tokens", "--lora", "--seg-decoder", .. ChatInput.Options], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string? imagePath = cl.Get("--image"), videoPath = cl.Get("--video");

@@ -18,6 +18,7 @@ static class RunCommand
         (paligemma-shapes) is used.
 
         {{CliModel.OptionsHelp}}
+        {{CliModel.QuantizeHelp}}
           --image FILE         PNG, JPEG, BMP, GIF, WebP or TIFF; repeat it for several images, in the order of the
                                prompt's <image> markers or the messages' image parts (LLaVA, Gemma 3)
           --video PATH         Video-LLaVA: a folder of frame images (sorted by name) or an animated GIF,
@@ -52,7 +53,7 @@ static class RunCommand
     public static int Run(string[] args)
     {
         var cl = new CommandLine("run", args,
-            ["--model", "--revision", "--image", "--video", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
+            ["--model", "--revision", "--quantize", "--image", "--video", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--seed", "--annotate", "--lora",
              "--seg-decoder", "--convention", "--masks", "--batch", "--max-batch", .. ChatInput.Options], ["--json"]);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");

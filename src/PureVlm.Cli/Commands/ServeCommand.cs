@@ -16,6 +16,7 @@ static class ServeCommand
         ready and one line per request on stderr. Without --model, the embedded demo model is served.
 
         {{CliModel.OptionsHelp}}
+        {{CliModel.QuantizeHelp}}
           --host ADDR        IP address to listen on (default 127.0.0.1; 0.0.0.0 exposes it to the network)
           --port N           TCP port (default 8080; 0 picks a free one)
           --lora NAME=DIR    load a PEFT LoRA adapter; requests select it with "model": "MODEL+NAME" (repeatable)
@@ -29,7 +30,7 @@ static class ServeCommand
 
     public static int Run(string[] args)
     {
-        var cl = new CommandLine("serve", args, ["--model", "--revision", "--host", "--port", "--lora", "--seg-decoder", "--max-batch", "--max-queue", "--max-body", "--api-key"], []);
+        var cl = new CommandLine("serve", args, ["--model", "--revision", "--quantize", "--host", "--port", "--lora", "--seg-decoder", "--max-batch", "--max-queue", "--max-body", "--api-key"], []);
         if (cl.HelpRequested) { Console.Out.Write(Help); return 0; }
         cl.ExpectPositionals(0, "only options");
         string hostText = cl.Get("--host") ?? "127.0.0.1";

@@ -24,8 +24,8 @@ namespace PureVlm.Kernels;
 public static unsafe class QuantizedGemm
 {
     [ThreadStatic] static ThreadScratch? activationScratch;
-    // Rows of quantized x a task keeps hot while it walks its panels: about 256 KB of activations.
-    const int ActivationBlockBytes = 256 * 1024;
+    // Rows of quantized x a task keeps hot while it walks its panels: about half of a 1 MB L2 of activations.
+    const int ActivationBlockBytes = 512 * 1024;
 
     /// <summary><c>y = x · Wᵀ + bias</c>: x is [m, k] with k = W.Columns, y is [m, n] with n = W.Rows; bias may be empty.</summary>
     public static void Linear(ReadOnlySpan<float> x, int m, QuantizedTensor w, ReadOnlySpan<float> bias, Span<float> y)
@@ -51,7 +51,7 @@ public static unsafe class QuantizedGemm
             WorkerPool.Run(ref quantize, (m + 15) / 16);
             var isa = KernelSettings.Isa;
             if (isa == Isa.Avx512 && !Avx512BW.IsSupported) isa = Isa.Avx2;
-            int rowsPerBlock = Math.Max(8, ActivationBlockBytes / (k * xBytes) & ~7);
+            int rowsPerBlock = Math.Max(16, ActivationBlockBytes / (k * xBytes) & ~7);
             int rowBlocks = (m + rowsPerBlock - 1) / rowsPerBlock;
             int panels = w.PanelCount, threads = KernelSettings.Threads;
             // Enough tasks to balance the threads, each still a run of whole panels.
@@ -84,10 +84,14 @@ public static unsafe class QuantizedGemm
         }
     }
 
-    /// <summary>Quantizes row <paramref name="r"/> of x into <paramref name="a"/>; the same scalar arithmetic on every path.</summary>
+    /// <summary>
+    /// Quantizes row <paramref name="r"/> of x into <paramref name="a"/>. Vector and scalar steps compute the same
+    /// integers: max|x| is exact, x · (127 / max) is one float multiply, and both round half to even.
+    /// </summary>
     internal static void QuantizeRow(float* x, in Activations a, int r)
     {
         int gs = a.GroupSize;
+        bool wide = a.BytesPerValue == 2;
         for (int g = 0; g < a.Groups; g++)
         {
             float* v = x + g * gs;
@@ -97,30 +101,45 @@ public static unsafe class QuantizedGemm
             {
                 var m = Vector256<float>.Zero;
                 for (; i + 8 <= gs; i += 8) m = Vector256.Max(m, Vector256.Abs(Vector256.Load(v + i)));
-                max = MaxOf(m);
+                var h = Vector128.Max(m.GetLower(), m.GetUpper());
+                max = Math.Max(Math.Max(h[0], h[1]), Math.Max(h[2], h[3]));
             }
             for (; i < gs; i++) max = Math.Max(max, Math.Abs(v[i]));
             if (!float.IsFinite(max)) max = float.MaxValue; // inf/NaN inputs saturate instead of poisoning the group
             float inv = max == 0 ? 0 : 127f / max;
-            int sum = 0;
             nint at = (nint)r * a.K + g * gs;
-            for (int j = 0; j < gs; j++)
+            int sum = 0, j = 0;
+            if (Avx2.IsSupported)
+            {
+                var scale = Vector256.Create(inv);
+                var sums = Vector256<int>.Zero;
+                var top = Vector256.Create(127);
+                var bottom = Vector256.Create(-127);
+                for (; j + 8 <= gs; j += 8)
+                {
+                    // vcvtps2dq rounds half to even (the default MXCSR mode), as MathF.Round below.
+                    var q = Vector256.Min(Vector256.Max(Avx.ConvertToVector256Int32(Vector256.Load(v + j) * scale), bottom), top);
+                    sums += q;
+                    if (wide) Vector128.Narrow(q.GetLower(), q.GetUpper()).Store((short*)a.Q + at + j);
+                    else
+                    {
+                        var s16 = Vector128.Narrow(q.GetLower(), q.GetUpper());
+                        *(long*)((sbyte*)a.Q + at + j) = Vector128.Narrow(s16, s16).AsInt64().ToScalar();
+                    }
+                }
+                sum = Vector256.Sum(sums);
+            }
+            for (; j < gs; j++)
             {
                 int q = (int)Math.Clamp(MathF.Round(v[j] * inv), -127, 127);
                 sum += q;
-                if (a.BytesPerValue == 1) ((sbyte*)a.Q)[at + j] = (sbyte)q;
-                else ((short*)a.Q)[at + j] = (short)q;
+                if (wide) ((short*)a.Q)[at + j] = (short)q;
+                else ((sbyte*)a.Q)[at + j] = (sbyte)q;
             }
-            float scale = max / 127f;
-            a.Scales[(nint)r * a.Groups + g] = scale;
-            a.ScaledSums[(nint)r * a.Groups + g] = scale * sum;
+            float xScale = max / 127f;
+            a.Scales[(nint)r * a.Groups + g] = xScale;
+            a.ScaledSums[(nint)r * a.Groups + g] = xScale * sum;
         }
-    }
-
-    static float MaxOf(Vector256<float> v)
-    {
-        var m = Vector128.Max(v.GetLower(), v.GetUpper());
-        return Math.Max(Math.Max(m[0], m[1]), Math.Max(m[2], m[3]));
     }
 
     static void Run<TS>(QuantizedTensor w, Activations a, float* bias, float* y, Isa isa, int rowsPerBlock, int panelsPerTask, int chunks, int rowBlocks)

@@ -21,30 +21,34 @@ public sealed class LoadedModel : IDisposable
     /// <summary>The model with its vision tower, or null for a text-only LM.</summary>
     public IVisionLanguageModel? VisionLanguage => Modules as IVisionLanguageModel;
 
-    LoadedModel(ModelConfig config, Checkpoint checkpoint, bool owns)
+    LoadedModel(ModelConfig config, Checkpoint checkpoint, bool owns, QuantizationRecipe? quantize)
     {
         Config = config; Checkpoint = checkpoint; _owned = owns ? checkpoint : null;
-        Modules = ModelFamilies.Build(config, checkpoint);
+        Modules = ModelFamilies.Build(config, checkpoint, quantize);
     }
 
     /// <summary>
     /// Loads <c>config.json</c> and the safetensors of a HF model directory, or of a repo id's snapshot in the local
     /// Hugging Face cache at <c>main</c> (<see cref="HfCache.ResolveModel"/> picks another revision).
     /// </summary>
-    public static LoadedModel Load(string modelDir)
+    /// <remarks>
+    /// <paramref name="quantize"/> quantizes the float Linear weights and token embedding as they load (MLX affine
+    /// layout, <see cref="QuantizationRecipe"/>); checkpoints already quantized by MLX load quantized either way.
+    /// </remarks>
+    public static LoadedModel Load(string modelDir, QuantizationRecipe? quantize = null)
     {
         string directory = HfCache.ResolveModel(modelDir);
-        return Load(Path.Combine(directory, "config.json"), directory);
+        return Load(Path.Combine(directory, "config.json"), directory, quantize);
     }
 
     /// <summary>Loads a config and a weights file or directory (e.g. a fixture's <c>model-bf16.safetensors</c>).</summary>
-    public static LoadedModel Load(string configPath, string weightsPath)
+    public static LoadedModel Load(string configPath, string weightsPath, QuantizationRecipe? quantize = null)
     {
         var config = ModelConfig.Load(configPath);
         var checkpoint = Checkpoint.Open(weightsPath);
         try
         {
-            var model = new LoadedModel(config, checkpoint, owns: true);
+            var model = new LoadedModel(config, checkpoint, owns: true, quantize?.Validate());
             checkpoint.StartReadAhead();
             return model;
         }
@@ -52,7 +56,8 @@ public sealed class LoadedModel : IDisposable
     }
 
     /// <summary>Builds a model over an open checkpoint, which the caller keeps and disposes.</summary>
-    public static LoadedModel Load(ModelConfig config, Checkpoint checkpoint) => new(config, checkpoint, owns: false);
+    public static LoadedModel Load(ModelConfig config, Checkpoint checkpoint, QuantizationRecipe? quantize = null) =>
+        new(config, checkpoint, owns: false, quantize?.Validate());
 
     /// <summary>A new session (KV cache, scratch) for one request.</summary>
     public InferenceSession CreateSession(SessionOptions? options = null)

@@ -1,6 +1,7 @@
 using PureVlm.Formats;
 using PureVlm.Models;
 using PureVlm.Prompts;
+using PureVlm.Tensors;
 
 namespace PureVlm.Runtime;
 
@@ -10,10 +11,13 @@ namespace PureVlm.Runtime;
 /// </summary>
 public static class ModelFamilies
 {
-    /// <summary>Builds the module tree of <paramref name="config"/> over <paramref name="checkpoint"/>'s tensors.</summary>
-    public static IGenerativeModel Build(ModelConfig config, Checkpoint checkpoint)
+    /// <summary>
+    /// Builds the module tree of <paramref name="config"/> over <paramref name="checkpoint"/>'s tensors, quantizing float
+    /// matrices as <paramref name="quantize"/> says (null keeps them as stored).
+    /// </summary>
+    public static IGenerativeModel Build(ModelConfig config, Checkpoint checkpoint, QuantizationRecipe? quantize = null)
     {
-        var root = new WeightScope(checkpoint);
+        var root = new WeightScope(checkpoint, quantize: quantize);
         return config.ModelType switch
         {
             "paligemma" => new PaliGemmaForConditionalGeneration(root, config, NewMultimodalLayout(checkpoint, "PaliGemma")),
