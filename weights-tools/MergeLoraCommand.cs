@@ -55,6 +55,8 @@ public static class MergeLoraCommand
         var byWeight = new Dictionary<string, List<LoraModule>>(StringComparer.Ordinal);
         foreach (var m in adapters.SelectMany(a => a.Modules))
         {
+            if (m.BaseWeight is not StoredTensor)
+                throw new ArgumentException($"adapter module '{m.ModulePath}': the base weight '{m.BaseWeight.Name}' is quantized; merge into the float checkpoint, then quantize the result");
             if (m.BaseWeight.Name != m.ModulePath + ".weight")
                 throw new ArgumentException($"adapter module '{m.ModulePath}' uses the tied weight '{m.BaseWeight.Name}'; merging would change it too (apply this adapter unmerged)");
             if (!byWeight.TryGetValue(m.BaseWeight.Name, out var list)) byWeight[m.BaseWeight.Name] = list = new();

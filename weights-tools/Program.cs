@@ -11,6 +11,7 @@ public static class Program
         ("convert", "convert a checkpoint's float tensors to f32, bf16 or f16", ConvertCommand.Run),
         ("synth", "write a random checkpoint with the real shapes of a PaliGemma or LLaVA model", SynthCommand.Run),
         ("merge-lora", "merge PEFT LoRA adapters into a copy of a checkpoint", MergeLoraCommand.Run),
+        ("quantize", "write a copy of a checkpoint with 4- or 8-bit weights (MLX affine layout)", QuantizeCommand.Run),
     ];
 
     /// <summary>Entry point; exit code 0 on success, 1 when the work failed, 2 on a usage error.</summary>

@@ -54,11 +54,19 @@ static class InfoCommand
                 + $"global layers RoPE base {t.RopeTheta} / {t.RopeScalingFactor}, query_pre_attn_scalar {t.QueryPreAttnScalar}, QK-norm") : ""));
 
         var tensors = model.Checkpoint.Tensors.ToList();
+        // A quantized matrix's parameters are its logical [rows, columns]; its packed words, scales and biases are bytes only.
+        var quantized = model.Modules.Linears().Select(l => l.Weight).Append(model.Modules.LanguageModel.EmbedTokens)
+            .OfType<QuantizedTensor>().DistinctBy(q => q.Name).ToList();
+        var logical = quantized.ToDictionary(q => q.Name, q => (long)q.Rows * q.Columns);
+        foreach (var q in quantized) { logical[QuantizedTensor.CompanionName(q.Name, "scales")] = 0; logical[QuantizedTensor.CompanionName(q.Name, "biases")] = 0; }
+        long Parameters(StoredTensor x) => logical.TryGetValue(x.Name, out long n) ? n : x.ElementCount;
         o.WriteLine($"dtypes     {string.Join(", ", tensors.GroupBy(x => x.DType).Select(g => $"{g.Key.Name()} ({g.Count()} tensors)"))}");
+        if (quantized.Count > 0)
+            o.WriteLine($"quantized  {string.Join(", ", quantized.GroupBy(q => (q.Bits, q.GroupSize)).Select(g => $"{g.Count()} matrices at {g.Key.Bits} bits, groups of {g.Key.GroupSize}"))} (MLX affine)");
         o.WriteLine($"{"part",-18} {"parameters",15} {"bytes",15}");
         foreach (var part in tensors.GroupBy(x => Part(x.Name)).OrderBy(g => g.Key))
-            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{part.Key,-18} {part.Sum(x => x.ElementCount),15:N0} {part.Sum(x => x.ByteLength),15:N0}"));
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"total",-18} {tensors.Sum(x => x.ElementCount),15:N0} {tensors.Sum(x => x.ByteLength),15:N0}"));
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{part.Key,-18} {part.Sum(Parameters),15:N0} {part.Sum(x => x.ByteLength),15:N0}"));
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"total",-18} {tensors.Sum(Parameters),15:N0} {tensors.Sum(x => x.ByteLength),15:N0}"));
 
         if (cl.Flag("--layers"))
         {

@@ -77,14 +77,7 @@ public sealed class WeightScope
         return _checkpoint.Adopt(QuantizeRows(source, bits, Quantize!.GroupSize));
     }
 
-    /// <summary>The module path of a weight name (<c>…q_proj.weight</c> → <c>…q_proj</c>; MLX puts scales and biases beside it).</summary>
-    string ModuleOf(string name) => FullName(name.EndsWith(".weight", StringComparison.Ordinal) ? name[..^7] : name == "weight" ? "" : name);
-
-    string Beside(string name, string suffix)
-    {
-        string module = ModuleOf(name);
-        return module.Length == 0 ? suffix : module + "." + suffix;
-    }
+    string Beside(string name, string suffix) => QuantizedTensor.CompanionName(FullName(name), suffix);
 
     bool IsMlxQuantized(string name) => _checkpoint.Contains(Beside(name, "scales"));
 

@@ -107,46 +107,62 @@ public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
 
     /// <summary>
     /// Quantizes float rows [first, first + count) (<paramref name="values"/> is count × Columns) as MLX's
-    /// <c>mx.quantize</c> does: per group, the extreme of larger magnitude becomes the bias (q = 0 end) and the scale
-    /// is nudged so that 0.0 is exactly representable; scale and bias are rounded to <see cref="ScaleType"/> first and
-    /// q computed from the rounded pair, so what is stored dequantizes consistently.
+    /// <c>mx.quantize</c> does, group by group (<see cref="QuantizeGroup"/>).
     /// </summary>
     public void QuantizeRows(int first, int count, ReadOnlySpan<float> values)
     {
         CheckRows(first, count);
         if (values.Length != (long)count * Columns) throw new ArgumentException($"{Name}: {count} rows need {(long)count * Columns} values");
-        int levels = (1 << Bits) - 1, size = ScaleType.Size();
+        int size = ScaleType.Size();
+        Span<byte> q = stackalloc byte[GroupSize];
         for (int r = 0; r < count; r++)
             for (int g = 0; g < Groups; g++)
             {
-                var w = values.Slice(r * Columns + g * GroupSize, GroupSize);
-                float min = float.PositiveInfinity, max = float.NegativeInfinity;
-                foreach (float v in w)
-                {
-                    if (!float.IsFinite(v)) throw new ArgumentException($"{Name}: row {first + r} holds {v}; only finite weights can be quantized");
-                    min = Math.Min(min, v); max = Math.Max(max, v);
-                }
-                bool minIsEdge = Math.Abs(min) > Math.Abs(max);
-                float scale = Math.Max((max - min) / levels, 1e-7f);
-                if (!minIsEdge) scale = -scale;
-                float edge = minIsEdge ? min : max;
-                float q0 = MathF.Round(edge / scale);
-                if (q0 != 0) scale = edge / q0;
-                float bias = q0 == 0 ? 0 : edge;
-                scale = RoundTo(ScaleType, scale);
-                bias = RoundTo(ScaleType, bias);
-
+                var (scale, bias) = QuantizeGroup(values.Slice(r * Columns + g * GroupSize, GroupSize), Bits, ScaleType, q, Name, first + r);
                 byte* block = Block(first + r, g);
                 int lane = (first + r) % PanelRows;
                 StoreScalar(block + lane * size, scale);
                 StoreScalar(block + (PanelRows + lane) * size, bias);
-                for (int c = 0; c < GroupSize; c++)
-                {
-                    float q = scale == 0 ? 0 : MathF.Round((w[c] - bias) / scale);
-                    Put(block, lane, c, (int)Math.Clamp(q, 0, levels));
-                }
+                for (int c = 0; c < GroupSize; c++) Put(block, lane, c, q[c]);
             }
     }
+
+    /// <summary>
+    /// MLX's affine rule for one group: the extreme of larger magnitude is the edge and becomes the bias (q = 0), the
+    /// scale (negative when the edge is the maximum) is nudged so that edge/scale is a whole number and 0.0 is exactly
+    /// representable; scale and bias are rounded to <paramref name="scaleType"/> and q computed from the rounded pair,
+    /// rounding half to even and clipping to [0, 2^bits − 1]. <paramref name="name"/> and <paramref name="row"/> name a non-finite weight.
+    /// </summary>
+    public static (float Scale, float Bias) QuantizeGroup(ReadOnlySpan<float> w, int bits, DType scaleType, Span<byte> q, string name, long row)
+    {
+        int levels = (1 << bits) - 1;
+        float min = float.PositiveInfinity, max = float.NegativeInfinity;
+        foreach (float v in w)
+        {
+            if (!float.IsFinite(v)) throw new ArgumentException($"{name}: row {row} holds {v}; only finite weights can be quantized");
+            min = Math.Min(min, v); max = Math.Max(max, v);
+        }
+        bool minIsEdge = Math.Abs(min) > Math.Abs(max);
+        float scale = Math.Max((max - min) / levels, 1e-7f);
+        if (!minIsEdge) scale = -scale;
+        float edge = minIsEdge ? min : max;
+        float q0 = MathF.Round(edge / scale);
+        if (q0 != 0) scale = edge / q0;
+        float bias = q0 == 0 ? 0 : edge;
+        scale = RoundTo(scaleType, scale);
+        bias = RoundTo(scaleType, bias);
+        for (int c = 0; c < w.Length; c++)
+            q[c] = (byte)Math.Clamp(scale == 0 ? 0 : MathF.Round((w[c] - bias) / scale), 0, levels);
+        return (scale, bias);
+    }
+
+    /// <summary>
+    /// The name MLX gives a quantized weight's scales or biases: beside the module (<c>…q_proj.weight</c> →
+    /// <c>…q_proj.scales</c>), or after the full name of a weight not called <c>weight</c>.
+    /// </summary>
+    public static string CompanionName(string weightName, string suffix) =>
+        (weightName.EndsWith(".weight", StringComparison.Ordinal) ? weightName[..^7] : weightName == "weight" ? "" : weightName) is var module && module.Length > 0
+            ? module + "." + suffix : suffix;
 
     void CheckRows(int first, int count)
     {
@@ -211,7 +227,8 @@ public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
         }
     }
 
-    static float RoundTo(DType type, float v) => type switch
+    /// <summary>The float32 value of <paramref name="v"/> rounded to <paramref name="type"/> (nearest even).</summary>
+    public static float RoundTo(DType type, float v) => type switch
     {
         DType.BF16 => BitConverter.UInt32BitsToSingle((uint)Convert.F32ToBf16(v) << 16),
         DType.F16 => (float)(Half)v,
