@@ -35,6 +35,9 @@ public sealed class WeightScope
     /// <summary>True when the tensor exists.</summary>
     public bool Contains(string name) => _checkpoint.Contains(FullName(name));
 
+    /// <summary>The stored tensor <paramref name="name"/> as it is, whatever its shape and dtype, or null when absent.</summary>
+    public StoredTensor? Find(string name) => _checkpoint.TryGet(FullName(name), out var t) ? t : null;
+
     /// <summary>The stored tensor <paramref name="name"/>, which must have exactly <paramref name="shape"/>.</summary>
     public StoredTensor Get(string name, params long[] shape)
     {

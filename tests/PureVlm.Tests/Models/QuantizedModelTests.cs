@@ -136,6 +136,34 @@ public class QuantizedModelTests
         Assert.True(checkedMatrices >= 10, $"only {checkedMatrices} quantized matrices");
     }
 
+    /// <summary>mlx-vlm stores the patch embedding's conv kernel channels-last, [d, p, p, C]: it loads to the same model.</summary>
+    [Fact]
+    public void A_channels_last_patch_kernel_as_mlx_vlm_writes_it_gives_the_same_logits()
+    {
+        using var dir = new TempDir();
+        Quantize(TestPaths.Fixture(Fixture), dir.Path, 8);
+        using var hfLayout = LoadedModel.Load(dir.Path);
+        var expected = PrefillLogits(hfLayout);
+        string file = Path.Combine(dir.Path, "model.safetensors");
+        List<(string Name, DType DType, long[] Shape, ReadOnlyMemory<byte> Data)> tensors;
+        using (var c = SafeTensorsFile.Open(file))
+            tensors = c.Tensors.Select(t => (t.Name, t.DType, t.Shape, (ReadOnlyMemory<byte>)t.Bytes.ToArray())).ToList();
+        int i = tensors.FindIndex(t => t.Name.EndsWith("patch_embedding.weight"));
+        var (name, dtype, shape, data) = tensors[i];
+        Assert.Equal(DType.F32, dtype);
+        long d = shape[0], ch = shape[1], p = shape[2];
+        var src = MemoryMarshal.Cast<byte, float>(data.Span);
+        var channelsLast = new float[src.Length];
+        for (long o = 0; o < d; o++)
+            for (long c = 0; c < ch; c++)
+                for (long y = 0; y < p; y++)
+                    for (long x = 0; x < p; x++) channelsLast[((o * p + y) * p + x) * ch + c] = src[(int)(((o * ch + c) * p + y) * p + x)];
+        tensors[i] = (name, dtype, [d, p, p, ch], MemoryMarshal.AsBytes(channelsLast.AsSpan()).ToArray());
+        PureVlm.Formats.SafeTensorsWriter.Write(file, tensors, null);
+        using var mlxLayout = LoadedModel.Load(dir.Path);
+        Assert.Equal(expected, PrefillLogits(mlxLayout));
+    }
+
     [Fact]
     public void Lora_and_observers_work_on_a_quantized_base()
     {
