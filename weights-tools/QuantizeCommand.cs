@@ -143,7 +143,6 @@ public static class QuantizeCommand
         var raw = new byte[chunk * columns * size];
         var values = new float[chunk * columns];
         var packed = new byte[chunk * columns * bits / 8];
-        Span<byte> q = stackalloc byte[groupSize];
         for (int r0 = 0; r0 < rows; r0 += chunk)
         {
             int count = Math.Min(chunk, rows - r0);
@@ -158,20 +157,27 @@ public static class QuantizeCommand
             }
             var outBytes = packed.AsSpan(0, count * columns * bits / 8);
             outBytes.Clear();
-            for (int r = 0; r < count; r++)
-                for (int g = 0; g < groups; g++)
-                {
-                    var (scale, bias) = QuantizedTensor.QuantizeGroup(v.Slice(r * columns + g * groupSize, groupSize), bits, src.DType, q, src.Name, r0 + r);
-                    long at = ((long)(r0 + r) * groups + g) * size;
-                    Store(scales.AsSpan((int)at, size), scale, src.DType);
-                    Store(biases.AsSpan((int)at, size), bias, src.DType);
-                    // MLX packs little-endian uint32 words, first value in the lowest bits: for 4 and 8 bits a plain bit stream.
-                    for (int c = 0; c < groupSize; c++)
+            // Rows are independent (their words, scales and biases are disjoint): slices of the chunk go to all cores.
+            var values0 = values;
+            Parallel.For(0, (count + 63) / 64, slice =>
+            {
+                Span<byte> q = stackalloc byte[groupSize];
+                var words = packed.AsSpan();
+                for (int r = slice * 64; r < Math.Min(count, slice * 64 + 64); r++)
+                    for (int g = 0; g < groups; g++)
                     {
-                        long bit = ((long)r * columns + g * groupSize + c) * bits;
-                        outBytes[(int)(bit >> 3)] |= (byte)(q[c] << (int)(bit & 7));
+                        var (scale, bias) = QuantizedTensor.QuantizeGroup(values0.AsSpan(r * columns + g * groupSize, groupSize), bits, src.DType, q, src.Name, r0 + r);
+                        long at = ((long)(r0 + r) * groups + g) * size;
+                        Store(scales.AsSpan((int)at, size), scale, src.DType);
+                        Store(biases.AsSpan((int)at, size), bias, src.DType);
+                        // MLX packs little-endian uint32 words, first value in the lowest bits: for 4 and 8 bits a plain bit stream.
+                        for (int c = 0; c < groupSize; c++)
+                        {
+                            long bit = ((long)r * columns + g * groupSize + c) * bits;
+                            words[(int)(bit >> 3)] |= (byte)(q[c] << (int)(bit & 7));
+                        }
                     }
-                }
+            });
             stream?.Write(outBytes);
         }
         return (scales, biases);

@@ -157,7 +157,7 @@ public sealed class Checkpoint : IDisposable
     {
         if (_readAhead != null) return;
         StoredTensor[] order;
-        lock (_firstUse) order = [.. _firstUse, .. Tensors.Where(t => !_used.Contains(t.Name) && !_copied.Contains(t.Name))];
+        lock (_firstUse) order = [.. _firstUse.Where(t => !_copied.Contains(t.Name)), .. Tensors.Where(t => !_used.Contains(t.Name) && !_copied.Contains(t.Name))];
         _readAhead = new Thread(() => Touch(order)) { IsBackground = true, Priority = ThreadPriority.BelowNormal, Name = "weights read-ahead" };
         _readAhead.Start();
     }

@@ -84,8 +84,9 @@ public sealed class WeightScope
 
     bool IsMlxQuantized(string name) => _checkpoint.Contains(Beside(name, "scales"));
 
-    // Rows are read a chunk at a time with file reads: memory stays at one chunk beside the panels.
-    const int ChunkBytes = 8 << 20;
+    // Rows are read a chunk at a time with file reads: memory stays at one chunk beside the panels. Rows are
+    // independent in the panels, so slices of a chunk are packed on all cores.
+    const int ChunkBytes = 8 << 20, Slice = 64;
 
     /// <summary>
     /// An MLX affine-quantized matrix: <c>weight</c> uint32 [rows, columns·bits/32], <c>scales</c> and <c>biases</c>
@@ -123,7 +124,11 @@ public sealed class WeightScope
                 _checkpoint.Read(packed, (long)r * rowBytes, bytes.AsSpan(0, count * rowBytes));
                 _checkpoint.Read(scales, (long)r * scaleBytes, s.AsSpan(0, count * scaleBytes));
                 _checkpoint.Read(biases, (long)r * scaleBytes, b.AsSpan(0, count * scaleBytes));
-                q.WriteMlxRows(r, count, bytes.AsSpan(0, count * rowBytes), s.AsSpan(0, count * scaleBytes), b.AsSpan(0, count * scaleBytes));
+                Parallel.For(0, (count + Slice - 1) / Slice, i =>
+                {
+                    int first = i * Slice, n = Math.Min(Slice, count - first);
+                    q.WriteMlxRows(r + first, n, bytes.AsSpan(first * rowBytes, n * rowBytes), s.AsSpan(first * scaleBytes, n * scaleBytes), b.AsSpan(first * scaleBytes, n * scaleBytes));
+                });
             }
             return q;
         }
@@ -153,7 +158,12 @@ public sealed class WeightScope
                     case DType.F16: Tensors.Convert.F16ToF32(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(raw), v); break;
                     default: System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw).CopyTo(v); break;
                 }
-                q.QuantizeRows(r, count, v);
+                var all = values;
+                Parallel.For(0, (count + Slice - 1) / Slice, i =>
+                {
+                    int first = i * Slice, n = Math.Min(Slice, count - first);
+                    q.QuantizeRows(r + first, n, all.AsSpan(first * columns, n * columns));
+                });
             }
             return q;
         }
