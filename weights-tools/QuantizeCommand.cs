@@ -64,7 +64,11 @@ public static class QuantizeCommand
         string inDir = Path.GetFullPath(modelDir), outDir = Path.GetFullPath(outputDir);
         if (Path.TrimEndingDirectorySeparator(inDir) == Path.TrimEndingDirectorySeparator(outDir))
             throw new ArgumentException($"--out {outputDir} is the input directory; the input is never modified");
-        using var model = LoadedModel.Load(modelDir);
+        // The module tree says which tensors are matrices; built without the load-time read-ahead, which would page the
+        // whole input into this process while it only needs a chunk of rows at a time.
+        string directory = File.Exists(modelDir) ? Path.GetDirectoryName(inDir)! : inDir;
+        using var checkpoint = Checkpoint.Open(modelDir);
+        using var model = LoadedModel.Load(ModelConfig.Load(Path.Combine(directory, "config.json")), checkpoint);
         var plan = Plan(model, recipe);
         var companions = plan.Keys.SelectMany(name => new[]
         {
