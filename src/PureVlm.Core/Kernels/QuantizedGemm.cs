@@ -18,7 +18,7 @@ namespace PureVlm.Kernels;
 /// <c>vpmaddwd</c> widens to int32. 8 bits: q up to 255 would saturate <c>vpmaddubsw</c> (2·255·127 &gt; 32,767), so the
 /// weights are zero-extended to int16 and multiplied with int16 activations by <c>vpmaddwd</c>, exact in int32.
 /// The same code serves decode (one row) and prefill: rows are taken up to 8 (Vector512), 4 (Vector256) at a time
-/// against one 16-row panel of W over the whole k.
+/// against one 16-row panel of W over the whole k (6 rows for 8 bits, see Job).
 /// </remarks>
 [SkipLocalsInit]
 public static unsafe class QuantizedGemm
@@ -165,7 +165,8 @@ public static unsafe class QuantizedGemm
             int rowBlock = task / chunks, chunk = task % chunks;
             int r0 = rowBlock * rowsPerBlock, r1 = Math.Min(a.M, r0 + rowsPerBlock);
             int p0 = chunk * panelsPerTask, p1 = Math.Min(panelCount, p0 + panelsPerTask);
-            int step = isa switch { Isa.Avx512 => 8, Isa.Avx2 => 4, _ => 1 };
+            // 8-bit tiles take 6 rows: with 8 the row pointers spill and the tile runs 5 % slower (m = 266, 2304 → 2048).
+            int step = isa switch { Isa.Avx512 => bits == 8 ? 6 : 8, Isa.Avx2 => 4, _ => 1 };
             for (int p = p0; p < p1; p++)
             {
                 int col0 = p * QuantizedTensor.PanelRows, cols = Math.Min(QuantizedTensor.PanelRows, n - col0);
