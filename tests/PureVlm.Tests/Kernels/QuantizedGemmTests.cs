@@ -21,8 +21,9 @@ public class QuantizedGemmTests
     }
 
     /// <summary>
-    /// The product computed independently in double: x quantized per group as the kernel documents (symmetric int8,
-    /// scale max|x|/127, round half to even), each term sx·q_x·(s·q_w + b) from the stored integers and scales.
+    /// The product computed independently in double: x quantized per group as the kernel documents (symmetric, scale
+    /// max|x|/L with L = 127 for 4-bit and 32,767 for 8-bit weights, round half to even), each term sx·q_x·(s·q_w + b)
+    /// from the stored integers and scales.
     /// </summary>
     static (double[] Y, double[] Magnitude) Expected(float[] x, int m, QuantizedTensor w, float[]? bias)
     {
@@ -34,7 +35,8 @@ public class QuantizedGemmTests
             {
                 float max = 0;
                 for (int j = 0; j < gs; j++) max = Math.Max(max, Math.Abs(x[i * k + g * gs + j]));
-                float inv = max == 0 ? 0 : 127f / max, sx = max / 127f;
+                int levels = w.Bits == 8 ? short.MaxValue : sbyte.MaxValue;
+                float inv = max == 0 ? 0 : levels / max, sx = max / levels;
                 var qx = new int[gs];
                 for (int j = 0; j < gs; j++) qx[j] = (int)Math.Round((double)(x[i * k + g * gs + j] * inv), MidpointRounding.ToEven);
                 for (int c = 0; c < n; c++)
@@ -92,9 +94,10 @@ public class QuantizedGemmTests
     }
 
     /// <summary>
-    /// Worst-case operands: every weight at its largest q and every activation at ±127, so each int16 pair sum and
-    /// int16 running sum of the 4-bit path and each product of the 8-bit path is at its extreme. With scale 1 and bias 0
-    /// the output is the exact integer dot, which saturation anywhere would change.
+    /// Worst-case operands: every weight at its largest q and every activation at the top of its range (±127 for 4-bit
+    /// weights, ±32,767 for 8-bit ones), so each int16 pair sum and int16 running sum of the 4-bit path and each int32
+    /// group sum of the 8-bit path is at its extreme. With scale 1 and bias 0 the output is the exact integer dot
+    /// (representable in float32 here), which saturation or wrap-around anywhere would change.
     /// </summary>
     [Theory]
     [InlineData(4, 32)]
@@ -103,17 +106,19 @@ public class QuantizedGemmTests
     [InlineData(8, 128)]
     public void Extreme_operands_do_not_saturate_on_any_path(int bits, int groupSize)
     {
-        int n = 16, k = 4 * groupSize, m = 9, top = (1 << bits) - 1;
+        int n = 16, groups = bits == 4 ? 4 : 1, k = groups * groupSize, m = 9, top = (1 << bits) - 1;
+        int levels = bits == 8 ? short.MaxValue : sbyte.MaxValue;
         using var w = new QuantizedTensor("w", n, k, bits, groupSize, DType.F32);
         var packed = new byte[n * k * bits / 8];
         Array.Fill(packed, (byte)0xFF);
-        var scales = new byte[n * (k / groupSize) * 4];
-        var ones = MemoryMarshal.Cast<byte, float>(scales.AsSpan());
-        ones.Fill(1f);
+        var scales = new byte[n * groups * 4];
+        MemoryMarshal.Cast<byte, float>(scales.AsSpan()).Fill(1f);
         w.WriteMlxRows(0, n, packed, scales, new byte[scales.Length]);
+        // Rows: all +, all −, and + then − half by half (per group for 4 bits, within the group for 8).
         var x = new float[m * k];
         for (int i = 0; i < m; i++)
-            for (int j = 0; j < k; j++) x[i * k + j] = i % 3 == 0 ? 127f : i % 3 == 1 ? -127f : (j / groupSize % 2 == 0 ? 127f : -127f);
+            for (int j = 0; j < k; j++)
+                x[i * k + j] = i % 3 == 0 ? levels : i % 3 == 1 ? -levels : ((bits == 4 ? j / groupSize : j / (groupSize / 2)) % 2 == 0 ? levels : -levels);
         foreach (var isa in SettingsScope.AllPaths)
         {
             using var scope = new SettingsScope(isa);
@@ -122,8 +127,8 @@ public class QuantizedGemmTests
             for (int i = 0; i < m; i++)
             {
                 long exact = 0;
-                for (int j = 0; j < k; j++) exact += (long)top * (x[i * k + j] > 0 ? 127 : -127);
-                // x = ±127 quantizes to ±127 with scale 1, so the output is the integer dot itself (below 2²⁴: exact in float).
+                for (int j = 0; j < k; j++) exact += (long)top * (x[i * k + j] > 0 ? levels : -levels);
+                // x = ±L quantizes to ±L with scale 1, so the output is the integer dot itself.
                 Assert.True(y[i * n] == exact, $"{isa} Q{bits} row {i}: {y[i * n]}, expected {exact}");
                 for (int c = 1; c < n; c++) Assert.Equal(y[i * n], y[i * n + c]);
             }
