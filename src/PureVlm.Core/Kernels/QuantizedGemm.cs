@@ -54,7 +54,10 @@ public static unsafe class QuantizedGemm
             WorkerPool.Run(ref quantize, (m + 15) / 16);
             var isa = KernelSettings.Isa;
             if (isa == Isa.Avx512 && !Avx512BW.IsSupported) isa = Isa.Avx2;
-            int rowsPerBlock = Math.Max(16, ActivationBlockBytes / (k * xBytes) & ~7);
+            // Blocks of up to 96 rows (a multiple of both tile heights), and runs of groups that keep such a block's
+            // activations within about half of L2: the panels then stream from memory once per block, not per 8 rows.
+            int rowsPerBlock = Math.Min(96, (m + 23) / 24 * 24);
+            int groupsPerRun = Math.Clamp(ActivationBlockBytes / (rowsPerBlock * w.GroupSize * xBytes), 1, groups);
             int rowBlocks = (m + rowsPerBlock - 1) / rowsPerBlock;
             int panels = w.PanelCount, threads = KernelSettings.Threads;
             // Enough tasks to balance the threads, each still a run of whole panels.
@@ -62,9 +65,9 @@ public static unsafe class QuantizedGemm
             int chunks = (panels + panelsPerTask - 1) / panelsPerTask;
             switch (w.ScaleType)
             {
-                case DType.BF16: Run<Bf16Format>(w, a, bias.IsEmpty ? null : pb, py, isa, rowsPerBlock, panelsPerTask, chunks, rowBlocks); break;
-                case DType.F16: Run<F16Format>(w, a, bias.IsEmpty ? null : pb, py, isa, rowsPerBlock, panelsPerTask, chunks, rowBlocks); break;
-                default: Run<F32Format>(w, a, bias.IsEmpty ? null : pb, py, isa, rowsPerBlock, panelsPerTask, chunks, rowBlocks); break;
+                case DType.BF16: Run<Bf16Format>(w, a, bias.IsEmpty ? null : pb, py, isa, rowsPerBlock, groupsPerRun, panelsPerTask, chunks, rowBlocks); break;
+                case DType.F16: Run<F16Format>(w, a, bias.IsEmpty ? null : pb, py, isa, rowsPerBlock, groupsPerRun, panelsPerTask, chunks, rowBlocks); break;
+                default: Run<F32Format>(w, a, bias.IsEmpty ? null : pb, py, isa, rowsPerBlock, groupsPerRun, panelsPerTask, chunks, rowBlocks); break;
             }
         }
     }
@@ -146,22 +149,22 @@ public static unsafe class QuantizedGemm
         }
     }
 
-    static void Run<TS>(QuantizedTensor w, Activations a, float* bias, float* y, Isa isa, int rowsPerBlock, int panelsPerTask, int chunks, int rowBlocks)
+    static void Run<TS>(QuantizedTensor w, Activations a, float* bias, float* y, Isa isa, int rowsPerBlock, int groupsPerRun, int panelsPerTask, int chunks, int rowBlocks)
         where TS : struct, IWeightFormat
     {
-        var job = new Job<TS>(w.Panels, w, a, bias, y, isa, rowsPerBlock, panelsPerTask, chunks);
+        var job = new Job<TS>(w.Panels, w, a, bias, y, isa, rowsPerBlock, groupsPerRun, panelsPerTask, chunks);
         WorkerPool.Run(ref job, rowBlocks * chunks);
     }
 
     /// <summary>The product over tasks of (block of x rows) × (run of W panels), scales and biases in format TS.</summary>
-    readonly struct Job<TS>(byte* panels, QuantizedTensor w, Activations a, float* bias, float* y, Isa isa, int rowsPerBlock, int panelsPerTask, int chunks)
-        : IParallelJob where TS : struct, IWeightFormat
+    readonly struct Job<TS>(byte* panels, QuantizedTensor w, Activations a, float* bias, float* y, Isa isa, int rowsPerBlock, int groupsPerRun,
+        int panelsPerTask, int chunks) : IParallelJob where TS : struct, IWeightFormat
     {
         readonly byte* panels = panels;
         readonly int blockBytes = w.BlockBytes, bits = w.Bits, groups = w.Groups, n = w.Rows, panelCount = w.PanelCount;
         readonly Activations a = a;
         readonly float* bias = bias, y = y;
-        readonly int rowsPerBlock = rowsPerBlock, panelsPerTask = panelsPerTask, chunks = chunks;
+        readonly int rowsPerBlock = rowsPerBlock, groupsPerRun = groupsPerRun, panelsPerTask = panelsPerTask, chunks = chunks;
         readonly Isa isa = isa;
 
         public void Run(int task)
@@ -171,18 +174,24 @@ public static unsafe class QuantizedGemm
             int p0 = chunk * panelsPerTask, p1 = Math.Min(panelCount, p0 + panelsPerTask);
             // 8-bit tiles take 6 rows: with 8 the row pointers spill and the tile runs 5 % slower (m = 266, 2304 → 2048).
             int step = isa switch { Isa.Avx512 => bits == 8 ? 6 : 8, Isa.Avx2 => 4, _ => 1 };
-            for (int p = p0; p < p1; p++)
+            // Runs of groups whose x rows stay in L2 while the panels stream past; each run resumes from the float
+            // sums the one before stored in y, so the order of operations, and the bits, are those of one run.
+            for (int g0 = 0; g0 < groups; g0 += groupsPerRun)
             {
-                int col0 = p * QuantizedTensor.PanelRows, cols = Math.Min(QuantizedTensor.PanelRows, n - col0);
-                var panel = new QTile(panels + (long)p * groups * blockBytes, groups, a.GroupSize, blockBytes, a.Q, a.K, a.BytesPerValue,
-                    a.Scales, a.ScaledSums, y + col0, n, cols, bias == null ? null : bias + col0);
-                for (int r = r0; r < r1; r += step)
+                int count = Math.Min(groupsPerRun, groups - g0);
+                for (int p = p0; p < p1; p++)
                 {
-                    int count = Math.Min(step, r1 - r);
-                    var t = panel.Row(r);
-                    if (isa == Isa.Avx512) QuantizedTiles.Run512<TS>(t, count, bits);
-                    else if (isa == Isa.Avx2) QuantizedTiles.Run256<TS>(t, count, bits);
-                    else QuantizedTiles.RunScalar<TS>(t, bits);
+                    int col0 = p * QuantizedTensor.PanelRows, cols = Math.Min(QuantizedTensor.PanelRows, n - col0);
+                    var panel = new QTile(panels + ((long)p * groups + g0) * blockBytes, count, groups, a.GroupSize, blockBytes,
+                        a.Q + (nint)g0 * a.GroupSize * a.BytesPerValue, a.K, a.BytesPerValue, a.Scales + g0, a.ScaledSums + g0,
+                        y + col0, n, cols, bias == null ? null : bias + col0, accumulate: g0 > 0, finish: g0 + count == groups);
+                    for (int r = r0; r < r1; r += step)
+                    {
+                        var t = panel.Row(r);
+                        if (isa == Isa.Avx512) QuantizedTiles.Run512<TS>(t, Math.Min(step, r1 - r), bits);
+                        else if (isa == Isa.Avx2) QuantizedTiles.Run256<TS>(t, Math.Min(step, r1 - r), bits);
+                        else QuantizedTiles.RunScalar<TS>(t, bits);
+                    }
                 }
             }
         }
@@ -191,17 +200,22 @@ public static unsafe class QuantizedGemm
 
 /// <summary>
 /// One tile of <see cref="QuantizedGemm"/>: rows of quantized x (from row 0 at <see cref="X"/>, stride <see cref="Ldx"/>
-/// values) against one panel of W over all groups, into y (stride <see cref="Ldy"/>), <see cref="Cols"/> of the panel's 16 rows valid.
+/// values) against one panel of W over a run of <see cref="Groups"/> groups (x, the panel and the scales already
+/// advanced to its first), into y (stride <see cref="Ldy"/>), <see cref="Cols"/> of the panel's 16 rows valid.
 /// </summary>
-internal readonly unsafe struct QTile(byte* panel, int groups, int groupSize, int blockBytes, byte* x, nint ldx, int bytesPerValue,
-    float* scales, float* scaledSums, float* y, nint ldy, int cols, float* bias)
+internal readonly unsafe struct QTile(byte* panel, int groups, int scaleStride, int groupSize, int blockBytes, byte* x, nint ldx, int bytesPerValue,
+    float* scales, float* scaledSums, float* y, nint ldy, int cols, float* bias, bool accumulate, bool finish)
 {
     public readonly byte* Panel = panel, X = x;
     public readonly float* Scales = scales, ScaledSums = scaledSums, Y = y, Bias = bias;
     public readonly nint Ldx = ldx, Ldy = ldy;
-    public readonly int Groups = groups, GroupSize = groupSize, BlockBytes = blockBytes, BytesPerValue = bytesPerValue, Cols = cols;
+    public readonly int Groups = groups, ScaleStride = scaleStride, GroupSize = groupSize, BlockBytes = blockBytes, BytesPerValue = bytesPerValue, Cols = cols;
+    /// <summary>Continue from the sums y holds (a later run of groups) instead of from zero.</summary>
+    public readonly bool Accumulate = accumulate;
+    /// <summary>The last run of groups: add the bias.</summary>
+    public readonly bool Finish = finish;
 
     /// <summary>The same tile starting <paramref name="i"/> rows of x (and y) further.</summary>
-    public QTile Row(int i) => new(Panel, Groups, GroupSize, BlockBytes, X + i * Ldx * BytesPerValue, Ldx, BytesPerValue,
-        Scales + (nint)i * Groups, ScaledSums + (nint)i * Groups, Y + i * Ldy, Ldy, Cols, Bias);
+    public QTile Row(int i) => new(Panel, Groups, ScaleStride, GroupSize, BlockBytes, X + i * Ldx * BytesPerValue, Ldx, BytesPerValue,
+        Scales + (nint)i * ScaleStride, ScaledSums + (nint)i * ScaleStride, Y + i * Ldy, Ldy, Cols, Bias, Accumulate, Finish);
 }

@@ -56,7 +56,7 @@ internal static unsafe class QuantizedTiles
         int gs = t.GroupSize, weightsAt = 32 * TS.Size;
         for (int c = 0; c < t.Cols; c++)
         {
-            float acc = 0;
+            float acc = t.Accumulate ? t.Y[c] : 0;
             for (int g = 0; g < t.Groups; g++)
             {
                 byte* block = t.Panel + (nint)g * t.BlockBytes, w = block + weightsAt;
@@ -71,7 +71,7 @@ internal static unsafe class QuantizedTiles
                 acc = MathF.FusedMultiplyAdd(t.Scales[g] * TS.Load(block, c), dot, acc);
                 acc = MathF.FusedMultiplyAdd(TS.Load(block, 16 + c), t.ScaledSums[g], acc);
             }
-            t.Y[c] = t.Bias == null ? acc : acc + t.Bias[c];
+            t.Y[c] = t.Bias == null || !t.Finish ? acc : acc + t.Bias[c];
         }
     }
 
@@ -90,13 +90,27 @@ internal static unsafe class QuantizedTiles
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Four512<TS, TR>(in QTile t) where TS : struct, IWeightFormat where TR : struct, IRows
     {
-        nint ldx = t.Ldx, groups = t.Groups;
+        nint ldx = t.Ldx, groups = t.Groups, stride = t.ScaleStride;
         int gs = t.GroupSize;
         sbyte* x0 = (sbyte*)t.X, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx, x4 = x3 + ldx, x5 = x4 + ldx, x6 = x5 + ldx, x7 = x6 + ldx;
         float* sc = t.Scales, su = t.ScaledSums;
         var ones = Vector512.Create((short)1);
         var low = Vector512.Create((byte)0x0F);
         Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;
+        if (t.Accumulate)
+        {
+            // Loaded through a local buffer: passing the accumulators by reference would keep them out of registers.
+            float* resume = stackalloc float[8 * 16];
+            LoadRows(t, resume, TR.N, 16, 0, t.Cols);
+            f0 = Vector512.Load(resume);
+            if (TR.N > 1) f1 = Vector512.Load(resume + 16);
+            if (TR.N > 2) f2 = Vector512.Load(resume + 32);
+            if (TR.N > 3) f3 = Vector512.Load(resume + 48);
+            if (TR.N > 4) f4 = Vector512.Load(resume + 64);
+            if (TR.N > 5) f5 = Vector512.Load(resume + 80);
+            if (TR.N > 6) f6 = Vector512.Load(resume + 96);
+            if (TR.N > 7) f7 = Vector512.Load(resume + 112);
+        }
         byte* block = t.Panel;
         for (nint g = 0; g < groups; g++, block += t.BlockBytes)
         {
@@ -132,13 +146,13 @@ internal static unsafe class QuantizedTiles
             var sw = TS.Load512(block, 0);
             var bw = TS.Load512(block, 16);
             f0 = Combine512(f0, d0, sw, bw, sc, su, g);
-            if (TR.N > 1) f1 = Combine512(f1, d1, sw, bw, sc, su, groups + g);
-            if (TR.N > 2) f2 = Combine512(f2, d2, sw, bw, sc, su, 2 * groups + g);
-            if (TR.N > 3) f3 = Combine512(f3, d3, sw, bw, sc, su, 3 * groups + g);
-            if (TR.N > 4) f4 = Combine512(f4, d4, sw, bw, sc, su, 4 * groups + g);
-            if (TR.N > 5) f5 = Combine512(f5, d5, sw, bw, sc, su, 5 * groups + g);
-            if (TR.N > 6) f6 = Combine512(f6, d6, sw, bw, sc, su, 6 * groups + g);
-            if (TR.N > 7) f7 = Combine512(f7, d7, sw, bw, sc, su, 7 * groups + g);
+            if (TR.N > 1) f1 = Combine512(f1, d1, sw, bw, sc, su, stride + g);
+            if (TR.N > 2) f2 = Combine512(f2, d2, sw, bw, sc, su, 2 * stride + g);
+            if (TR.N > 3) f3 = Combine512(f3, d3, sw, bw, sc, su, 3 * stride + g);
+            if (TR.N > 4) f4 = Combine512(f4, d4, sw, bw, sc, su, 4 * stride + g);
+            if (TR.N > 5) f5 = Combine512(f5, d5, sw, bw, sc, su, 5 * stride + g);
+            if (TR.N > 6) f6 = Combine512(f6, d6, sw, bw, sc, su, 6 * stride + g);
+            if (TR.N > 7) f7 = Combine512(f7, d7, sw, bw, sc, su, 7 * stride + g);
         }
         Store512<TR>(t, f0, f1, f2, f3, f4, f5, f6, f7);
     }
@@ -147,11 +161,25 @@ internal static unsafe class QuantizedTiles
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Eight512<TS, TR>(in QTile t) where TS : struct, IWeightFormat where TR : struct, IRows
     {
-        nint ldx = t.Ldx, groups = t.Groups;
+        nint ldx = t.Ldx, groups = t.Groups, stride = t.ScaleStride;
         int gs = t.GroupSize;
         short* x0 = (short*)t.X, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx, x4 = x3 + ldx, x5 = x4 + ldx, x6 = x5 + ldx, x7 = x6 + ldx;
         float* sc = t.Scales, su = t.ScaledSums;
         Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default, f4 = default, f5 = default, f6 = default, f7 = default;
+        if (t.Accumulate)
+        {
+            // Loaded through a local buffer: passing the accumulators by reference would keep them out of registers.
+            float* resume = stackalloc float[8 * 16];
+            LoadRows(t, resume, TR.N, 16, 0, t.Cols);
+            f0 = Vector512.Load(resume);
+            if (TR.N > 1) f1 = Vector512.Load(resume + 16);
+            if (TR.N > 2) f2 = Vector512.Load(resume + 32);
+            if (TR.N > 3) f3 = Vector512.Load(resume + 48);
+            if (TR.N > 4) f4 = Vector512.Load(resume + 64);
+            if (TR.N > 5) f5 = Vector512.Load(resume + 80);
+            if (TR.N > 6) f6 = Vector512.Load(resume + 96);
+            if (TR.N > 7) f7 = Vector512.Load(resume + 112);
+        }
         byte* block = t.Panel;
         for (nint g = 0; g < groups; g++, block += t.BlockBytes)
         {
@@ -173,13 +201,13 @@ internal static unsafe class QuantizedTiles
             var sw = TS.Load512(block, 0);
             var bw = TS.Load512(block, 16);
             f0 = Combine512(f0, d0, sw, bw, sc, su, g);
-            if (TR.N > 1) f1 = Combine512(f1, d1, sw, bw, sc, su, groups + g);
-            if (TR.N > 2) f2 = Combine512(f2, d2, sw, bw, sc, su, 2 * groups + g);
-            if (TR.N > 3) f3 = Combine512(f3, d3, sw, bw, sc, su, 3 * groups + g);
-            if (TR.N > 4) f4 = Combine512(f4, d4, sw, bw, sc, su, 4 * groups + g);
-            if (TR.N > 5) f5 = Combine512(f5, d5, sw, bw, sc, su, 5 * groups + g);
-            if (TR.N > 6) f6 = Combine512(f6, d6, sw, bw, sc, su, 6 * groups + g);
-            if (TR.N > 7) f7 = Combine512(f7, d7, sw, bw, sc, su, 7 * groups + g);
+            if (TR.N > 1) f1 = Combine512(f1, d1, sw, bw, sc, su, stride + g);
+            if (TR.N > 2) f2 = Combine512(f2, d2, sw, bw, sc, su, 2 * stride + g);
+            if (TR.N > 3) f3 = Combine512(f3, d3, sw, bw, sc, su, 3 * stride + g);
+            if (TR.N > 4) f4 = Combine512(f4, d4, sw, bw, sc, su, 4 * stride + g);
+            if (TR.N > 5) f5 = Combine512(f5, d5, sw, bw, sc, su, 5 * stride + g);
+            if (TR.N > 6) f6 = Combine512(f6, d6, sw, bw, sc, su, 6 * stride + g);
+            if (TR.N > 7) f7 = Combine512(f7, d7, sw, bw, sc, su, 7 * stride + g);
         }
         Store512<TR>(t, f0, f1, f2, f3, f4, f5, f6, f7);
     }
@@ -204,8 +232,16 @@ internal static unsafe class QuantizedTiles
         for (int r = 0; r < rows; r++)
         {
             float* y = t.Y + r * t.Ldy + col0;
-            for (int c = 0; c < cols; c++) y[c] = t.Bias == null ? tile[r * stride + c] : tile[r * stride + c] + t.Bias[col0 + c];
+            for (int c = 0; c < cols; c++) y[c] = t.Bias == null || !t.Finish ? tile[r * stride + c] : tile[r * stride + c] + t.Bias[col0 + c];
         }
+    }
+
+    /// <summary>The sums an earlier run of groups left in y, into a tile buffer (exact: floats stored and loaded).</summary>
+    static void LoadRows(in QTile t, float* tile, int rows, int stride, int col0, int cols)
+    {
+        new Span<float>(tile, rows * stride).Clear();
+        for (int r = 0; r < rows; r++)
+            new ReadOnlySpan<float>(t.Y + r * t.Ldy + col0, cols).CopyTo(new Span<float>(tile + r * stride, cols));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -219,13 +255,22 @@ internal static unsafe class QuantizedTiles
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Four256<TS, TR>(in QTile t, int half) where TS : struct, IWeightFormat where TR : struct, IRows
     {
-        nint ldx = t.Ldx, groups = t.Groups;
+        nint ldx = t.Ldx, groups = t.Groups, stride = t.ScaleStride;
         int gs = t.GroupSize;
         sbyte* x0 = (sbyte*)t.X, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx;
         float* sc = t.Scales, su = t.ScaledSums;
         var ones = Vector256.Create((short)1);
         var low = Vector256.Create((byte)0x0F);
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
+        if (t.Accumulate)
+        {
+            float* resume = stackalloc float[4 * 8];
+            LoadRows(t, resume, TR.N, 8, 8 * half, Math.Min(8, t.Cols - 8 * half));
+            f0 = Vector256.Load(resume);
+            if (TR.N > 1) f1 = Vector256.Load(resume + 8);
+            if (TR.N > 2) f2 = Vector256.Load(resume + 16);
+            if (TR.N > 3) f3 = Vector256.Load(resume + 24);
+        }
         byte* block = t.Panel;
         for (nint g = 0; g < groups; g++, block += t.BlockBytes)
         {
@@ -253,9 +298,9 @@ internal static unsafe class QuantizedTiles
             var sw = TS.Load256(block, 8 * half);
             var bw = TS.Load256(block, 16 + 8 * half);
             f0 = Combine256(f0, d0, sw, bw, sc, su, g);
-            if (TR.N > 1) f1 = Combine256(f1, d1, sw, bw, sc, su, groups + g);
-            if (TR.N > 2) f2 = Combine256(f2, d2, sw, bw, sc, su, 2 * groups + g);
-            if (TR.N > 3) f3 = Combine256(f3, d3, sw, bw, sc, su, 3 * groups + g);
+            if (TR.N > 1) f1 = Combine256(f1, d1, sw, bw, sc, su, stride + g);
+            if (TR.N > 2) f2 = Combine256(f2, d2, sw, bw, sc, su, 2 * stride + g);
+            if (TR.N > 3) f3 = Combine256(f3, d3, sw, bw, sc, su, 3 * stride + g);
         }
         Store256<TR>(t, half, f0, f1, f2, f3);
     }
@@ -263,11 +308,20 @@ internal static unsafe class QuantizedTiles
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Eight256<TS, TR>(in QTile t, int half) where TS : struct, IWeightFormat where TR : struct, IRows
     {
-        nint ldx = t.Ldx, groups = t.Groups;
+        nint ldx = t.Ldx, groups = t.Groups, stride = t.ScaleStride;
         int gs = t.GroupSize;
         short* x0 = (short*)t.X, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx;
         float* sc = t.Scales, su = t.ScaledSums;
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
+        if (t.Accumulate)
+        {
+            float* resume = stackalloc float[4 * 8];
+            LoadRows(t, resume, TR.N, 8, 8 * half, Math.Min(8, t.Cols - 8 * half));
+            f0 = Vector256.Load(resume);
+            if (TR.N > 1) f1 = Vector256.Load(resume + 8);
+            if (TR.N > 2) f2 = Vector256.Load(resume + 16);
+            if (TR.N > 3) f3 = Vector256.Load(resume + 24);
+        }
         byte* block = t.Panel;
         for (nint g = 0; g < groups; g++, block += t.BlockBytes)
         {
@@ -285,9 +339,9 @@ internal static unsafe class QuantizedTiles
             var sw = TS.Load256(block, 8 * half);
             var bw = TS.Load256(block, 16 + 8 * half);
             f0 = Combine256(f0, d0, sw, bw, sc, su, g);
-            if (TR.N > 1) f1 = Combine256(f1, d1, sw, bw, sc, su, groups + g);
-            if (TR.N > 2) f2 = Combine256(f2, d2, sw, bw, sc, su, 2 * groups + g);
-            if (TR.N > 3) f3 = Combine256(f3, d3, sw, bw, sc, su, 3 * groups + g);
+            if (TR.N > 1) f1 = Combine256(f1, d1, sw, bw, sc, su, stride + g);
+            if (TR.N > 2) f2 = Combine256(f2, d2, sw, bw, sc, su, 2 * stride + g);
+            if (TR.N > 3) f3 = Combine256(f3, d3, sw, bw, sc, su, 3 * stride + g);
         }
         Store256<TR>(t, half, f0, f1, f2, f3);
     }
