@@ -94,6 +94,39 @@ public class QuantizedGemmTests
     }
 
     /// <summary>
+    /// Rows long enough that the kernel splits them into runs of groups (each resuming from the float sums the one before
+    /// left in y), over several row blocks: still the scalar path's bits and the double reference's values.
+    /// </summary>
+    [Theory]
+    [InlineData(4, 64, 176)]
+    [InlineData(8, 64, 100)]
+    [InlineData(8, 32, 90)]
+    public void Long_rows_split_into_runs_of_groups_keep_the_bits(int bits, int groupSize, int groups)
+    {
+        var rng = new Random(bits * 1000 + groups);
+        int m = 100, n = 20, k = groupSize * groups;
+        using var w = RandomQuantized(rng, n, k, bits, groupSize, DType.BF16, out _);
+        var x = Reference.RandomFloats(rng, m * k);
+        var bias = Reference.RandomFloats(rng, n);
+        float[] reference;
+        using (new SettingsScope(Isa.Scalar, threads: 1))
+        {
+            reference = new float[m * n];
+            QuantizedGemm.Linear(x, m, w, bias, reference);
+        }
+        var (expected, magnitude) = Expected(x, m, w, bias);
+        for (int i = 0; i < reference.Length; i++)
+            Assert.True(Math.Abs(reference[i] - expected[i]) <= (2 * groups + 4) * U * magnitude[i] + 1e-30, $"element {i}: {reference[i]} vs {expected[i]}");
+        foreach (var isa in SettingsScope.AllPaths)
+        {
+            using var scope = new SettingsScope(isa, threads: 2);
+            var y = new float[m * n];
+            QuantizedGemm.Linear(x, m, w, bias, y);
+            Assert.Equal(reference, y);
+        }
+    }
+
+    /// <summary>
     /// Worst-case operands: every weight at its largest q and every activation at the top of its range (±127 for 4-bit
     /// weights, ±32,767 for 8-bit ones), so each int16 pair sum and int16 running sum of the 4-bit path and each int32
     /// group sum of the 8-bit path is at its extreme. With scale 1 and bias 0 the output is the exact integer dot
