@@ -16,6 +16,7 @@ public static class Program
         ("diff", "compare two traces tensor by tensor", DiffCommand.Run),
         ("masks", "decode the masks of a PaliGemma segment answer (vae-oid.npz)", MasksCommand.Run),
         ("serve", "serve a model over HTTP: OpenAI-compatible API, native API and a web page", ServeCommand.Run),
+        ("quality", "compare quantized models with the float one: KL divergence, top-1, answers, boxes", QualityCommand.Run),
     ];
 
     /// <summary>Entry point; returns the process exit code (0 on success, 1 on failure, 2 on a wrong command line).</summary>

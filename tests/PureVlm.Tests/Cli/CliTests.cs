@@ -83,7 +83,7 @@ public class CliTests
     [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "run", "info", "trace", "diff", "bench", "tokenize", "explain", "masks", "serve" })
+        foreach (var command in new[] { "run", "info", "trace", "diff", "bench", "tokenize", "explain", "masks", "serve", "quality" })
         {
             var r = Run(command, "--help");
             Assert.True(r.Code == 0, $"{command} --help exited {r.Code}: {r.Err}");
