@@ -31,8 +31,8 @@ static class BenchCommand
         N rows per step, as `purevlm serve` does) and adds aggregate_decode_tok_s (N requests' tokens per
         second together) and aggregate_speedup (that over decode_tok_s of one request alone).
         With --profile the warm request's time is split by kernel (Linear, attention, norms, activations,
-        RoPE, softmax, element-wise, and the rest) for the image encode and the prefill, on stderr and as
-        profile_* keys.
+        RoPE, softmax, element-wise, and the rest) for the image encode, the prefill and one decode step
+        (the decode average), on stderr and as profile_* keys.
 
         {{CliModel.OptionsHelp}}
         {{CliModel.QuantizeHelp}}
@@ -90,9 +90,14 @@ static class BenchCommand
         var session = NewSession();
         var warm = Request(session, Pixels(7), ids, video != null, profile);
         int next = warm.FirstToken;
+        KernelProfile.Enabled = profile;
+        KernelProfile.ResetTimes();
         clock.Restart();
         for (int i = 0; i < tokens; i++) next = ArgMax(session.Decode(next));
         double decode = clock.Elapsed.TotalSeconds;
+        KernelProfile.Enabled = false;
+        var decodeProfile = profile ? Breakdown(decode).Select(t => (t.Kind, t.Seconds / tokens)).ToList() : null;
+        if (decodeProfile != null) PrintBreakdown("decode, per token", decodeProfile);
         var features = warm.Features;
         double aggregate = concurrency > 1 ? DecodeTogether(model, concurrency, NewSession, ids, features, tokens) : 0;
         double cancelLatency = cl.Flag("--cancel") ? CancelLatency(NewSession(), ids, features, warm.Prefill / 2) : 0;
@@ -117,7 +122,7 @@ static class BenchCommand
             ["loadavg_1m"] = LoadAverage(),
         };
         if (profile)
-            foreach (var (stage, times) in new[] { ("image", warm.ImageProfile!), ("prefill", warm.PrefillProfile!) })
+            foreach (var (stage, times) in new[] { ("image", warm.ImageProfile!), ("prefill", warm.PrefillProfile!), ("decode_token", decodeProfile!) })
                 foreach (var (kind, seconds) in times) result[$"profile_{stage}_{kind}_s"] = seconds;
         if (cl.Flag("--cancel"))
         {
@@ -156,14 +161,16 @@ static class BenchCommand
         var prefillProfile = profile ? Breakdown(prefill) : null;
         KernelProfile.Enabled = false;
         foreach (var (name, times) in new[] { ("image encode", imageProfile), ("prefill", prefillProfile) })
-        {
-            if (times == null) continue;
-            double total = times.Sum(t => t.Seconds);
-            Console.Error.WriteLine($"  {name} by kernel:");
-            foreach (var (kind, seconds) in times)
-                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {kind,-12} {seconds,8:0.000} s  {seconds / total,6:P1}"));
-        }
+            if (times != null) PrintBreakdown(name, times);
         return new Timed(encode, prefill, flop1 - flop0, KernelProfile.Flops - flop1, first, features, imageProfile, prefillProfile);
+    }
+
+    static void PrintBreakdown(string name, List<(string Kind, double Seconds)> times)
+    {
+        double total = times.Sum(t => t.Seconds);
+        Console.Error.WriteLine($"  {name} by kernel:");
+        foreach (var (kind, seconds) in times)
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {kind,-12} {seconds,8:0.0000} s  {seconds / total,6:P1}"));
     }
 
     /// <summary>Seconds per kernel kind since the last reset, and the rest of <paramref name="total"/> as "other".</summary>

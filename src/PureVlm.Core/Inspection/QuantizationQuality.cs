@@ -9,6 +9,7 @@ namespace PureVlm.Inspection;
 public sealed record QualityCase(string ImagePath, string Prompt);
 
 /// <summary>How one quantized model compares with the reference on one case.</summary>
+/// <param name="Case">The input.</param>
 /// <param name="Reference">The reference model's greedy answer.</param>
 /// <param name="Answer">The quantized model's greedy answer.</param>
 /// <param name="Positions">Next-token distributions compared (the prompt's, then one after each reference answer token).</param>
@@ -20,12 +21,15 @@ public sealed record QualityCaseResult(QualityCase Case, string Reference, strin
 
 /// <summary>How one quantized model compares with the reference over all cases.</summary>
 /// <param name="Label">The quantized model's name (e.g. <c>Q8</c>, or its folder).</param>
+/// <param name="Cases">Inputs compared.</param>
+/// <param name="Positions">Next-token distributions compared, over all cases.</param>
 /// <param name="MeanKl">Mean KL(P_reference ‖ P_quantized) over every compared position of every case, in nats.</param>
 /// <param name="MaxKl">The largest KL at any position.</param>
 /// <param name="Top1Agreement">Fraction of positions whose most likely tokens agree.</param>
 /// <param name="IdenticalAnswers">Cases whose greedy answers are the same text.</param>
 /// <param name="DetectCases">Cases with a <c>detect</c> prompt.</param>
 /// <param name="MeanIou">Mean box IoU over the detect cases, or null without any.</param>
+/// <param name="PerCase">Each case's figures and answers.</param>
 public sealed record QualityResult(string Label, int Cases, int Positions, double MeanKl, double MaxKl, double Top1Agreement,
     int IdenticalAnswers, int DetectCases, double? MeanIou, IReadOnlyList<QualityCaseResult> PerCase);
 

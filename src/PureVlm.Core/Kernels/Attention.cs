@@ -383,14 +383,53 @@ public static unsafe class Attention
                 TensorPrimitives.Subtract(row, TensorPrimitives.Max(row), row);
                 TensorPrimitives.Exp(row, row);
             }
-            o.Clear();
-            for (int j = 0; j < n; j++)
-            {
-                var v = new ReadOnlySpan<float>(a.V + ((long)(from + j) * a.KvHeads + g) * d, d);
-                for (int t = 0; t < group; t++) TensorPrimitives.MultiplyAdd(v, scores[(nint)t * n + j], o.Slice(t * d, d), o.Slice(t * d, d));
-            }
+            WeightedSum(scores, n, group, a.V + ((long)from * a.KvHeads + g) * d, (nint)a.KvHeads * d, n, d, a.O + ((long)i * a.Heads + h0) * d);
             for (int t = 0; t < group; t++)
                 TensorPrimitives.Divide(o.Slice(t * d, d), TensorPrimitives.Sum(new ReadOnlySpan<float>(scores + (nint)t * n, n)), o.Slice(t * d, d));
+        }
+    }
+
+    /// <summary>
+    /// o[t, :] = Σ_j p[t, j] · v[j, :] for t &lt; heads (p rows <paramref name="n"/> apart, v rows <paramref name="vStride"/>
+    /// apart, o rows d apart): the decode step's P·V. On Vector512 each 16-wide column block keeps one accumulator per
+    /// head over all keys, so V is read once; one vector call per key and head (as before) spent most of a decode
+    /// step's attention in call overhead.
+    /// </summary>
+    static void WeightedSum(float* p, nint pStride, int heads, float* v, nint vStride, int n, int d, float* o)
+    {
+        int c0 = 0;
+        if (KernelSettings.Isa == Isa.Avx512 && heads <= 4)
+        {
+            float* p0 = p, p1 = p + pStride, p2 = p + 2 * pStride, p3 = p + 3 * pStride;
+            for (; c0 + 16 <= d; c0 += 16)
+            {
+                Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                float* row = v + c0;
+                for (int j = 0; j < n; j++, row += vStride)
+                {
+                    var x = Vector512.Load(row);
+                    s0 = Vector512.FusedMultiplyAdd(Vector512.Create(p0[j]), x, s0);
+                    if (heads > 1) s1 = Vector512.FusedMultiplyAdd(Vector512.Create(p1[j]), x, s1);
+                    if (heads > 2) s2 = Vector512.FusedMultiplyAdd(Vector512.Create(p2[j]), x, s2);
+                    if (heads > 3) s3 = Vector512.FusedMultiplyAdd(Vector512.Create(p3[j]), x, s3);
+                }
+                s0.Store(o + c0);
+                if (heads > 1) s1.Store(o + d + c0);
+                if (heads > 2) s2.Store(o + 2 * d + c0);
+                if (heads > 3) s3.Store(o + 3 * d + c0);
+            }
+        }
+        // Columns left over (and other paths): key by key.
+        for (int t = 0; t < heads; t++) new Span<float>(o + t * d + c0, d - c0).Clear();
+        if (c0 == d) return;
+        for (int j = 0; j < n; j++)
+        {
+            var x = new ReadOnlySpan<float>(v + j * vStride + c0, d - c0);
+            for (int t = 0; t < heads; t++)
+            {
+                var ot = new Span<float>(o + t * d + c0, d - c0);
+                TensorPrimitives.MultiplyAdd(x, p[t * pStride + j], ot, ot);
+            }
         }
     }
 

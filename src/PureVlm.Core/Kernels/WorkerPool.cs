@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
@@ -16,12 +17,24 @@ internal interface IParallelJob
 /// waits; tasks are claimed with an interlocked counter. Nothing is allocated per call. Calls made from inside a
 /// job, or while another thread owns the pool, run inline on the calling thread.
 /// </summary>
+/// <remarks>
+/// Between jobs a worker spins for up to <see cref="SpinMicroseconds"/> before it sleeps on its event, and the caller
+/// spins as long for the workers to finish: a decode step runs about 300 short jobs, and waking a sleeping thread
+/// (a futex call, slow on a VM) at each cost milliseconds per token.
+/// </remarks>
 internal static unsafe class WorkerPool
 {
     sealed class Worker
     {
         public readonly ManualResetEventSlim Go = Eager(new(false));
+        /// <summary>Counts the jobs this worker was asked to join; it waits for the next value (read with Volatile).</summary>
+        public int Ticket;
+        /// <summary>True while it sleeps (or is about to) on <see cref="Go"/>, so the caller must set it.</summary>
+        public volatile bool Sleeping;
     }
+
+    const long SpinMicroseconds = 200;
+    static readonly long SpinTicks = SpinMicroseconds * Stopwatch.Frequency / 1_000_000;
 
     static readonly object Gate = new();
     static readonly ManualResetEventSlim Done = Eager(new(false));
@@ -63,9 +76,19 @@ internal static unsafe class WorkerPool
             pending = helpers;
             failure = null;
             Done.Reset();
-            for (int w = 0; w < helpers; w++) workers[w].Go.Set();
+            for (int w = 0; w < helpers; w++)
+            {
+                var worker = workers[w];
+                Interlocked.Increment(ref worker.Ticket); // a full fence: Sleeping below is read after it
+                if (worker.Sleeping) worker.Go.Set();
+            }
             Drain();
-            Done.Wait();
+            long start = Stopwatch.GetTimestamp();
+            while (Volatile.Read(ref pending) != 0)
+            {
+                if (Stopwatch.GetTimestamp() - start > SpinTicks) { Done.Wait(); break; }
+                Thread.SpinWait(16);
+            }
             jobPointer = null;
             if (failure != null) ExceptionDispatchInfo.Capture(failure).Throw();
         }
@@ -111,10 +134,23 @@ internal static unsafe class WorkerPool
 
     static void Loop(Worker self)
     {
+        int seen = 0;
         while (true)
         {
-            self.Go.Wait();
-            self.Go.Reset();
+            long start = Stopwatch.GetTimestamp();
+            while (Volatile.Read(ref self.Ticket) == seen && Stopwatch.GetTimestamp() - start <= SpinTicks) Thread.SpinWait(16);
+            if (Volatile.Read(ref self.Ticket) == seen)
+            {
+                self.Sleeping = true;
+                Interlocked.MemoryBarrier(); // the caller either sees Sleeping or we see its new ticket
+                while (Volatile.Read(ref self.Ticket) == seen)
+                {
+                    self.Go.Wait();
+                    self.Go.Reset(); // a set left over from a job we caught while spinning only costs one extra turn
+                }
+                self.Sleeping = false;
+            }
+            seen = Volatile.Read(ref self.Ticket);
             Drain();
             if (Interlocked.Decrement(ref pending) == 0) Done.Set();
         }
