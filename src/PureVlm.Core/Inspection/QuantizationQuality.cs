@@ -16,7 +16,7 @@ public sealed record QualityCase(string ImagePath, string Prompt);
 /// <param name="MeanKl">Mean KL(P_reference ‖ P_quantized) over those positions, in nats.</param>
 /// <param name="MaxKl">The largest of them.</param>
 /// <param name="Top1Agreed">Positions where both models' most likely tokens agree.</param>
-/// <param name="Iou">For a detect prompt, the mean IoU of the boxes paired in order (a box without a partner counts 0); else null.</param>
+/// <param name="Iou">For a detect prompt with boxes in either answer, the mean IoU of the boxes paired in order (a box without a partner counts 0); else null.</param>
 public sealed record QualityCaseResult(QualityCase Case, string Reference, string Answer, int Positions, double MeanKl, double MaxKl, int Top1Agreed, double? Iou);
 
 /// <summary>How one quantized model compares with the reference over all cases.</summary>
@@ -27,8 +27,8 @@ public sealed record QualityCaseResult(QualityCase Case, string Reference, strin
 /// <param name="MaxKl">The largest KL at any position.</param>
 /// <param name="Top1Agreement">Fraction of positions whose most likely tokens agree.</param>
 /// <param name="IdenticalAnswers">Cases whose greedy answers are the same text.</param>
-/// <param name="DetectCases">Cases with a <c>detect</c> prompt.</param>
-/// <param name="MeanIou">Mean box IoU over the detect cases, or null without any.</param>
+/// <param name="DetectCases">Cases with a <c>detect</c> prompt and boxes in either answer.</param>
+/// <param name="MeanIou">Mean box IoU over those cases, or null without any.</param>
 /// <param name="PerCase">Each case's figures and answers.</param>
 public sealed record QualityResult(string Label, int Cases, int Positions, double MeanKl, double MaxKl, double Top1Agreement,
     int IdenticalAnswers, int DetectCases, double? MeanIou, IReadOnlyList<QualityCaseResult> PerCase);
@@ -44,8 +44,6 @@ public static class QuantizationQuality
     public static QualityResult Compare(VlmModel reference, VlmModel quantized, string label, IReadOnlyList<QualityCase> cases,
         int maxNewTokens = 32, Action<int, int>? progress = null, CancellationToken cancel = default)
     {
-        if (reference.CropPreprocessor != null || quantized.CropPreprocessor != null)
-            throw new ArgumentException("quality compares single-image models (PaliGemma, LLaVA, Gemma 3); Molmo's crops are not supported");
         var options = new GenerationOptions { MaxNewTokens = maxNewTokens };
         var results = new List<QualityCaseResult>();
         foreach (var c in cases)
@@ -55,11 +53,9 @@ public static class QuantizationQuality
             var expected = reference.Generate(image, c.Prompt, options, cancel);
             var answer = quantized.Generate(image, c.Prompt, options, cancel);
             var ids = expected.Tokens.Select(t => t.Id).ToArray();
-            int[] prompt = reference.PromptIds(c.Prompt);
-            var pixels = reference.Preprocessor.PixelValues(image);
             bool detect = c.Prompt.TrimStart().StartsWith("detect ", StringComparison.Ordinal);
             results.Add(CompareDistributions(c, expected.Text, answer.Text,
-                Distributions(reference.Loaded, prompt, pixels, ids), Distributions(quantized.Loaded, prompt, pixels, ids),
+                Distributions(reference, image, c.Prompt, ids, options), Distributions(quantized, image, c.Prompt, ids, options),
                 detect ? PairedIou(expected.Detections, answer.Detections) : null));
             progress?.Invoke(results.Count, cases.Count);
         }
@@ -118,6 +114,18 @@ public static class QuantizationQuality
             ious.Count, ious.Count == 0 ? null : ious.Average(), results);
     }
 
+    /// <summary>
+    /// The logits after the prompt and after each of <paramref name="answer"/>'s tokens (teacher forcing), with the
+    /// prompt and image laid out as a generation lays them out (Molmo's crops included).
+    /// </summary>
+    static List<float[]> Distributions(VlmModel model, RgbImage image, string prompt, int[] answer, GenerationOptions options)
+    {
+        using var request = new VlmModel.Request(model, [image], prompt, options);
+        var logits = new List<float[]> { request.Prefill().ToArray() };
+        foreach (int id in answer) logits.Add(request.Session.Decode(id).ToArray());
+        return logits;
+    }
+
     /// <summary>The logits after the prompt and after each of <paramref name="answer"/>'s tokens (teacher forcing).</summary>
     static List<float[]> Distributions(LoadedModel model, int[] prompt, Tensor? pixelValues, int[] answer)
     {
@@ -155,11 +163,14 @@ public static class QuantizationQuality
         return best;
     }
 
-    /// <summary>Mean IoU of boxes paired in order; a box without a partner counts 0; two empty lists agree (1).</summary>
-    public static double PairedIou(IReadOnlyList<Detection> a, IReadOnlyList<Detection> b)
+    /// <summary>
+    /// Mean IoU of boxes paired in order; a box without a partner counts 0. Null when neither answer holds a box: there
+    /// is nothing to agree on (a model that does not detect would otherwise read as agreeing perfectly).
+    /// </summary>
+    public static double? PairedIou(IReadOnlyList<Detection> a, IReadOnlyList<Detection> b)
     {
         int n = Math.Max(a.Count, b.Count);
-        if (n == 0) return 1;
+        if (n == 0) return null;
         double sum = 0;
         for (int i = 0; i < Math.Min(a.Count, b.Count); i++) sum += Iou(a[i].Box, b[i].Box);
         return sum / n;

@@ -25,8 +25,8 @@ public class QuantizationQualityTests
         Assert.Equal(0, QuantizationQuality.Iou([0, 0, 1, 1], [2, 2, 3, 3]));
         var a = new Outputs.Detection("a", [0, 0, 2, 2]);
         var b = new Outputs.Detection("b", [10, 10, 12, 12]);
-        Assert.Equal(0.5, QuantizationQuality.PairedIou([a], [a, b]), 12); // the unpaired box counts 0
-        Assert.Equal(1, QuantizationQuality.PairedIou([], []));
+        Assert.Equal(0.5, QuantizationQuality.PairedIou([a], [a, b])!.Value, 12); // the unpaired box counts 0
+        Assert.Null(QuantizationQuality.PairedIou([], [])); // no boxes on either side: nothing to compare
     }
 
     /// <summary>The requirement: at 8 bits the demo model answers all its samples exactly as the float model does.</summary>
