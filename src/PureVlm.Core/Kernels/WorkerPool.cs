@@ -84,10 +84,13 @@ internal static unsafe class WorkerPool
             }
             Drain();
             long start = Stopwatch.GetTimestamp();
+            while (Volatile.Read(ref pending) != 0 && Stopwatch.GetTimestamp() - start <= SpinTicks) Thread.SpinWait(16);
+            // pending, not Done, says when the job is over: a caller that saw pending reach 0 while spinning can start
+            // the next job before the last worker's Done.Set() of this one lands, which then wakes the next wait early.
             while (Volatile.Read(ref pending) != 0)
             {
-                if (Stopwatch.GetTimestamp() - start > SpinTicks) { Done.Wait(); break; }
-                Thread.SpinWait(16);
+                Done.Wait();
+                if (Volatile.Read(ref pending) != 0) Done.Reset(); // that early set: wait for the real one
             }
             jobPointer = null;
             if (failure != null) ExceptionDispatchInfo.Capture(failure).Throw();
