@@ -33,9 +33,9 @@ public static class QuantizeCommand
         var o = new Options(args, "--model", "--revision", "--out", "--bits", "--group-size", "--embedding-bits", "--skip");
         if (o.Help) { stdout.WriteLine(Usage); return 0; }
         if (o.Positional.Count != 0) throw new UsageException($"unexpected argument '{o.Positional[0]}'");
+        if (o.Get("--skip") is string skip) ValidateRegex(skip);
         var recipe = new QuantizationRecipe(Bits(o, "--bits", null), Bits(o, "--group-size", 64, QuantizedTensor.GroupSizes),
             Bits(o, "--embedding-bits", 8), o.Get("--skip"));
-        if (recipe.Skip != null) ValidateRegex(recipe.Skip);
         string model = o.Model(o.Require("--model")), output = o.Require("--out");
         var (quantized, tensors, bytes) = Quantize(model, output, recipe, Console.IsErrorRedirected ? null : Console.Error);
         stdout.WriteLine($"quantized {quantized} of {tensors} tensors to {recipe.Bits} bits (group size {recipe.GroupSize}), wrote {bytes} bytes to {output}");

@@ -54,6 +54,8 @@ public class WeightsToolsTests
     [InlineData("inspect")]
     [InlineData("convert")]
     [InlineData("synth")]
+    [InlineData("quantize")]
+    [InlineData("merge-lora")]
     public void Every_command_has_help_and_rejects_bad_usage_with_exit_2(string command)
     {
         var (code, output, _) = Run(command, "--help");
@@ -71,6 +73,11 @@ public class WeightsToolsTests
         Assert.Equal(2, Run().Code);
         Assert.Equal(2, Run("synth", "--arch", "paligemma-9b", "--dtype", "bf16", "--out", "x").Code);
         Assert.Equal(2, Run("convert", "--in", "a", "--out", "b", "--dtype", "f8").Code);
+        var (bits, _, err) = Run("quantize", "--model", "a", "--out", "b", "--bits", "3");
+        Assert.Equal(2, bits);
+        Assert.Contains("--bits '3'", err);
+        Assert.Equal(2, Run("quantize", "--model", "a", "--out", "b", "--bits", "4", "--group-size", "48").Code);
+        Assert.Equal(2, Run("quantize", "--model", "a", "--out", "b", "--bits", "4", "--skip", "(").Code);
     }
 
     [Theory]
