@@ -168,6 +168,24 @@ public class QuantizedGemmTests
         }
     }
 
+    /// <summary>Decode and prefill calls allocate nothing once their per-thread buffers exist.</summary>
+    [Theory]
+    [InlineData(4, 1)]
+    [InlineData(8, 1)]
+    [InlineData(4, 100)]
+    [InlineData(8, 100)]
+    public void Linear_allocates_nothing(int bits, int m)
+    {
+        var rng = new Random(7);
+        int n = 80, k = 256;
+        using var w = RandomQuantized(rng, n, k, bits, 64, DType.BF16, out _);
+        var x = Reference.RandomFloats(rng, m * k);
+        var bias = Reference.RandomFloats(rng, n);
+        var y = new float[m * n];
+        using var scope = new SettingsScope(KernelSettings.Isa, threads: 2);
+        Assert.Equal(0, AllocationProbe.MinimumAllocated(() => QuantizedGemm.Linear(x, m, w, bias, y), calls: 10));
+    }
+
     [Theory]
     [InlineData(4)]
     [InlineData(8)]
