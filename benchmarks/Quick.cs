@@ -23,21 +23,6 @@ static unsafe class Quick
         double bandwidth = BandwidthGBps(threads);
         Console.WriteLine($"memory read bandwidth: {bandwidth:F1} GB/s");
 
-        if (Environment.GetEnvironmentVariable("QPROBE") == "1")
-        {
-            foreach (var s in new[] { GemmShape.GemmaPrefill[0], GemmShape.GemmaPrefill[3] })
-            {
-                using var f = new Operands(s, DType.F32);
-                double fg = s.Flops / BestSeconds(f.Run, 0.6) / 1e9;
-                foreach (int bits in new[] { 8, 4 })
-                {
-                    using var op = new QuantizedOperands(s, bits);
-                    double g = s.Flops / BestSeconds(op.Run, 0.6) / 1e9;
-                    Console.WriteLine($"{s} Q{bits} {g:F1} = {g / fg:F2}x F32 {fg:F1}");
-                }
-            }
-            return;
-        }
         var prefill = new List<double>();
         var f32 = new List<double>();
         foreach (var dtype in new[] { DType.F32, DType.BF16 })
