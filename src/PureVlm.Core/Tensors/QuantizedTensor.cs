@@ -85,7 +85,7 @@ public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
         int rowBytes = Columns * Bits / 8, scaleBytes = Groups * ScaleType.Size();
         if (packed.Length != count * rowBytes || scales.Length != count * scaleBytes || biases.Length != count * scaleBytes)
             throw new ArgumentException($"{Name}: {count} rows need {count * rowBytes} packed and {count * scaleBytes} scale bytes");
-        int mask = (1 << Bits) - 1, size = ScaleType.Size();
+        int size = ScaleType.Size();
         for (int r = 0; r < count; r++)
         {
             var row = packed.Slice(r * rowBytes, rowBytes);
@@ -95,12 +95,21 @@ public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
                 int lane = (first + r) % PanelRows;
                 scales.Slice(r * scaleBytes + g * size, size).CopyTo(new Span<byte>(block + lane * size, size));
                 biases.Slice(r * scaleBytes + g * size, size).CopyTo(new Span<byte>(block + (PanelRows + lane) * size, size));
-                for (int c = 0; c < GroupSize; c++)
-                {
-                    int column = g * GroupSize + c, bit = column * Bits;
-                    // Little-endian words with the first value in the lowest bits: value i is bits [i·Bits, (i+1)·Bits) of the row.
-                    Put(block, lane, c, (row[bit >> 3] >> (bit & 7)) & mask);
-                }
+                // Little-endian words with the first value in the lowest bits: value i is bits [i·Bits, (i+1)·Bits) of
+                // the row. At 8 bits that is a byte per value; at 4 bits byte b holds values 2b (low) and 2b + 1 (high).
+                var src = row.Slice(g * GroupSize * Bits / 8, GroupSize * Bits / 8);
+                byte* w = block + 2 * PanelRows * size;
+                if (Bits == 8)
+                    for (int c = 0; c < GroupSize; c++) w[(c >> 1) * 32 + lane * 2 + (c & 1)] = src[c];
+                else
+                    for (int u = 0; u < GroupSize / 8; u++)
+                    {
+                        // Unit u's byte 4·lane + t takes value 8u + t (low nibble) and 8u + t + 4 (high nibble).
+                        uint lo = MemoryMarshal.Read<uint>(src.Slice(4 * u, 4)); // values 8u .. 8u + 7
+                        byte* unit = w + u * 64 + lane * 4;
+                        for (int t = 0; t < 4; t++)
+                            unit[t] = (byte)((lo >> (4 * t) & 0x0F) | (lo >> (4 * (t + 4)) & 0x0F) << 4);
+                    }
             }
         }
     }
