@@ -50,7 +50,9 @@ public static class MergeLoraCommand
         foreach (var input in loraDirs.Select(Path.GetFullPath).Prepend(inDir))
             if (Path.TrimEndingDirectorySeparator(input) == Path.TrimEndingDirectorySeparator(outDir))
                 throw new ArgumentException($"--out {outputDir} is an input directory ({input}); inputs are never modified");
-        using var model = LoadedModel.Load(modelDir);
+        // Built without the load-time read-ahead, which would page the whole base into this process: the merge streams it.
+        using var checkpoint = Checkpoint.Open(modelDir);
+        using var model = LoadedModel.Load(ModelConfig.Load(Path.Combine(File.Exists(modelDir) ? Path.GetDirectoryName(inDir)! : inDir, "config.json")), checkpoint);
         var adapters = loraDirs.Select(d => LoraAdapter.Load(d, model)).ToList();
         var byWeight = new Dictionary<string, List<LoraModule>>(StringComparer.Ordinal);
         foreach (var m in adapters.SelectMany(a => a.Modules))
