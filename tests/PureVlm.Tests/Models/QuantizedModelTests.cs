@@ -184,20 +184,38 @@ public class QuantizedModelTests
         Assert.Contains("text.layers.0", trace.Names);
     }
 
-    [Fact]
-    public void A_malformed_quantized_tensor_is_an_error_naming_it()
+    /// <summary>Each kind of malformed MLX tensor is a one-line error that names the tensor and says what was expected.</summary>
+    [Theory]
+    [InlineData("q_proj.scales", "columns", "group_size")]   // scales for a group size that does not divide the columns
+    [InlineData("q_proj.weight", "half", "4- and 8-bit")]    // packed words of 2-bit values
+    [InlineData("q_proj.biases", "drop", "biases")]          // scales without biases
+    [InlineData("q_proj.biases", "f16", "equal shapes")]     // biases in another dtype than the scales
+    [InlineData("q_proj.weight", "f32", "packed U32")]       // packed weights that are floats
+    public void A_malformed_quantized_tensor_is_an_error_naming_it(string suffix, string change, string expected)
     {
         using var dir = new TempDir();
         Quantize(TestPaths.Fixture(Fixture), dir.Path, 4);
         string file = Path.Combine(dir.Path, "model.safetensors");
-        List<(string, DType, long[], ReadOnlyMemory<byte>)> tensors;
+        List<(string Name, DType DType, long[] Shape, ReadOnlyMemory<byte> Data)> tensors;
         using (var c = SafeTensorsFile.Open(file))
             tensors = c.Tensors.Select(t => (t.Name, t.DType, t.Shape, (ReadOnlyMemory<byte>)t.Bytes.ToArray())).ToList();
-        string target = tensors.First(t => t.Item1.EndsWith("q_proj.scales")).Item1;
-        var broken = tensors.Select(t => t.Item1 == target ? (t.Item1, t.Item2, new[] { t.Item3[0], t.Item3[1] * 3 }, (ReadOnlyMemory<byte>)new byte[t.Item4.Length * 3]) : t).ToList();
-        PureVlm.Formats.SafeTensorsWriter.Write(file, broken.Select(t => (Name: t.Item1, DType: t.Item2, Shape: t.Item3, Data: t.Item4)), null);
+        string target = tensors.First(t => t.Name.EndsWith(suffix)).Name;
+        var broken = new List<(string Name, DType DType, long[] Shape, ReadOnlyMemory<byte> Data)>();
+        foreach (var t in tensors)
+        {
+            if (t.Name != target) { broken.Add(t); continue; }
+            switch (change)
+            {
+                case "columns": broken.Add((t.Name, t.DType, [t.Shape[0], t.Shape[1] * 3], new byte[t.Data.Length * 3])); break;
+                case "half": broken.Add((t.Name, t.DType, [t.Shape[0], t.Shape[1] / 2], new byte[t.Data.Length / 2])); break;
+                case "f16": broken.Add((t.Name, DType.F16, t.Shape, new byte[t.Data.Length / 2])); break;
+                case "f32": broken.Add((t.Name, DType.F32, t.Shape, t.Data)); break;
+                default: break; // drop
+            }
+        }
+        PureVlm.Formats.SafeTensorsWriter.Write(file, broken, null);
         var e = Assert.Throws<InvalidModelFileException>(() => LoadedModel.Load(dir.Path));
-        Assert.True(e.Message.Contains(target) && e.Message.Contains("group_size"), e.Message);
+        Assert.True(e.Message.Contains(target) && e.Message.Contains(expected), e.Message);
         Assert.DoesNotContain("\n", e.Message);
     }
 
