@@ -150,15 +150,8 @@ public static class QuantizeCommand
         for (int r0 = 0; r0 < rows; r0 += chunk)
         {
             int count = Math.Min(chunk, rows - r0);
-            var bytes = raw.AsSpan(0, count * columns * size);
-            checkpoint.Read(src, (long)r0 * columns * size, bytes);
             var v = values.AsSpan(0, count * columns);
-            switch (src.DType)
-            {
-                case DType.BF16: Tensors.Convert.Bf16ToF32(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes), v); break;
-                case DType.F16: Tensors.Convert.F16ToF32(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(bytes), v); break;
-                default: System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).CopyTo(v); break;
-            }
+            checkpoint.ReadFloats(src, (long)r0 * columns, v, raw);
             var outBytes = packed.AsSpan(0, count * columns * bits / 8);
             outBytes.Clear();
             // Rows are independent (their words, scales and biases are disjoint): slices of the chunk go to all cores.

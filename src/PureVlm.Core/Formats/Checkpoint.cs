@@ -18,6 +18,7 @@ public sealed class Checkpoint : IDisposable
     // Tensors read with file reads and kept elsewhere (quantized panels): the read-ahead leaves them alone.
     readonly HashSet<string> _copied = new(StringComparer.Ordinal);
     readonly List<IDisposable> _derived = new();
+    readonly List<object> _kept = new();
     Thread? _readAhead;
     volatile bool _stopReadAhead;
 
@@ -137,6 +138,31 @@ public sealed class Checkpoint : IDisposable
         throw new ArgumentException($"{Path}: tensor '{t.Name}' is not in this checkpoint", nameof(t));
     }
 
+    /// <summary>
+    /// Elements [start, start + dst.Length) of a float tensor (F32, BF16 or F16) as float32, read with a file read into
+    /// <paramref name="scratch"/> (at least dst.Length × the dtype's size bytes) rather than through the mapping.
+    /// </summary>
+    public void ReadFloats(StoredTensor t, long start, Span<float> dst, byte[] scratch)
+    {
+        int size = t.DType.Size();
+        var raw = scratch.AsSpan(0, dst.Length * size);
+        Read(t, start * size, raw);
+        switch (t.DType)
+        {
+            case DType.BF16: PureVlm.Tensors.Convert.Bf16ToF32(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(raw), dst); break;
+            case DType.F16: PureVlm.Tensors.Convert.F16ToF32(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(raw), dst); break;
+            case DType.F32: System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw).CopyTo(dst); break;
+            default: throw new ArgumentException($"{Path}: tensor '{t.Name}' is {t.DType.Name()}, not a float tensor", nameof(t));
+        }
+    }
+
+    /// <summary>Keeps a pinned array that views built from these tensors point into (a reordered conv kernel) alive as long as the checkpoint.</summary>
+    public T KeepAlive<T>(T value) where T : class
+    {
+        lock (_kept) _kept.Add(value);
+        return value;
+    }
+
     /// <summary>Keeps something built from these tensors (quantized panels) alive until <see cref="Dispose"/>, which disposes it.</summary>
     public T Adopt<T>(T derived) where T : IDisposable
     {
@@ -184,5 +210,6 @@ public sealed class Checkpoint : IDisposable
         _files.Clear();
         lock (_derived) foreach (var d in _derived) d.Dispose();
         _derived.Clear();
+        lock (_kept) _kept.Clear();
     }
 }

@@ -53,7 +53,7 @@ internal static unsafe class QuantizedTiles
     /// <summary>One row of x against the panel, element by element: the reference.</summary>
     public static void RunScalar<TS>(in QTile t, int bits) where TS : struct, IWeightFormat
     {
-        int gs = t.GroupSize, weightsAt = 32 * TS.Size;
+        int gs = t.GroupSize, weightsAt = 32 * TS.Size, mask = (1 << bits) - 1;
         for (int c = 0; c < t.Cols; c++)
         {
             float acc = t.Accumulate ? t.Y[c] : 0;
@@ -63,8 +63,7 @@ internal static unsafe class QuantizedTiles
                 int dot = 0;
                 for (int j = 0; j < gs; j++)
                 {
-                    int q = bits == 8 ? w[(j >> 1) * 32 + c * 2 + (j & 1)]
-                        : (w[(j >> 3) * 64 + c * 4 + (j & 3)] >> ((j & 4) == 0 ? 0 : 4)) & 0x0F;
+                    int q = (w[Tensors.QuantizedTensor.WeightByte(bits, c, j, out int shift)] >> shift) & mask;
                     int x = t.BytesPerValue == 1 ? ((sbyte*)t.X)[g * gs + j] : ((short*)t.X)[g * gs + j];
                     dot += q * x;
                 }

@@ -35,9 +35,6 @@ public sealed class WeightScope
     /// <summary>True when the tensor exists.</summary>
     public bool Contains(string name) => _checkpoint.Contains(FullName(name));
 
-    /// <summary>The stored tensor <paramref name="name"/> as it is, whatever its shape and dtype, or null when absent.</summary>
-    public StoredTensor? Find(string name) => _checkpoint.TryGet(FullName(name), out var t) ? t : null;
-
     /// <summary>The stored tensor <paramref name="name"/>, which must have exactly <paramref name="shape"/>.</summary>
     public StoredTensor Get(string name, params long[] shape)
     {
@@ -49,6 +46,28 @@ public sealed class WeightScope
         if (t.DType is not (DType.F32 or DType.BF16 or DType.F16))
             throw new InvalidModelFileException($"{_checkpoint.Path}: tensor '{full}' has dtype {t.DType.Name()}, expected F32, BF16 or F16");
         return t;
+    }
+
+    /// <summary>
+    /// A square conv kernel [out, in, k, k] as HF stores it. One stored channels-last, [out, k, k, in], as mlx-vlm
+    /// converts it, is reordered once into a float32 copy that the checkpoint keeps alive.
+    /// </summary>
+    public unsafe StoredTensor GetConvKernel(string name, long outChannels, long inChannels, long kernel)
+    {
+        if (inChannels == kernel || !_checkpoint.TryGet(FullName(name), out var t) || t.DType is not (DType.F32 or DType.BF16 or DType.F16)
+            || !t.Shape.AsSpan().SequenceEqual(new[] { outChannels, kernel, kernel, inChannels }))
+            return Get(name, outChannels, inChannels, kernel, kernel);
+        long k = inChannels * kernel * kernel;
+        var reordered = _checkpoint.KeepAlive(GC.AllocateUninitializedArray<float>(checked((int)(outChannels * k)), pinned: true));
+        var row = new float[k];
+        for (long o = 0; o < outChannels; o++)
+        {
+            t.ReadFloats(o * k, row);
+            for (long y = 0; y < kernel; y++)
+                for (long x = 0; x < kernel; x++)
+                    for (long c = 0; c < inChannels; c++) reordered[o * k + (c * kernel + y) * kernel + x] = row[(y * kernel + x) * inChannels + c];
+        }
+        fixed (float* p = reordered) return new StoredTensor(t.Name, DType.F32, [outChannels, inChannels, kernel, kernel], (byte*)p, reordered.Length * 4L);
     }
 
     /// <summary>A float32 copy of a small tensor (norm weights, biases, position embeddings; MLX-quantized ones dequantized).</summary>
@@ -149,15 +168,8 @@ public sealed class WeightScope
             for (int r = 0; r < rows; r += chunk)
             {
                 int count = Math.Min(chunk, rows - r);
-                var raw = bytes.AsSpan(0, count * columns * size);
-                _checkpoint.Read(source, (long)r * columns * size, raw);
                 var v = values.AsSpan(0, count * columns);
-                switch (source.DType)
-                {
-                    case DType.BF16: Tensors.Convert.Bf16ToF32(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(raw), v); break;
-                    case DType.F16: Tensors.Convert.F16ToF32(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(raw), v); break;
-                    default: System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw).CopyTo(v); break;
-                }
+                _checkpoint.ReadFloats(source, (long)r * columns, v, bytes);
                 var all = values;
                 Parallel.For(0, (count + Slice - 1) / Slice, i =>
                 {

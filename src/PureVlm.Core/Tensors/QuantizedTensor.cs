@@ -178,24 +178,29 @@ public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
         if (first < 0 || count < 0 || first + count > Rows) throw new ArgumentOutOfRangeException(nameof(first), $"{Name}: rows [{first}, {first + count}) outside [0, {Rows})");
     }
 
+    /// <summary>
+    /// Where q of panel row <paramref name="lane"/>, column <paramref name="c"/> of a group lies among a block's weight
+    /// bytes, and its shift within that byte (the layout in the remarks above).
+    /// </summary>
+    internal static int WeightByte(int bits, int lane, int c, out int shift)
+    {
+        if (bits == 8) { shift = 0; return (c >> 1) * 32 + lane * 2 + (c & 1); }
+        shift = (c & 4) == 0 ? 0 : 4;
+        return (c >> 3) * 64 + lane * 4 + (c & 3);
+    }
+
     void Put(byte* block, int lane, int c, int q)
     {
-        byte* w = block + 2 * PanelRows * ScaleType.Size();
-        if (Bits == 8) { w[(c >> 1) * 32 + lane * 2 + (c & 1)] = (byte)q; return; }
-        int t = c & 7;
-        byte* b = w + (c >> 3) * 64 + lane * 4 + (t & 3);
-        *b = t < 4 ? (byte)((*b & 0xF0) | q) : (byte)((*b & 0x0F) | (q << 4));
+        byte* b = block + 2 * PanelRows * ScaleType.Size() + WeightByte(Bits, lane, c, out int shift);
+        int mask = ((1 << Bits) - 1) << shift;
+        *b = (byte)((*b & ~mask) | (q << shift));
     }
 
     /// <summary>The integer q of (row, column).</summary>
     public int Quant(int row, int column)
     {
         byte* w = Block(row, column / GroupSize) + 2 * PanelRows * ScaleType.Size();
-        int lane = row % PanelRows, c = column % GroupSize;
-        if (Bits == 8) return w[(c >> 1) * 32 + lane * 2 + (c & 1)];
-        int t = c & 7;
-        byte b = w[(c >> 3) * 64 + lane * 4 + (t & 3)];
-        return t < 4 ? b & 0x0F : b >> 4;
+        return (w[WeightByte(Bits, row % PanelRows, column % GroupSize, out int shift)] >> shift) & ((1 << Bits) - 1);
     }
 
     /// <summary>The scale and bias of (row, group), as float32.</summary>
