@@ -20,7 +20,8 @@ internal interface IParallelJob
 /// <remarks>
 /// Between jobs a worker spins for up to <see cref="SpinMicroseconds"/> before it sleeps on its event, and the caller
 /// spins as long for the workers to finish: a decode step runs about 300 short jobs, and waking a sleeping thread
-/// (a futex call, slow on a VM) at each cost milliseconds per token.
+/// (a futex call, slow on a VM) at each cost milliseconds per token. Spinning yields the core at every turn, so other
+/// threads that are ready still run.
 /// </remarks>
 internal static unsafe class WorkerPool
 {
@@ -84,7 +85,7 @@ internal static unsafe class WorkerPool
             }
             Drain();
             long start = Stopwatch.GetTimestamp();
-            while (Volatile.Read(ref pending) != 0 && Stopwatch.GetTimestamp() - start <= SpinTicks) Thread.SpinWait(16);
+            while (Volatile.Read(ref pending) != 0 && Stopwatch.GetTimestamp() - start <= SpinTicks) Pause();
             // pending, not Done, says when the job is over: a caller that saw pending reach 0 while spinning can start
             // the next job before the last worker's Done.Set() of this one lands, which then wakes the next wait early.
             while (Volatile.Read(ref pending) != 0)
@@ -141,7 +142,7 @@ internal static unsafe class WorkerPool
         while (true)
         {
             long start = Stopwatch.GetTimestamp();
-            while (Volatile.Read(ref self.Ticket) == seen && Stopwatch.GetTimestamp() - start <= SpinTicks) Thread.SpinWait(16);
+            while (Volatile.Read(ref self.Ticket) == seen && Stopwatch.GetTimestamp() - start <= SpinTicks) Pause();
             if (Volatile.Read(ref self.Ticket) == seen)
             {
                 self.Sleeping = true;
@@ -157,5 +158,15 @@ internal static unsafe class WorkerPool
             Drain();
             if (Interlocked.Decrement(ref pending) == 0) Done.Set();
         }
+    }
+
+    /// <summary>
+    /// One turn of a spin: a short pause, then the core goes to any other thread that is ready to run (a spinning worker
+    /// must not take a core from the rest of the process — a server's I/O threads, other requests — when it is busy).
+    /// </summary>
+    static void Pause()
+    {
+        Thread.SpinWait(16);
+        Thread.Yield();
     }
 }
