@@ -214,6 +214,26 @@ internal static unsafe class QuantizedTiles
     static void Store512<TR>(in QTile t, Vector512<float> f0, Vector512<float> f1, Vector512<float> f2, Vector512<float> f3,
         Vector512<float> f4, Vector512<float> f5, Vector512<float> f6, Vector512<float> f7) where TR : struct, IRows
     {
+        if (t.Cols == 16)
+        {
+            // A whole panel goes straight to y: through the buffer below, the scalar copy costs 7 % at k = 1152 (4 bits).
+            if (t.Bias != null && t.Finish)
+            {
+                var bias = Vector512.Load(t.Bias);
+                f0 += bias; f1 += bias; f2 += bias; f3 += bias; f4 += bias; f5 += bias; f6 += bias; f7 += bias;
+            }
+            float* y = t.Y;
+            nint ldy = t.Ldy;
+            f0.Store(y);
+            if (TR.N > 1) f1.Store(y + ldy);
+            if (TR.N > 2) f2.Store(y + 2 * ldy);
+            if (TR.N > 3) f3.Store(y + 3 * ldy);
+            if (TR.N > 4) f4.Store(y + 4 * ldy);
+            if (TR.N > 5) f5.Store(y + 5 * ldy);
+            if (TR.N > 6) f6.Store(y + 6 * ldy);
+            if (TR.N > 7) f7.Store(y + 7 * ldy);
+            return;
+        }
         float* tile = stackalloc float[8 * 16];
         f0.Store(tile);
         if (TR.N > 1) f1.Store(tile + 16);
