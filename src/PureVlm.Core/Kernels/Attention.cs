@@ -351,7 +351,7 @@ public static unsafe class Attention
         var m = Vector512.Create(max);
         for (int c = 0; c < cols; c += 16)
         {
-            var e = Vector512.Exp(Vector512.Load(row + c) - m);
+            var e = ElementWise.ExpNonPositive(Vector512.Load(row + c) - m);
             e.Store(row + c);
             sum += e;
         }

@@ -186,6 +186,31 @@ public class ElementWiseTests
         }
     }
 
+    [SkippableFact]
+    public void ExpNonPositive_is_within_2_ulp_of_exp_and_masked_keys_give_zero()
+    {
+        SettingsScope.SkipUnlessCpuRuns(Isa.Avx512);
+        var rng = new Random(5);
+        var x = new float[16 * 4096];
+        for (int i = 0; i < x.Length; i++) x[i] = -(float)Math.Pow(rng.NextDouble(), 3) * 120; // dense near 0, down to −120
+        float[] exact = [0f, -0f, float.NegativeInfinity, -87.3f, -103.9f, -110f, -1e-8f, -0.34657359f, -0.34657362f, -1000f];
+        exact.CopyTo(x, 0);
+        for (int v = 0; v < x.Length; v += 16)
+        {
+            var y = ElementWise.ExpNonPositive(System.Runtime.Intrinsics.Vector512.Create(x, v));
+            for (int i = 0; i < 16; i++)
+            {
+                double e = Math.Exp(x[v + i]);
+                float got = y[i];
+                // Relative within 2 ulp where e^x is a normal float; below, within the smallest normal (2^-126).
+                bool ok = e >= 1.1754944e-38 ? Math.Abs(got - e) <= 2.4e-7 * e : Math.Abs(got - e) <= 1.1754944e-38;
+                Assert.True(ok, $"exp({x[v + i]}): got {got}, expected {e}");
+            }
+        }
+        Assert.Equal(1f, ElementWise.ExpNonPositive(System.Runtime.Intrinsics.Vector512.Create(0f))[0]);
+        Assert.Equal(0f, ElementWise.ExpNonPositive(System.Runtime.Intrinsics.Vector512.Create(float.NegativeInfinity))[0]);
+    }
+
     [SkippableTheory]
     [InlineData(Isa.Avx512)]
     [InlineData(Isa.Avx2)]
