@@ -57,6 +57,7 @@ public class GemmTests
 
     [Theory]
     [InlineData(1, 2304, 256, 1)]   // decode GEMV, uneven split
+    [InlineData(1, 70, 45, 2)]      // decode GEMV: 16-row groups with a k tail of 13, then 6 rows left
     [InlineData(4, 100, 33, 3)]     // GEMV with several rows, more threads than cores
     [InlineData(266, 130, 300, 2)]  // packed path: row tail of 2, column tail of 2, two k-blocks
     [InlineData(9, 1153, 17, 1)]    // single thread, many column tasks
