@@ -391,35 +391,21 @@ public static unsafe class Attention
 
     /// <summary>
     /// o[t, :] = Σ_j p[t, j] · v[j, :] for t &lt; heads (p rows <paramref name="n"/> apart, v rows <paramref name="vStride"/>
-    /// apart, o rows d apart): the decode step's P·V. On Vector512 each 16-wide column block keeps one accumulator per
-    /// head over all keys, so V is read once; one vector call per key and head (as before) spent most of a decode
-    /// step's attention in call overhead.
+    /// apart, o rows d apart): the decode step's P·V. On Vector512 each block of up to 64 columns keeps one accumulator
+    /// per head and vector over all keys, so V is read once, 256 contiguous bytes of a key at a time (16-column blocks
+    /// read one line per key, 4 KB apart, and took most of a decode step's attention).
     /// </summary>
     static void WeightedSum(float* p, nint pStride, int heads, float* v, nint vStride, int n, int d, float* o)
     {
         int c0 = 0;
         if (KernelSettings.Isa == Isa.Avx512 && heads <= 4)
-        {
-            float* p0 = p, p1 = p + pStride, p2 = p + 2 * pStride, p3 = p + 3 * pStride;
-            for (; c0 + 16 <= d; c0 += 16)
+            for (; c0 + 16 <= d; c0 += 64)
             {
-                Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-                float* row = v + c0;
-                for (int j = 0; j < n; j++, row += vStride)
-                {
-                    var x = Vector512.Load(row);
-                    s0 = Vector512.FusedMultiplyAdd(Vector512.Create(p0[j]), x, s0);
-                    if (heads > 1) s1 = Vector512.FusedMultiplyAdd(Vector512.Create(p1[j]), x, s1);
-                    if (heads > 2) s2 = Vector512.FusedMultiplyAdd(Vector512.Create(p2[j]), x, s2);
-                    if (heads > 3) s3 = Vector512.FusedMultiplyAdd(Vector512.Create(p3[j]), x, s3);
-                }
-                s0.Store(o + c0);
-                if (heads > 1) s1.Store(o + d + c0);
-                if (heads > 2) s2.Store(o + 2 * d + c0);
-                if (heads > 3) s3.Store(o + 3 * d + c0);
+                int vectors = Math.Min(4, (d - c0) / 16);
+                for (int t = 0; t < heads; t++) WeightedSumBlock(p + t * pStride, v + c0, vStride, n, vectors, o + t * d + c0);
             }
-        }
         // Columns left over (and other paths): key by key.
+        c0 = KernelSettings.Isa == Isa.Avx512 && heads <= 4 ? d / 16 * 16 : 0;
         for (int t = 0; t < heads; t++) new Span<float>(o + t * d + c0, d - c0).Clear();
         if (c0 == d) return;
         for (int j = 0; j < n; j++)
@@ -431,6 +417,24 @@ public static unsafe class Attention
                 TensorPrimitives.MultiplyAdd(x, p[t * pStride + j], ot, ot);
             }
         }
+    }
+
+    /// <summary>o[0, 16·vectors) = Σ_j p[j] · v[j, 0, 16·vectors) for one head, vectors ≤ 4.</summary>
+    static void WeightedSumBlock(float* p, float* v, nint vStride, int n, int vectors, float* o)
+    {
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        for (int j = 0; j < n; j++, v += vStride)
+        {
+            var w = Vector512.Create(p[j]);
+            s0 = Vector512.FusedMultiplyAdd(w, Vector512.Load(v), s0);
+            if (vectors > 1) s1 = Vector512.FusedMultiplyAdd(w, Vector512.Load(v + 16), s1);
+            if (vectors > 2) s2 = Vector512.FusedMultiplyAdd(w, Vector512.Load(v + 32), s2);
+            if (vectors > 3) s3 = Vector512.FusedMultiplyAdd(w, Vector512.Load(v + 48), s3);
+        }
+        s0.Store(o);
+        if (vectors > 1) s1.Store(o + 16);
+        if (vectors > 2) s2.Store(o + 32);
+        if (vectors > 3) s3.Store(o + 48);
     }
 
     /// <summary>One head × one query row, materialising that row's probabilities into probs[h, i, :].</summary>

@@ -2,7 +2,7 @@ namespace PureVlm.Models;
 
 /// <summary>
 /// Keys and values of every decoder layer for one sequence, [tokens, kv_heads, head_dim] per layer. Grows by doubling
-/// as tokens arrive (never preallocated to the maximum context). Sliding-window layers keep every token; the mask hides old ones.
+/// as tokens arrive, with a quarter to spare (never preallocated to the maximum context). Sliding-window layers keep every token; the mask hides old ones.
 /// </summary>
 public sealed class KvCache
 {
@@ -71,13 +71,23 @@ public sealed class KvCache
             int needed = (Length + n) * rowSize;
             if (_keys.Length < needed)
             {
-                int size = Math.Max(needed, _keys.Length * 2);
-                Array.Resize(ref _keys, size);
-                Array.Resize(ref _values, size);
+                // A quarter more than needed: after a long prefill the first decode steps grow nothing (at 896 px, doubling
+                // 26 layers' 4101-token caches in the first step cost 0.57 s). Only [0, Length) is ever read, so the new
+                // arrays need not be zeroed.
+                int size = (int)Math.Min(Array.MaxLength, Math.Max(needed + needed / 4L, _keys.Length * 2L));
+                _keys = Grown(_keys, size, Length * rowSize);
+                _values = Grown(_values, size, Length * rowSize);
             }
             k[..(n * rowSize)].CopyTo(_keys.AsSpan(Length * rowSize));
             v[..(n * rowSize)].CopyTo(_values.AsSpan(Length * rowSize));
             Length += n;
+        }
+
+        static float[] Grown(float[] old, int size, int used)
+        {
+            var grown = GC.AllocateUninitializedArray<float>(size);
+            old.AsSpan(0, used).CopyTo(grown);
+            return grown;
         }
 
         internal void Clear() => Length = 0;
