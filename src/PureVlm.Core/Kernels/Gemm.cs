@@ -139,16 +139,21 @@ public static unsafe class Gemm
             {
                 int r0 = task * rowsPerTask, r1 = Math.Min(g.n, r0 + rowsPerTask);
                 nint rowBytes = g.ldb * TW.Size;
+                float* sums = stackalloc float[16];
                 for (int r = r0; r < r1;)
                 {
                     // BF16 decode takes 16 rows at a time, one stream each: 8 → 16 rows took the 2304-wide rows from
                     // 34 to 37 GB/s with the same run's probe at 52 (4 → 8 rows had taken 9216×2304 from 20 to 25).
-                    if (pairs != null && r + 16 <= r1 && g.m == 1)
+                    // Several rows of x (batched decode) take the same kernel, the 16 weight rows then coming from L2, so
+                    // a sequence gets the same bits alone or in a batch.
+                    if (pairs != null && r + 16 <= r1)
                     {
                         Prefetch(g.b + (r + 16) * rowBytes, rowBytes, Math.Min(16, r1 - r - 16));
-                        float* sums = stackalloc float[16];
-                        Dot16Bf16Pairs(g.a, pairs, g.b + r * rowBytes, rowBytes, g.k, sums);
-                        for (int t = 0; t < 16; t += 4) Store(0, r + t, Vector128.Load(sums + t), 4);
+                        for (int i = 0; i < g.m; i++)
+                        {
+                            Dot16Bf16Pairs(g.a + i * g.lda, pairs + (nint)i * (g.k & ~31), g.b + r * rowBytes, rowBytes, g.k, sums);
+                            for (int t = 0; t < 16; t += 4) Store(i, r + t, Vector128.Load(sums + t), 4);
+                        }
                         r += 16;
                         continue;
                     }

@@ -41,13 +41,13 @@ public static unsafe class QuantizedGemm
         if (m == 0) return;
         KernelProfile.AddFlops(2.0 * m * n * k);
         using var time = KernelProfile.Time(KernelKind.Linear);
-        int groups = w.Groups;
-        // One buffer: int8 (4-bit) or int16 (8-bit) activations, then the per-group scales and scaled sums.
+        int groups = w.Groups, ldq = w.PaddedColumns;
+        // One buffer: int8 (4-bit) or int16 (8-bit) activations, rows padded to whole groups, then the per-group scales
+        // and scaled sums.
         int xBytes = w.Bits == 8 ? 2 : 1;
-        nint activationFloats = ((nint)m * k * xBytes + 3) / 4 + 2 * (nint)m * groups;
-        float* scratch = (activationScratch ??= new()).Get(activationFloats);
-        var a = new Activations((byte*)scratch, m, k, w.GroupSize, xBytes,
-            scratch + ((nint)m * k * xBytes + 3) / 4, scratch + ((nint)m * k * xBytes + 3) / 4 + (nint)m * groups);
+        nint qFloats = ((nint)m * ldq * xBytes + 3) / 4;
+        float* scratch = (activationScratch ??= new()).Get(qFloats + 2 * (nint)m * groups);
+        var a = new Activations((byte*)scratch, m, k, ldq, w.GroupSize, xBytes, scratch + qFloats, scratch + qFloats + (nint)m * groups);
         fixed (float* px = x, pb = bias, py = y)
         {
             var quantize = new QuantizeJob(px, a);
@@ -72,13 +72,16 @@ public static unsafe class QuantizedGemm
         }
     }
 
-    /// <summary>x quantized per row and group: q (int8 or int16 per element, [m, k]), scales sx and sx·Σq ([m, groups]).</summary>
-    internal readonly struct Activations(byte* q, int m, int k, int groupSize, int bytesPerValue, float* scales, float* scaledSums)
+    /// <summary>
+    /// x [m, k] quantized per row and group: q (int8 or int16 per element, rows of <see cref="Ldq"/> = k rounded up to
+    /// whole groups, the padding zero), scales sx and sx·Σq ([m, groups]).
+    /// </summary>
+    internal readonly struct Activations(byte* q, int m, int k, int ldq, int groupSize, int bytesPerValue, float* scales, float* scaledSums)
     {
         public readonly byte* Q = q;
         public readonly float* Scales = scales, ScaledSums = scaledSums;
-        public readonly int M = m, K = k, GroupSize = groupSize, BytesPerValue = bytesPerValue;
-        public int Groups => K / GroupSize;
+        public readonly int M = m, K = k, Ldq = ldq, GroupSize = groupSize, BytesPerValue = bytesPerValue;
+        public int Groups => Ldq / GroupSize;
     }
 
     readonly struct QuantizeJob(float* x, Activations a) : IParallelJob
@@ -101,20 +104,21 @@ public static unsafe class QuantizedGemm
         for (int g = 0; g < a.Groups; g++)
         {
             float* v = x + g * gs;
+            int width = Math.Min(gs, a.K - g * gs); // a partial last group: the padding stays zero
             float max = 0;
             int i = 0;
             if (Vector256.IsHardwareAccelerated)
             {
                 var m = Vector256<float>.Zero;
-                for (; i + 8 <= gs; i += 8) m = Vector256.Max(m, Vector256.Abs(Vector256.Load(v + i)));
+                for (; i + 8 <= width; i += 8) m = Vector256.Max(m, Vector256.Abs(Vector256.Load(v + i)));
                 var h = Vector128.Max(m.GetLower(), m.GetUpper());
                 max = Math.Max(Math.Max(h[0], h[1]), Math.Max(h[2], h[3]));
             }
-            for (; i < gs; i++) max = Math.Max(max, Math.Abs(v[i]));
+            for (; i < width; i++) max = Math.Max(max, Math.Abs(v[i]));
             if (!float.IsFinite(max)) max = float.MaxValue; // inf/NaN inputs saturate instead of poisoning the group
             int levels = wide ? short.MaxValue : sbyte.MaxValue;
             float inv = max == 0 ? 0 : levels / max;
-            nint at = (nint)r * a.K + g * gs;
+            nint at = (nint)r * a.Ldq + g * gs;
             int sum = 0, j = 0;
             if (Avx2.IsSupported)
             {
@@ -122,7 +126,7 @@ public static unsafe class QuantizedGemm
                 var sums = Vector256<int>.Zero;
                 var top = Vector256.Create(levels);
                 var bottom = Vector256.Create(-levels);
-                for (; j + 8 <= gs; j += 8)
+                for (; j + 8 <= width; j += 8)
                 {
                     // vcvtps2dq rounds half to even (the default MXCSR mode), as MathF.Round below.
                     var q = Vector256.Min(Vector256.Max(Avx.ConvertToVector256Int32(Vector256.Load(v + j) * scale), bottom), top);
@@ -136,13 +140,14 @@ public static unsafe class QuantizedGemm
                 }
                 sum = Vector256.Sum(sums);
             }
-            for (; j < gs; j++)
+            for (; j < width; j++)
             {
                 int q = (int)Math.Clamp(MathF.Round(v[j] * inv), -levels, levels);
                 sum += q;
                 if (wide) ((short*)a.Q)[at + j] = (short)q;
                 else ((sbyte*)a.Q)[at + j] = (sbyte)q;
             }
+            if (width < gs) new Span<byte>(a.Q + at * a.BytesPerValue + width * a.BytesPerValue, (gs - width) * a.BytesPerValue).Clear();
             float xScale = max / levels;
             a.Scales[(nint)r * a.Groups + g] = xScale;
             a.ScaledSums[(nint)r * a.Groups + g] = xScale * sum;
@@ -183,7 +188,7 @@ public static unsafe class QuantizedGemm
                 {
                     int col0 = p * QuantizedTensor.PanelRows, cols = Math.Min(QuantizedTensor.PanelRows, n - col0);
                     var panel = new QTile(panels + ((long)p * groups + g0) * blockBytes, count, groups, a.GroupSize, blockBytes,
-                        a.Q + (nint)g0 * a.GroupSize * a.BytesPerValue, a.K, a.BytesPerValue, a.Scales + g0, a.ScaledSums + g0,
+                        a.Q + (nint)g0 * a.GroupSize * a.BytesPerValue, a.Ldq, a.BytesPerValue, a.Scales + g0, a.ScaledSums + g0,
                         y + col0, n, cols, bias == null ? null : bias + col0, accumulate: g0 > 0, finish: g0 + count == groups);
                     for (int r = r0; r < r1; r += step)
                     {
