@@ -54,8 +54,9 @@ public sealed unsafe class Operands : IDisposable
 }
 
 /// <summary>
-/// Random x and y and a W of random 4- or 8-bit integers with BF16 scales and biases (MLX's layout, repacked) for one
-/// shape; several copies stream weights that cannot all sit in cache, as for <see cref="Operands"/>.
+/// Random x and y and a W of random 4- or 8-bit integers with BF16 scales and biases (MLX's layout, repacked; for a
+/// partial last group, random floats quantized) for one shape; several copies stream weights that cannot all sit in
+/// cache, as for <see cref="Operands"/>.
 /// </summary>
 public sealed class QuantizedOperands : IDisposable
 {
@@ -70,6 +71,19 @@ public sealed class QuantizedOperands : IDisposable
         Y = new float[s.M * s.N];
         var rng = new Random(12345);
         for (int i = 0; i < X.Length; i++) X[i] = rng.NextSingle() - 0.5f;
+        Copies = new QuantizedTensor[copies];
+        if (s.K % 64 != 0)
+        {
+            // MLX's layout holds whole groups only: a partial last group (SigLIP's fc2) is quantized from random floats.
+            var w = new float[(long)s.N * s.K];
+            for (int i = 0; i < w.Length; i++) w[i] = rng.NextSingle() - 0.5f;
+            for (int c = 0; c < copies; c++)
+            {
+                Copies[c] = new QuantizedTensor($"bench.q{bits}.{s.K}x{s.N}.{c}", s.N, s.K, bits, 64, DType.BF16);
+                Copies[c].QuantizeRows(0, s.N, w);
+            }
+            return;
+        }
         int groups = s.K / 64;
         var packed = new byte[(long)s.N * s.K * bits / 8];
         rng.NextBytes(packed);
@@ -80,7 +94,6 @@ public sealed class QuantizedOperands : IDisposable
             scales[i] = Tensors.Convert.F32ToBf16(0.01f * rng.NextSingle());
             biases[i] = Tensors.Convert.F32ToBf16(-0.05f * rng.NextSingle());
         }
-        Copies = new QuantizedTensor[copies];
         for (int c = 0; c < copies; c++)
         {
             Copies[c] = new QuantizedTensor($"bench.q{bits}.{s.K}x{s.N}.{c}", s.N, s.K, bits, 64, DType.BF16);

@@ -18,8 +18,9 @@ public static class QuantizeCommand
         mlx-vlm writes it: <module>.weight holds the q values packed into uint32 (first value in the lowest bits),
         <module>.scales and <module>.biases one value per group of --group-size columns (32, 64 or 128), in the
         source weight's dtype, with weight = scale * q + bias. Which tensors: every Linear weight and token
-        embedding of the model as the engine builds it whose in_features is a multiple of the group size (so
-        SigLIP's fc2, 4304 wide, and conv kernels stay as they are); the token embedding and a tied or separate
+        embedding of the model as the engine builds it whose in_features is a multiple of the group size (MLX's
+        files hold whole groups only, so SigLIP's fc2, 4304 wide, and conv kernels stay as they are; --quantize
+        at load takes fc2 too, with a partial last group); the token embedding and a tied or separate
         LM head take --embedding-bits (default 8: their error reaches every logit); names matching --skip stay
         as they are. config.json gains "quantization" (and "quantization_config") with the group size, bits and
         the per-module exceptions; the index, preprocessor and tokenizer files are copied. Streams tensor by tensor,
@@ -35,7 +36,7 @@ public static class QuantizeCommand
         if (o.Positional.Count != 0) throw new UsageException($"unexpected argument '{o.Positional[0]}'");
         if (o.Get("--skip") is string skip) ValidateRegex(skip);
         var recipe = new QuantizationRecipe(Bits(o, "--bits", null), Bits(o, "--group-size", 64, QuantizedTensor.GroupSizes),
-            Bits(o, "--embedding-bits", 8), o.Get("--skip"));
+            Bits(o, "--embedding-bits", 8), o.Get("--skip"), WholeGroupsOnly: true);
         string model = o.Model(o.Require("--model")), output = o.Require("--out");
         var (quantized, tensors, bytes) = Quantize(model, output, recipe, Console.IsErrorRedirected ? null : Console.Error);
         stdout.WriteLine($"quantized {quantized} of {tensors} tensors to {recipe.Bits} bits (group size {recipe.GroupSize}), wrote {bytes} bytes to {output}");

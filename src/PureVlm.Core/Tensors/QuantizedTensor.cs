@@ -44,8 +44,13 @@ public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
     public long[] Shape => [Rows, Columns];
     /// <inheritdoc/>
     public string ShapeString => $"[{Rows}, {Columns}]";
-    /// <summary>Groups per row.</summary>
-    public int Groups => Columns / GroupSize;
+    /// <summary>
+    /// Groups per row. When <see cref="GroupSize"/> does not divide <see cref="Columns"/> (SigLIP's fc2, in_features 4304,
+    /// quantized at load), the last group is partial: its padding columns hold q = 0 and meet zero activations.
+    /// </summary>
+    public int Groups => (Columns + GroupSize - 1) / GroupSize;
+    /// <summary>Columns rounded up to whole groups: the row length of the kernels' quantized activations.</summary>
+    public int PaddedColumns => Groups * GroupSize;
     /// <summary>Bytes of one block (one panel's scales, biases and weights of one group).</summary>
     public int BlockBytes { get; }
     /// <summary>Bytes of all panels.</summary>
@@ -53,7 +58,7 @@ public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
     /// <summary>Number of panels.</summary>
     public int PanelCount => (Rows + PanelRows - 1) / PanelRows;
     /// <summary>Bytes the same weights take in MLX's layout on disk (packed integers, scales and biases).</summary>
-    public long MlxBytes => (long)Rows * Columns * Bits / 8 + 2L * Rows * Groups * ScaleType.Size();
+    public long MlxBytes => (long)Rows * PaddedColumns * Bits / 8 + 2L * Rows * Groups * ScaleType.Size();
     /// <summary>The first panel (kernels only).</summary>
     internal byte* Panels => _panels != null ? _panels : throw new ObjectDisposedException(Name);
 
@@ -63,8 +68,7 @@ public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
         if (!BitWidths.Contains(bits)) throw new ArgumentException($"{name}: {bits}-bit weights, expected 4 or 8");
         if (!GroupSizes.Contains(groupSize)) throw new ArgumentException($"{name}: group size {groupSize}, expected 32, 64 or 128");
         if (scaleType is not (DType.F32 or DType.BF16 or DType.F16)) throw new ArgumentException($"{name}: scales of dtype {scaleType.Name()}, expected F32, BF16 or F16");
-        if (rows <= 0 || columns <= 0 || columns % groupSize != 0)
-            throw new ArgumentException($"{name}: shape [{rows}, {columns}] cannot be quantized in groups of {groupSize} (columns must be a positive multiple)");
+        if (rows <= 0 || columns <= 0) throw new ArgumentException($"{name}: shape [{rows}, {columns}] cannot be quantized (rows and columns must be positive)");
         (Name, Rows, Columns, Bits, GroupSize, ScaleType) = (name, rows, columns, bits, groupSize, scaleType);
         BlockBytes = 2 * PanelRows * scaleType.Size() + PanelRows * groupSize * bits / 8;
         _panels = (byte*)NativeMemory.AlignedAlloc((nuint)ByteLength, 64);
@@ -82,6 +86,7 @@ public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
     public void WriteMlxRows(int first, int count, ReadOnlySpan<byte> packed, ReadOnlySpan<byte> scales, ReadOnlySpan<byte> biases)
     {
         CheckRows(first, count);
+        if (Columns % GroupSize != 0) throw new InvalidOperationException($"{Name}: MLX's layout holds whole groups only ({Columns} columns, groups of {GroupSize})");
         int rowBytes = Columns * Bits / 8, scaleBytes = Groups * ScaleType.Size();
         if (packed.Length != count * rowBytes || scales.Length != count * scaleBytes || biases.Length != count * scaleBytes)
             throw new ArgumentException($"{Name}: {count} rows need {count * rowBytes} packed and {count * scaleBytes} scale bytes");
@@ -127,12 +132,13 @@ public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
         for (int r = 0; r < count; r++)
             for (int g = 0; g < Groups; g++)
             {
-                var (scale, bias) = QuantizeGroup(values.Slice(r * Columns + g * GroupSize, GroupSize), Bits, ScaleType, q, Name, first + r);
+                int width = Math.Min(GroupSize, Columns - g * GroupSize); // the last group may be partial: the rest stays q = 0
+                var (scale, bias) = QuantizeGroup(values.Slice(r * Columns + g * GroupSize, width), Bits, ScaleType, q, Name, first + r);
                 byte* block = Block(first + r, g);
                 int lane = (first + r) % PanelRows;
                 StoreScalar(block + lane * size, scale);
                 StoreScalar(block + (PanelRows + lane) * size, bias);
-                for (int c = 0; c < GroupSize; c++) Put(block, lane, c, q[c]);
+                for (int c = 0; c < width; c++) Put(block, lane, c, q[c]);
             }
     }
 

@@ -31,18 +31,19 @@ public class QuantizedGemmTests
         var y = new double[m * n];
         var magnitude = new double[m * n];
         for (int i = 0; i < m; i++)
-            for (int g = 0; g < k / gs; g++)
+            for (int g = 0; g * gs < k; g++)
             {
+                int width = Math.Min(gs, k - g * gs); // a partial last group counts its real columns only
                 float max = 0;
-                for (int j = 0; j < gs; j++) max = Math.Max(max, Math.Abs(x[i * k + g * gs + j]));
+                for (int j = 0; j < width; j++) max = Math.Max(max, Math.Abs(x[i * k + g * gs + j]));
                 int levels = w.Bits == 8 ? short.MaxValue : sbyte.MaxValue;
                 float inv = max == 0 ? 0 : levels / max, sx = max / levels;
-                var qx = new int[gs];
-                for (int j = 0; j < gs; j++) qx[j] = (int)Math.Round((double)(x[i * k + g * gs + j] * inv), MidpointRounding.ToEven);
+                var qx = new int[width];
+                for (int j = 0; j < width; j++) qx[j] = (int)Math.Round((double)(x[i * k + g * gs + j] * inv), MidpointRounding.ToEven);
                 for (int c = 0; c < n; c++)
                 {
                     var (s, b) = w.ScaleAndBias(c, g);
-                    for (int j = 0; j < gs; j++)
+                    for (int j = 0; j < width; j++)
                     {
                         double term = (double)sx * qx[j] * ((double)s * w.Quant(c, g * gs + j) + b);
                         y[i * n + c] += term;
@@ -80,6 +81,7 @@ public class QuantizedGemmTests
         int bits = rng.Next(2) == 0 ? 4 : 8;
         int groupSize = QuantizedTensor.GroupSizes[rng.Next(3)];
         int m = rng.Next(3) == 0 ? rng.Next(9, 40) : rng.Next(1, 9), n = rng.Next(1, 50), k = groupSize * rng.Next(1, 5);
+        if (rng.Next(3) == 0) k -= rng.Next(1, groupSize); // a partial last group (quantized at load, e.g. SigLIP's fc2)
         var scaleType = ScaleTypes[rng.Next(ScaleTypes.Length)];
         using var w = RandomQuantized(rng, n, k, bits, groupSize, scaleType, out _);
         var x = Reference.RandomFloats(rng, m * k, range: rng.Next(2) == 0 ? 1f : 40f);
@@ -212,6 +214,32 @@ public class QuantizedGemmTests
                 Assert.Equal(q[r, c], w.Quant(r, c));
                 Assert.Equal(scales[r] * q[r, c] + biases[r], values[r * k + c]);
             }
+    }
+
+    /// <summary>
+    /// A partial last group (70 columns in groups of 64) is quantized from its 6 real columns alone, and MLX's file layout,
+    /// which holds whole groups only, is refused for it with the name and the numbers; the recipe quantizes such a
+    /// weight in memory but not for a file.
+    /// </summary>
+    [Fact]
+    public void A_partial_last_group_uses_its_real_columns_and_is_refused_in_mlx_layout()
+    {
+        var values = new float[70];
+        for (int j = 0; j < 70; j++) values[j] = j < 64 ? 100 : j - 64; // the last group is 0 … 5
+        using var w = new QuantizedTensor("fc2.weight", 1, 70, 8, 64, DType.F32);
+        Assert.Equal(2, w.Groups);
+        Assert.Equal(128, w.PaddedColumns);
+        w.QuantizeRows(0, 1, values);
+        var back = new float[70];
+        w.ReadFloats(0, back);
+        for (int j = 64; j < 70; j++) Assert.True(Math.Abs(back[j] - values[j]) <= 5f / 255, $"column {j}: {back[j]} for {values[j]}");
+        var e = Assert.Throws<InvalidOperationException>(() => w.WriteMlxRows(0, 1, new byte[70], new byte[8], new byte[8]));
+        Assert.Contains("fc2.weight", e.Message);
+        Assert.Contains("70 columns", e.Message);
+        Assert.Equal(8, new QuantizationRecipe(8).BitsFor("fc2.weight", 4304, embedding: false));
+        var forFiles = new QuantizationRecipe(8, WholeGroupsOnly: true);
+        Assert.Equal(0, forFiles.BitsFor("fc2.weight", 4304, embedding: false));
+        Assert.Equal(8, forFiles.BitsFor("fc1.weight", 1152, embedding: false));
     }
 
     /// <summary>

@@ -47,7 +47,7 @@ public class QuantizedModelTests
         Assert.Equal(before, Hashes(source));
 
         using var onDisk = LoadedModel.Load(dir.Path);
-        using var atLoad = LoadedModel.Load(source, new QuantizationRecipe(bits));
+        using var atLoad = LoadedModel.Load(source, new QuantizationRecipe(bits, WholeGroupsOnly: true)); // as MLX's files hold them
         using var dense = LoadedModel.Load(source);
         var a = PrefillLogits(onDisk);
         Assert.Equal(a, PrefillLogits(atLoad));
