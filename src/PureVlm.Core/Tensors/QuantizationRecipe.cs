@@ -4,8 +4,8 @@ namespace PureVlm.Tensors;
 
 /// <summary>
 /// Which weights to quantize and how, when float weights are quantized (at load with <c>--quantize</c>, or by
-/// <c>weights-tools quantize</c>): every Linear weight and token embedding (with <see cref="WholeGroupsOnly"/>, only those
-/// whose in_features is a multiple of <see cref="GroupSize"/>) at <see cref="Bits"/>, except the token embedding (also the tied LM head) at
+/// <c>weights-tools quantize</c>): every Linear weight and token embedding at least one group wide (with
+/// <see cref="WholeGroupsOnly"/>, only those whose in_features is a multiple of <see cref="GroupSize"/>) at <see cref="Bits"/>, except the token embedding (also the tied LM head) at
 /// <see cref="EmbeddingBits"/>, and names matching <see cref="Skip"/>, which stay as they are.
 /// </summary>
 /// <param name="Bits">4 or 8.</param>
@@ -33,7 +33,8 @@ public sealed record QuantizationRecipe(int Bits, int GroupSize = 64, int Embedd
     /// <summary>The bits for a weight of that name and in_features, or 0 to leave it unquantized.</summary>
     public int BitsFor(string name, long columns, bool embedding)
     {
-        if (WholeGroupsOnly && columns % GroupSize != 0 || (_skip?.IsMatch(name) ?? false)) return 0;
+        // Narrower than one group: nothing to gain, and the only group would be mostly padding.
+        if (columns < GroupSize || WholeGroupsOnly && columns % GroupSize != 0 || (_skip?.IsMatch(name) ?? false)) return 0;
         return embedding ? EmbeddingBits : Bits;
     }
 }

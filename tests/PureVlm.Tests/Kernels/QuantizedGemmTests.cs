@@ -219,7 +219,7 @@ public class QuantizedGemmTests
     /// <summary>
     /// A partial last group (70 columns in groups of 64) is quantized from its 6 real columns alone, and MLX's file layout,
     /// which holds whole groups only, is refused for it with the name and the numbers; the recipe quantizes such a
-    /// weight in memory but not for a file.
+    /// weight in memory but not for a file, and leaves a weight narrower than one group in float.
     /// </summary>
     [Fact]
     public void A_partial_last_group_uses_its_real_columns_and_is_refused_in_mlx_layout()
@@ -237,6 +237,7 @@ public class QuantizedGemmTests
         Assert.Contains("fc2.weight", e.Message);
         Assert.Contains("70 columns", e.Message);
         Assert.Equal(8, new QuantizationRecipe(8).BitsFor("fc2.weight", 4304, embedding: false));
+        Assert.Equal(0, new QuantizationRecipe(8).BitsFor("narrow.weight", 48, embedding: false)); // under one group: float
         var forFiles = new QuantizationRecipe(8, WholeGroupsOnly: true);
         Assert.Equal(0, forFiles.BitsFor("fc2.weight", 4304, embedding: false));
         Assert.Equal(8, forFiles.BitsFor("fc1.weight", 1152, embedding: false));
