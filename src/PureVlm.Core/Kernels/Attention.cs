@@ -391,21 +391,20 @@ public static unsafe class Attention
 
     /// <summary>
     /// o[t, :] = Σ_j p[t, j] · v[j, :] for t &lt; heads (p rows <paramref name="n"/> apart, v rows <paramref name="vStride"/>
-    /// apart, o rows d apart): the decode step's P·V. On Vector512 each block of up to 64 columns keeps one accumulator
-    /// per head and vector over all keys, so V is read once, 256 contiguous bytes of a key at a time (16-column blocks
-    /// read one line per key, 4 KB apart, and took most of a decode step's attention).
+    /// apart, o rows d apart): the decode step's P·V. On Vector512 each block of up to 64 columns is summed over all keys
+    /// per head in registers, reading 256 contiguous bytes of a key at a time (the heads that share V find the block in
+    /// L2); 16-column blocks read one line per key, 4 KB apart, and took most of a decode step's attention.
     /// </summary>
     static void WeightedSum(float* p, nint pStride, int heads, float* v, nint vStride, int n, int d, float* o)
     {
         int c0 = 0;
-        if (KernelSettings.Isa == Isa.Avx512 && heads <= 4)
-            for (; c0 + 16 <= d; c0 += 64)
-            {
-                int vectors = Math.Min(4, (d - c0) / 16);
-                for (int t = 0; t < heads; t++) WeightedSumBlock(p + t * pStride, v + c0, vStride, n, vectors, o + t * d + c0);
-            }
+        if (KernelSettings.Isa == Isa.Avx512)
+        {
+            for (int c = 0; c + 16 <= d; c += 64)
+                for (int t = 0; t < heads; t++) WeightedSumBlock(p + t * pStride, v + c, vStride, n, Math.Min(4, (d - c) / 16), o + t * d + c);
+            c0 = d / 16 * 16;
+        }
         // Columns left over (and other paths): key by key.
-        c0 = KernelSettings.Isa == Isa.Avx512 && heads <= 4 ? d / 16 * 16 : 0;
         for (int t = 0; t < heads; t++) new Span<float>(o + t * d + c0, d - c0).Clear();
         if (c0 == d) return;
         for (int j = 0; j < n; j++)
