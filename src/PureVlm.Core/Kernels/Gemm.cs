@@ -106,6 +106,7 @@ public static unsafe class Gemm
             int threads = KernelSettings.Threads;
             if (bRowsAreColumns && (isa == Isa.Scalar || m <= GemvMaxRows))
             {
+                // About 8 tasks per thread, each whole 16-row groups (the BF16 decode kernel's).
                 int rowsPerTask = Math.Max(16, (n + 8 * threads - 1) / (8 * threads) + 15 & ~15);
                 float* pairs = typeof(TW) == typeof(Bf16Format) && isa == Isa.Avx512 ? SplitEvenOdd(a, lda, m, k) : null;
                 var job = new RowsJob<TW>(this, isa, rowsPerTask, pairs);
