@@ -392,8 +392,8 @@ public static unsafe class Attention
     /// <summary>
     /// o[t, :] = Σ_j p[t, j] · v[j, :] for t &lt; heads (p rows <paramref name="n"/> apart, v rows <paramref name="vStride"/>
     /// apart, o rows d apart): the decode step's P·V. On Vector512 each block of up to 64 columns is summed over all keys
-    /// per head in registers, reading 256 contiguous bytes of a key at a time (the heads that share V find the block in
-    /// L2); 16-column blocks read one line per key, 4 KB apart, and took most of a decode step's attention.
+    /// for up to 4 heads at once in registers, so V is read once, 256 contiguous bytes of a key at a time (16-column
+    /// blocks read one line per key, 4 KB apart, and took most of a decode step's attention).
     /// </summary>
     static void WeightedSum(float* p, nint pStride, int heads, float* v, nint vStride, int n, int d, float* o)
     {
@@ -401,7 +401,8 @@ public static unsafe class Attention
         if (KernelSettings.Isa == Isa.Avx512)
         {
             for (int c = 0; c + 16 <= d; c += 64)
-                for (int t = 0; t < heads; t++) WeightedSumBlock(p + t * pStride, v + c, vStride, n, Math.Min(4, (d - c) / 16), o + t * d + c);
+                for (int t = 0; t < heads; t += 4)
+                    WeightedSumBlock(p + t * pStride, pStride, Math.Min(4, heads - t), v + c, vStride, n, Math.Min(4, (d - c) / 16), o + t * d + c, d);
             c0 = d / 16 * 16;
         }
         // Columns left over (and other paths): key by key.
@@ -418,22 +419,46 @@ public static unsafe class Attention
         }
     }
 
-    /// <summary>o[0, 16·vectors) = Σ_j p[j] · v[j, 0, 16·vectors) for one head, vectors ≤ 4.</summary>
-    static void WeightedSumBlock(float* p, float* v, nint vStride, int n, int vectors, float* o)
+    /// <summary>o[t, 0, 16·vectors) = Σ_j p[t, j] · v[j, 0, 16·vectors) for t &lt; heads ≤ 4, vectors ≤ 4 (o rows d apart).</summary>
+    static void WeightedSumBlock(float* p, nint pStride, int heads, float* v, nint vStride, int n, int vectors, float* o, int d)
     {
-        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a30 = default, a31 = default, a32 = default, a33 = default;
+        float* p0 = p, p1 = p + pStride, p2 = p1 + pStride, p3 = p2 + pStride;
         for (int j = 0; j < n; j++, v += vStride)
         {
-            var w = Vector512.Create(p[j]);
-            s0 = Vector512.FusedMultiplyAdd(w, Vector512.Load(v), s0);
-            if (vectors > 1) s1 = Vector512.FusedMultiplyAdd(w, Vector512.Load(v + 16), s1);
-            if (vectors > 2) s2 = Vector512.FusedMultiplyAdd(w, Vector512.Load(v + 32), s2);
-            if (vectors > 3) s3 = Vector512.FusedMultiplyAdd(w, Vector512.Load(v + 48), s3);
+            var x0 = Vector512.Load(v);
+            var x1 = vectors > 1 ? Vector512.Load(v + 16) : default;
+            var x2 = vectors > 2 ? Vector512.Load(v + 32) : default;
+            var x3 = vectors > 3 ? Vector512.Load(v + 48) : default;
+            var w = Vector512.Create(p0[j]);
+            a00 = Vector512.FusedMultiplyAdd(w, x0, a00); a01 = Vector512.FusedMultiplyAdd(w, x1, a01);
+            a02 = Vector512.FusedMultiplyAdd(w, x2, a02); a03 = Vector512.FusedMultiplyAdd(w, x3, a03);
+            if (heads < 2) continue;
+            w = Vector512.Create(p1[j]);
+            a10 = Vector512.FusedMultiplyAdd(w, x0, a10); a11 = Vector512.FusedMultiplyAdd(w, x1, a11);
+            a12 = Vector512.FusedMultiplyAdd(w, x2, a12); a13 = Vector512.FusedMultiplyAdd(w, x3, a13);
+            if (heads < 3) continue;
+            w = Vector512.Create(p2[j]);
+            a20 = Vector512.FusedMultiplyAdd(w, x0, a20); a21 = Vector512.FusedMultiplyAdd(w, x1, a21);
+            a22 = Vector512.FusedMultiplyAdd(w, x2, a22); a23 = Vector512.FusedMultiplyAdd(w, x3, a23);
+            if (heads < 4) continue;
+            w = Vector512.Create(p3[j]);
+            a30 = Vector512.FusedMultiplyAdd(w, x0, a30); a31 = Vector512.FusedMultiplyAdd(w, x1, a31);
+            a32 = Vector512.FusedMultiplyAdd(w, x2, a32); a33 = Vector512.FusedMultiplyAdd(w, x3, a33);
         }
-        s0.Store(o);
-        if (vectors > 1) s1.Store(o + 16);
-        if (vectors > 2) s2.Store(o + 32);
-        if (vectors > 3) s3.Store(o + 48);
+        Store(o, a00, a01, a02, a03);
+        if (heads > 1) Store(o + d, a10, a11, a12, a13);
+        if (heads > 2) Store(o + 2 * d, a20, a21, a22, a23);
+        if (heads > 3) Store(o + 3 * d, a30, a31, a32, a33);
+
+        void Store(float* row, Vector512<float> s0, Vector512<float> s1, Vector512<float> s2, Vector512<float> s3)
+        {
+            s0.Store(row);
+            if (vectors > 1) s1.Store(row + 16);
+            if (vectors > 2) s2.Store(row + 32);
+            if (vectors > 3) s3.Store(row + 48);
+        }
     }
 
     /// <summary>One head × one query row, materialising that row's probabilities into probs[h, i, :].</summary>
