@@ -57,3 +57,46 @@ public class AttentionBenchmarks
     /// <summary>One attention call over all heads.</summary>
     [Benchmark] public void Attention() => operands!.Run();
 }
+
+/// <summary>
+/// A decode step's attention at 896 px: one query row of Gemma 2 2B (8 heads over 4 KV heads, head dim 256, soft-cap 50)
+/// against each of 26 layers' caches of 4102 keys, 873 MB in all, so K and V stream from memory as in the model.
+/// Compare the weights-per-second figure with the bandwidth probe of <c>--quick</c>.
+/// </summary>
+[Config(typeof(Config))]
+public class DecodeAttentionBenchmarks
+{
+    const int Keys = 4102, Heads = 8, KvHeads = 4, D = 256, Layers = 26;
+
+    sealed class Config : BenchmarkDotNet.Configs.ManualConfig
+    {
+        public Config() => AddColumn(new RateColumn("KV GB/s", _ => 2.0 * Layers * Keys * KvHeads * D * sizeof(float) / 1e9));
+    }
+
+    float[][] _keys = [], _values = [];
+    readonly float[] _query = new float[Heads * D], _output = new float[Heads * D];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var random = new Random(4);
+        float[] Fill(int count)
+        {
+            var values = new float[count];
+            for (int i = 0; i < count; i++) values[i] = random.NextSingle() - 0.5f;
+            return values;
+        }
+        _keys = Enumerable.Range(0, Layers).Select(_ => Fill(Keys * KvHeads * D)).ToArray();
+        _values = Enumerable.Range(0, Layers).Select(_ => Fill(Keys * KvHeads * D)).ToArray();
+        Fill(Heads * D).CopyTo(_query, 0);
+    }
+
+    /// <summary>The attention of one decode step over all 26 layers.</summary>
+    [Benchmark]
+    public void Step()
+    {
+        var mask = new AttentionMask(Keys - 1, Keys - 1, int.MaxValue);
+        for (int l = 0; l < Layers; l++)
+            Attention.Compute(_query, _keys[l], _values[l], _output, 1, Keys, Heads, KvHeads, D, 1f / 16, 50f, mask);
+    }
+}
