@@ -12,13 +12,7 @@ public sealed class BatchCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = PureVlm.Cli.Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => CommandRunner.Purevlm(args);
 
     [Fact(Timeout = 120_000)]
     public async Task Run_batch_prints_every_reference_answer_in_order_and_an_error_line_for_a_bad_request()

@@ -13,13 +13,7 @@ public class CliTests
 {
     static string Sample(string file) => Path.Combine(TestPaths.DemoModel, "samples", file);
 
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = PureVlm.Cli.Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => CommandRunner.Purevlm(args);
 
     /// <summary>A failure is exactly one line on stderr, naming what is wrong, and no stack trace.</summary>
     static void AssertOneLineError((int Code, string Out, string Err) r, params string[] mentions)

@@ -14,13 +14,7 @@ public sealed class MolmoCliTests : IDisposable
 
     public void Dispose() => _tmp.Dispose();
 
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = PureVlm.Cli.Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => CommandRunner.Purevlm(args);
 
     [Fact]
     public void Run_json_has_the_reference_answer_and_a_points_list()

@@ -44,13 +44,7 @@ public class QuantizationQualityTests
         foreach (var c in r.PerCase) Assert.Equal(Demo.DemoModelTests.Samples.First(s => c.Case.ImagePath.EndsWith(s.Image) && s.Prompt == c.Case.Prompt).Expected, c.Reference);
     }
 
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = PureVlm.Cli.Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => CommandRunner.Purevlm(args);
 
     [Fact]
     public void Quality_command_prints_readable_json_with_every_figure()

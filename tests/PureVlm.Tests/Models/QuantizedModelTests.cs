@@ -25,10 +25,9 @@ public class QuantizedModelTests
 
     static string Quantize(string model, string outDir, int bits)
     {
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        int code = PureVlm.WeightsTools.Program.Run(["quantize", "--model", model, "--out", outDir, "--bits", bits.ToString()], stdout, stderr);
-        Assert.True(code == 0, stderr.ToString());
-        Assert.Contains($"to {bits} bits", stdout.ToString());
+        var r = CommandRunner.WeightsTools("quantize", "--model", model, "--out", outDir, "--bits", bits.ToString());
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains($"to {bits} bits", r.Out);
         return outDir;
     }
 

@@ -13,13 +13,7 @@ namespace PureVlm.Tests.Segmentation;
 [Collection(ConsoleCollection.Name)]
 public class SegmentOutputTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = PureVlm.Cli.Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => CommandRunner.Purevlm(args);
 
     static string TempDir()
     {

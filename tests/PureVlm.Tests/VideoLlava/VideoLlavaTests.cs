@@ -147,13 +147,7 @@ public sealed class VideoLlavaTests : IDisposable
         Assert.Equal("video_tower (Vision, 12 modules), language_model (Text, 14 modules)", file.Metadata["adapters"]);
     }
 
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => CommandRunner.Purevlm(args);
 
     public static TheoryData<string, string[]> LoraGoldens => new()
     {

@@ -13,13 +13,7 @@ namespace PureVlm.Tests.WeightsTools;
 
 public class WeightsToolsTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => CommandRunner.WeightsTools(args);
 
     static string Fixture(string dir, string file) => Path.Combine(TestPaths.Fixture(dir), file);
 
