@@ -144,16 +144,12 @@ public sealed class Checkpoint : IDisposable
     /// </summary>
     public void ReadFloats(StoredTensor t, long start, Span<float> dst, byte[] scratch)
     {
+        if (t.DType is not (DType.F32 or DType.BF16 or DType.F16))
+            throw new ArgumentException($"{Path}: tensor '{t.Name}' is {t.DType.Name()}, not a float tensor", nameof(t));
         int size = t.DType.Size();
         var raw = scratch.AsSpan(0, dst.Length * size);
         Read(t, start * size, raw);
-        switch (t.DType)
-        {
-            case DType.BF16: PureVlm.Tensors.Convert.Bf16ToF32(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(raw), dst); break;
-            case DType.F16: PureVlm.Tensors.Convert.F16ToF32(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(raw), dst); break;
-            case DType.F32: System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw).CopyTo(dst); break;
-            default: throw new ArgumentException($"{Path}: tensor '{t.Name}' is {t.DType.Name()}, not a float tensor", nameof(t));
-        }
+        PureVlm.Tensors.Convert.ToF32(t.DType, raw, dst);
     }
 
     /// <summary>Keeps a pinned array that views built from these tensors point into (a reordered conv kernel) alive as long as the checkpoint.</summary>

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using PureVlm.Kernels;
 
@@ -45,4 +46,28 @@ public static class Convert
 
     /// <summary>F16 to float32 through TensorPrimitives.</summary>
     public static void F16ToF32(ReadOnlySpan<Half> src, Span<float> dst) => TensorPrimitives.ConvertToSingle(src, dst);
+
+    /// <summary>
+    /// dst.Length elements of <paramref name="dtype"/>, stored little-endian in <paramref name="src"/>, as float32
+    /// (integers and booleans by value). Returns false, leaving dst as it was, for a dtype with no float value.
+    /// </summary>
+    public static bool ToF32(DType dtype, ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int n = dst.Length;
+        switch (dtype)
+        {
+            case DType.F32: MemoryMarshal.Cast<byte, float>(src)[..n].CopyTo(dst); break;
+            case DType.BF16: Bf16ToF32(MemoryMarshal.Cast<byte, ushort>(src)[..n], dst); break;
+            case DType.F16: F16ToF32(MemoryMarshal.Cast<byte, Half>(src)[..n], dst); break;
+            case DType.F64: { var s = MemoryMarshal.Cast<byte, double>(src); for (int i = 0; i < n; i++) dst[i] = (float)s[i]; break; }
+            case DType.I64: { var s = MemoryMarshal.Cast<byte, long>(src); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
+            case DType.I32: { var s = MemoryMarshal.Cast<byte, int>(src); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
+            case DType.U32: { var s = MemoryMarshal.Cast<byte, uint>(src); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
+            case DType.I16: { var s = MemoryMarshal.Cast<byte, short>(src); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
+            case DType.I8: { var s = MemoryMarshal.Cast<byte, sbyte>(src); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
+            case DType.U8 or DType.Bool: for (int i = 0; i < n; i++) dst[i] = src[i]; break;
+            default: return false;
+        }
+        return true;
+    }
 }

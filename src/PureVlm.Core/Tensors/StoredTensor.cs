@@ -46,21 +46,7 @@ public sealed unsafe class StoredTensor : IWeightMatrix
     public void ReadFloats(long start, Span<float> dst)
     {
         if (start < 0 || start + dst.Length > ElementCount) throw new ArgumentOutOfRangeException(nameof(start));
-        byte* p = Pointer + start * DType.Size();
-        int n = dst.Length;
-        switch (DType)
-        {
-            case DType.F32: new ReadOnlySpan<float>(p, n).CopyTo(dst); break;
-            case DType.BF16: Convert.Bf16ToF32(new ReadOnlySpan<ushort>(p, n), dst); break;
-            case DType.F16: Convert.F16ToF32(new ReadOnlySpan<Half>(p, n), dst); break;
-            case DType.F64: { var s = new ReadOnlySpan<double>(p, n); for (int i = 0; i < n; i++) dst[i] = (float)s[i]; break; }
-            case DType.I64: { var s = new ReadOnlySpan<long>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
-            case DType.I32: { var s = new ReadOnlySpan<int>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
-            case DType.U32: { var s = new ReadOnlySpan<uint>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
-            case DType.I16: { var s = new ReadOnlySpan<short>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
-            case DType.I8: { var s = new ReadOnlySpan<sbyte>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
-            case DType.U8 or DType.Bool: { var s = new ReadOnlySpan<byte>(p, n); for (int i = 0; i < n; i++) dst[i] = s[i]; break; }
-        }
+        Convert.ToF32(DType, new ReadOnlySpan<byte>(Pointer + start * DType.Size(), checked(dst.Length * DType.Size())), dst);
     }
 
     /// <summary>A float32 copy as a compute tensor (for small tensors: norms, biases, embeddings rows in tests).</summary>
