@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using PureVlm.Formats;
@@ -166,8 +165,8 @@ public static class QuantizeCommand
                     {
                         var (scale, bias) = QuantizedTensor.QuantizeGroup(values0.AsSpan(r * columns + g * groupSize, groupSize), bits, src.DType, q, src.Name, r0 + r);
                         long at = ((long)(r0 + r) * groups + g) * size;
-                        Store(scales.AsSpan((int)at, size), scale, src.DType);
-                        Store(biases.AsSpan((int)at, size), bias, src.DType);
+                        Tensors.Convert.FromF32(src.DType, scale, scales.AsSpan((int)at, size));
+                        Tensors.Convert.FromF32(src.DType, bias, biases.AsSpan((int)at, size));
                         // MLX packs little-endian uint32 words, first value in the lowest bits: for 4 and 8 bits a plain bit stream.
                         for (int c = 0; c < groupSize; c++)
                         {
@@ -179,16 +178,6 @@ public static class QuantizeCommand
             stream?.Write(outBytes);
         }
         return (scales, biases);
-    }
-
-    static void Store(Span<byte> dst, float v, DType dtype)
-    {
-        switch (dtype)
-        {
-            case DType.BF16: BinaryPrimitives.WriteUInt16LittleEndian(dst, Tensors.Convert.F32ToBf16(v)); break;
-            case DType.F16: BinaryPrimitives.WriteHalfLittleEndian(dst, (Half)v); break;
-            default: BinaryPrimitives.WriteSingleLittleEndian(dst, v); break;
-        }
     }
 
     /// <summary>Copies configs and tokenizer files; config.json gets MLX's quantization keys, the index the new names.</summary>

@@ -47,6 +47,18 @@ public static class Convert
     /// <summary>F16 to float32 through TensorPrimitives.</summary>
     public static void F16ToF32(ReadOnlySpan<Half> src, Span<float> dst) => TensorPrimitives.ConvertToSingle(src, dst);
 
+    /// <summary>Writes <paramref name="v"/> as one little-endian F32, BF16 (rounded to nearest even) or F16 value.</summary>
+    public static void FromF32(DType dtype, float v, Span<byte> dst)
+    {
+        switch (dtype)
+        {
+            case DType.BF16: System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(dst, F32ToBf16(v)); break;
+            case DType.F16: System.Buffers.Binary.BinaryPrimitives.WriteHalfLittleEndian(dst, (Half)v); break;
+            case DType.F32: System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(dst, v); break;
+            default: throw new ArgumentException($"{dtype.Name()} is not a float dtype", nameof(dtype));
+        }
+    }
+
     /// <summary>
     /// dst.Length elements of <paramref name="dtype"/>, stored little-endian in <paramref name="src"/>, as float32
     /// (integers and booleans by value). Returns false, leaving dst as it was, for a dtype with no float value.

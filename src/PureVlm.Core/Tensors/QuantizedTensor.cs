@@ -237,15 +237,7 @@ public sealed unsafe class QuantizedTensor : IWeightMatrix, IDisposable
         _ => *(float*)p,
     };
 
-    void StoreScalar(byte* p, float v)
-    {
-        switch (ScaleType)
-        {
-            case DType.BF16: *(ushort*)p = Convert.F32ToBf16(v); break;
-            case DType.F16: *(Half*)p = (Half)v; break;
-            default: *(float*)p = v; break;
-        }
-    }
+    void StoreScalar(byte* p, float v) => Convert.FromF32(ScaleType, v, new Span<byte>(p, ScaleType.Size()));
 
     /// <summary>The float32 value of <paramref name="v"/> rounded to <paramref name="type"/> (nearest even).</summary>
     public static float RoundTo(DType type, float v) => type switch
